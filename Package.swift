@@ -1,0 +1,183 @@
+// swift-tools-version:6.2
+// SPDX-License-Identifier: Apache-2.0
+//
+// ota-cancel-worker: MQTT "cancel firmware upgrade" commands in, signed CancelOTATaskByDevice calls out,
+// correlated replies back. The module graph points one way:
+//   CMosquitto ← Mosquitto ← Worker ← WorkerApp ← ota-cancel-worker
+//   JSONSchema ← Worker;  PlatformSignature ← PlatformAPI ← Worker;  PlatformSignature ← PlatformSimulator
+import PackageDescription
+
+/// Settings shared by every target of ours (not by dependencies).
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+    .enableUpcomingFeature("InferIsolatedConformances"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "ota-cancel-worker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ota-cancel-worker", targets: ["ota-cancel-worker"]),
+        .executable(name: "ota-platform-sim", targets: ["ota-platform-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+    ],
+    targets: [
+        // MARK: C boundary: the only place that sees libmosquitto.
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"]), .brew(["mosquitto"])]
+        ),
+        .target(
+            name: "Mosquitto",
+            dependencies: [
+                "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Pure modules.
+        .target(name: "JSONSchema", swiftSettings: strictSettings),
+        .target(
+            name: "PlatformSignature",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Platform client and simulator.
+        .target(
+            name: "PlatformAPI",
+            dependencies: [
+                "PlatformSignature",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "PlatformSimulator",
+            dependencies: [
+                "PlatformSignature",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: The worker.
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Mosquitto",
+                "JSONSchema",
+                "PlatformAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "WorkerApp",
+            dependencies: [
+                "Worker",
+                "Mosquitto",
+                "JSONSchema",
+                "PlatformAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Executables (thin).
+        .executableTarget(
+            name: "ota-cancel-worker",
+            dependencies: [
+                "WorkerApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "ota-platform-sim",
+            dependencies: [
+                "PlatformSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Test support: real processes (mosquitto) on free loopback ports. Used by tests only.
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Tests.
+        .testTarget(
+            name: "JSONSchemaTests",
+            dependencies: ["JSONSchema"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MosquittoTests",
+            dependencies: ["Mosquitto", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PlatformAPITests",
+            dependencies: ["PlatformAPI", "PlatformSignature", "PlatformSimulator", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PlatformSimulatorTests",
+            dependencies: [
+                "PlatformSimulator",
+                "PlatformSignature",
+                "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "JSONSchema", "PlatformAPI", "Mosquitto"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "WorkerApp",
+                "Worker",
+                "Mosquitto",
+                "JSONSchema",
+                "PlatformAPI",
+                "PlatformSimulator",
+                "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)
