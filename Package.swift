@@ -141,6 +141,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PlatformSignatureTests",
+            dependencies: ["PlatformSignature"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "MosquittoTests",
             dependencies: ["Mosquitto", "TestSupport"],
             swiftSettings: strictSettings
