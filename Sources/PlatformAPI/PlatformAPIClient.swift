@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: Apache-2.0
+public import Foundation
+public import Logging
+public import PlatformSignature
+public import ServiceLifecycle
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The outcome of one logical call, with everything a reply and an audit log need.
+public struct PlatformCallResult: Sendable {
+    /// The request that was (or was not) sent.
+    public var request: CancelOTATaskByDeviceRequest
+    /// `.success` only when the platform said `Success: true` (or its equivalent, see
+    /// ``PlatformResponse/parse(httpStatus:body:)``); otherwise the error of the last attempt.
+    public var result: Result<PlatformResponse, PlatformAPIError>
+    /// HTTP attempts made: at least 1, unless the request was invalid, the client was shut down, the task was
+    /// cancelled or the deadline passed before the first attempt.
+    public var attempts: Int
+    /// The `RequestId` of every attempt that returned one, in order (what support needs to trace a call).
+    public var requestIds: [String]
+
+    /// Creates a result (the client makes these; tests of callers may too).
+    public init(
+        request: CancelOTATaskByDeviceRequest,
+        result: Result<PlatformResponse, PlatformAPIError>,
+        attempts: Int,
+        requestIds: [String]
+    ) {
+        self.request = request
+        self.result = result
+        self.attempts = attempts
+        self.requestIds = requestIds
+    }
+
+    /// Whether the platform accepted the cancel.
+    public var succeeded: Bool {
+        if case .success = result { true } else { false }
+    }
+
+    /// The error, when the call failed.
+    public var error: PlatformAPIError? {
+        if case .failure(let error) = result { error } else { nil }
+    }
+}
+
+/// The client for the platform's `CancelOTATaskByDevice` RPC API.
+///
+/// One instance per account (the rate limit is per account). It is a `Service`: ``run()`` owns the HTTP
+/// client's lifetime, so put it in the application's `ServiceGroup` before the services that call it (they
+/// shut down first, and this one then waits for their in-flight calls before closing its connections).
+/// Calls made before ``run()`` starts work too (the HTTP client is created on first use); calls made after it
+/// ended fail with ``PlatformAPIError/Code/shutdown``.
+///
+/// - Important: thread-safe; ``cancelOTATaskByDevice(_:deadline:)`` is meant to be called from many tasks at
+///   once. No lock is held across an `await`; the token bucket is the only shared pacing point, by design.
+public final class PlatformAPIClient: Service, Sendable {
+    /// The configuration the client was created with.
+    public let configuration: PlatformAPIConfiguration
+    private let logger: Logger
+    private let signer: RPCSigner
+    private let bucket: TokenBucket<ContinuousClock>?
+    private let lifecycle: Mutex<Lifecycle>
+
+    /// The HTTP client's life: created on first use, drained on graceful shutdown, then shut down for good.
+    private struct Lifecycle: Sendable {
+        enum Phase: Sendable {
+            case idle
+            case running(HTTPClient)
+            case draining(HTTPClient)
+            case shutDown
+        }
+        var phase: Phase = .idle
+        var inFlight = 0
+        var drained: CheckedContinuation<Void, Never>?
+    }
+
+    /// The longest `x-acs-retry-after` honoured (the Tea SDK's maximum retry delay): a bigger value is taken
+    /// as this, so a confused server cannot park a call for hours when it has no deadline.
+    static let maximumRetryAfter: Duration = .seconds(120)
+
+    /// Creates a client. Starts nothing: no connection is made before the first call.
+    ///
+    /// - Parameters:
+    ///   - configuration: endpoint, credentials, timeouts, retry and rate limit.
+    ///   - logger: receives per-attempt `debug` records and retry `info` records, with `platform.`-prefixed
+    ///     metadata; never the secret, the signature or the signed URL.
+    public init(configuration: PlatformAPIConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.signer = RPCSigner(accessKeyId: configuration.accessKeyId, accessKeySecret: configuration.accessKeySecret)
+        if let rate = configuration.rateLimit.ratePerSecond, let burst = configuration.rateLimit.burst {
+            self.bucket = TokenBucket(ratePerSecond: rate, burst: burst, clock: ContinuousClock())
+        } else {
+            self.bucket = nil
+        }
+        self.lifecycle = Mutex(Lifecycle())
+    }
+
+    deinit {
+        // `run()` normally shuts the HTTP client down. If it never ran, do it here without blocking: the HTTP
+        // client keeps itself alive until its shutdown completes.
+        let client = lifecycle.withLock { state -> HTTPClient? in
+            switch state.phase {
+            case .running(let client), .draining(let client): client
+            case .idle, .shutDown: nil
+            }
+        }
+        client?.shutdown { _ in }
+    }
+
+    /// The rate limiter's current rate (lower than configured after throttling answers), or `nil` when unlimited.
+    public var effectiveRatePerSecond: Double? { bucket?.effectiveRatePerSecond }
+
+    // MARK: Service
+
+    /// Holds the HTTP client until graceful shutdown or cancellation, then shuts it down.
+    ///
+    /// On graceful shutdown, new calls are refused (``PlatformAPIError/Code/shutdown``) and calls already in
+    /// flight, retries included, finish before the connections close. On cancellation the connections close at
+    /// once and in-flight calls end with an error.
+    public func run() async throws {
+        guard let client = checkOutForRun() else { return }
+        var cancelled = false
+        do {
+            try await gracefulShutdown()
+        } catch {
+            cancelled = true
+        }
+        if !cancelled {
+            logger.debug("platform client draining in-flight calls")
+            await waitForInFlightCalls(client)
+        }
+        lifecycle.withLock { $0.phase = .shutDown }
+        try await client.shutdown()
+        logger.debug("platform client shut down")
+    }
+
+    // MARK: Calls
+
+    /// One logical call: rate-limited (token bucket), retried on transient errors with full-jitter backoff,
+    /// re-signed on every attempt (fresh `SignatureNonce` + `Timestamp`), `SignatureNonceUsed` re-signed at
+    /// once, `x-acs-retry-after` (milliseconds) honoured, never sleeping past `deadline`.
+    ///
+    /// Never throws: the outcome is in the result. Task cancellation yields
+    /// ``PlatformAPIError/Code/cancelled``; a deadline that stops the retries yields
+    /// ``PlatformAPIError/Code/deadlineExceeded`` carrying the last attempt's platform code, request id and
+    /// status.
+    /// - Parameters:
+    ///   - request: at most ``PlatformAPIConfiguration/maxDeviceNamesPerCall`` device names, at least one.
+    ///   - deadline: when the answer stops being useful; `nil` for no limit beyond the retry policy.
+    public func cancelOTATaskByDevice(
+        _ request: CancelOTATaskByDeviceRequest,
+        deadline: ContinuousClock.Instant?
+    ) async -> PlatformCallResult {
+        var attempts = 0
+        var requestIds = [String]()
+        func finish(_ result: Result<PlatformResponse, PlatformAPIError>) -> PlatformCallResult {
+            PlatformCallResult(request: request, result: result, attempts: attempts, requestIds: requestIds)
+        }
+
+        if request.deviceNames.isEmpty || request.deviceNames.count > configuration.maxDeviceNamesPerCall {
+            return finish(.failure(PlatformAPIError(
+                code: .invalidRequest,
+                message: "a call carries 1 to \(configuration.maxDeviceNamesPerCall) device names, this one has "
+                    + "\(request.deviceNames.count)"
+            )))
+        }
+        guard let http = checkOutForCall() else {
+            return finish(.failure(PlatformAPIError(code: .shutdown, message: "the platform client has shut down")))
+        }
+        defer { checkIn() }
+
+        var logger = self.logger
+        logger[metadataKey: "platform.action"] = "CancelOTATaskByDevice"
+        logger[metadataKey: "platform.product_key"] = .string(request.productKey)
+        logger[metadataKey: "platform.firmware_id"] = .string(request.firmwareId)
+        logger[metadataKey: "platform.device_count"] = .stringConvertible(request.deviceNames.count)
+
+        let retry = configuration.retry
+        var generator = SystemRandomNumberGenerator()
+        var lastError: PlatformAPIError?
+        var retryIndex = 0
+        while true {
+            if Task.isCancelled { return finish(.failure(Self.cancelledError(last: lastError))) }
+            if let deadline, ContinuousClock.now >= deadline {
+                return finish(.failure(Self.deadlineError(last: lastError, attempts: attempts)))
+            }
+            if let bucket {
+                do {
+                    try await bucket.acquire(deadline: deadline)
+                } catch let error as PlatformAPIError where error == .deadlineExceeded {
+                    return finish(.failure(Self.deadlineError(last: lastError, attempts: attempts)))
+                } catch {
+                    return finish(.failure(Self.cancelledError(last: lastError)))
+                }
+            }
+
+            attempts += 1
+            logger[metadataKey: "platform.attempt"] = .stringConvertible(attempts)
+            let outcome = await attempt(request, http: http, deadline: deadline, logger: logger)
+            if let requestId = outcome.requestId { requestIds.append(requestId) }
+            let error: PlatformAPIError
+            switch outcome.result {
+            case .success(let response):
+                bucket?.recordSuccess()
+                return finish(.success(response))
+            case .failure(let failure):
+                error = failure
+            }
+            if PlatformAPIError.isThrottling(platformCode: error.platformCode, httpStatus: error.httpStatus) {
+                bucket?.slowDown()
+            }
+            lastError = error
+            if error == .cancelled || error == .shutdown || error == .deadlineExceeded || !error.isTransient
+                || attempts >= retry.maxAttempts
+            {
+                return finish(.failure(error))
+            }
+
+            // A reused nonce only needs a new signature, which every attempt gets anyway: no wait.
+            var delay: Duration = .zero
+            if error.platformCode?.lowercased() != "signaturenonceused" {
+                delay = retry.delay(beforeRetry: retryIndex, using: &generator)
+                retryIndex += 1
+            }
+            if let retryAfter = outcome.retryAfter { delay = max(delay, min(retryAfter, Self.maximumRetryAfter)) }
+            if let deadline, ContinuousClock.now.advanced(by: delay) >= deadline {
+                return finish(.failure(Self.deadlineError(last: error, attempts: attempts)))
+            }
+            logger.info(
+                "retrying platform call",
+                metadata: [
+                    "platform.error": .string(error.shortDescription),
+                    "platform.delay_ms": .stringConvertible(Self.milliseconds(delay)),
+                ]
+            )
+            if delay > .zero {
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    return finish(.failure(Self.cancelledError(last: lastError)))
+                }
+            }
+        }
+    }
+
+    /// The exact request an attempt would send (for dry runs and a `sign` command): all common parameters added.
+    ///
+    /// - Parameters:
+    ///   - request: the operation parameters.
+    ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
+    ///   - nonce: becomes `SignatureNonce`.
+    public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
+        signer.sign(method: configuration.method, parameters: parameters(for: request, timestamp: timestamp, nonce: nonce))
+    }
+
+    /// Every parameter an attempt sends and signs, except `Signature`.
+    ///
+    /// `AccessKeyId`, `SignatureMethod=HMAC-SHA1`, `SignatureNonce`, `Timestamp`, and when configured (non-empty)
+    /// `SignatureVersion`, `Format`, `Version`, `RegionId`; then the operation parameters, with the configured
+    /// `IotInstanceId` when the request has none.
+    public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
+        var parameters = request.operationParameters()
+        parameters["AccessKeyId"] = configuration.accessKeyId
+        parameters["SignatureMethod"] = "HMAC-SHA1"
+        parameters["SignatureNonce"] = nonce
+        parameters["Timestamp"] = RPCTimestamp.string(from: timestamp)
+        func setIfPresent(_ name: String, _ value: String?) {
+            if let value, !value.isEmpty { parameters[name] = value }
+        }
+        setIfPresent("SignatureVersion", configuration.signatureVersion)
+        setIfPresent("Format", configuration.format)
+        setIfPresent("Version", configuration.apiVersion)
+        setIfPresent("RegionId", configuration.regionId)
+        if parameters["IotInstanceId"] == nil { setIfPresent("IotInstanceId", configuration.iotInstanceId) }
+        return parameters
+    }
+
+    // MARK: One attempt
+
+    private struct AttemptOutcome {
+        var result: Result<PlatformResponse, PlatformAPIError>
+        var requestId: String?
+        var retryAfter: Duration?
+    }
+
+    /// Signs and sends one HTTP request and reads its answer; never throws.
+    private func attempt(
+        _ request: CancelOTATaskByDeviceRequest,
+        http: HTTPClient,
+        deadline: ContinuousClock.Instant?,
+        logger: Logger
+    ) async -> AttemptOutcome {
+        let signed = signedRequest(for: request, timestamp: Date(), nonce: RPCNonce.make())
+        var httpRequest = HTTPClientRequest(url: signed.url(endpoint: configuration.endpoint))
+        httpRequest.method = signed.method == .post ? .POST : .GET
+        httpRequest.headers.add(name: "Accept", value: "application/json")
+        httpRequest.headers.add(name: "User-Agent", value: "ota-cancel-worker")
+
+        // The attempt ends at connect + read, or at the caller's deadline if that comes first.
+        let started = ContinuousClock.now
+        var attemptEnd = started.advanced(by: configuration.timeouts.connect + configuration.timeouts.read)
+        var endIsCallerDeadline = false
+        if let deadline, deadline <= attemptEnd {
+            attemptEnd = deadline
+            endIsCallerDeadline = true
+        }
+        let nioDeadline = NIODeadline.now() + Self.timeAmount(started.duration(to: attemptEnd))
+
+        logger.debug("platform call attempt", metadata: ["platform.nonce": .string(signed.unsignedParameters["SignatureNonce"] ?? "")])
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(httpRequest, deadline: nioDeadline)
+        } catch {
+            let mapped = mapTransportError(error, deadlineIsCallers: endIsCallerDeadline)
+            logger.debug("platform call attempt failed", metadata: ["platform.error": .string(mapped.shortDescription)])
+            return AttemptOutcome(result: .failure(mapped), requestId: nil, retryAfter: nil)
+        }
+        let status = Int(response.status.code)
+        let retryAfter = response.headers.first(name: "x-acs-retry-after").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            .flatMap { $0 > 0 ? Duration.milliseconds($0) : nil }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: configuration.maxResponseBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return AttemptOutcome(
+                result: .failure(PlatformAPIError(
+                    code: .invalidResponse,
+                    message: "HTTP \(status) with a body larger than \(configuration.maxResponseBodyBytes) bytes",
+                    httpStatus: status
+                )),
+                requestId: nil,
+                retryAfter: retryAfter
+            )
+        } catch {
+            let mapped = mapTransportError(error, deadlineIsCallers: endIsCallerDeadline)
+            return AttemptOutcome(result: .failure(mapped), requestId: nil, retryAfter: retryAfter)
+        }
+
+        let elapsed = started.duration(to: .now)
+        let parsed: PlatformResponse
+        do {
+            parsed = try PlatformResponse.parse(httpStatus: status, body: Array(body.readableBytesView))
+        } catch {
+            var error = error
+            error.message = Redaction.scrub(error.message, secret: configuration.accessKeySecret.value)
+            logger.debug(
+                "platform call answered with an unreadable body",
+                metadata: ["platform.http_status": .stringConvertible(status), "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed))]
+            )
+            return AttemptOutcome(result: .failure(error), requestId: error.requestId, retryAfter: retryAfter)
+        }
+        logger.debug(
+            "platform call answered",
+            metadata: [
+                "platform.http_status": .stringConvertible(status),
+                "platform.request_id": .string(parsed.requestId ?? ""),
+                "platform.code": .string(parsed.code ?? ""),
+                "platform.success": .stringConvertible(parsed.success),
+                "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed)),
+            ]
+        )
+        if let error = parsed.error(redacting: configuration.accessKeySecret.value) {
+            return AttemptOutcome(result: .failure(error), requestId: parsed.requestId, retryAfter: retryAfter)
+        }
+        return AttemptOutcome(result: .success(parsed), requestId: parsed.requestId, retryAfter: retryAfter)
+    }
+
+    /// Turns whatever AsyncHTTPClient or NIO threw into our error, scrubbed of the secret.
+    private func mapTransportError(_ error: any Error, deadlineIsCallers: Bool) -> PlatformAPIError {
+        let text = Redaction.scrub(String(describing: error), secret: configuration.accessKeySecret.value)
+        if error is CancellationError {
+            return PlatformAPIError(code: .cancelled, message: "cancelled during the HTTP request")
+        }
+        guard let httpError = error as? HTTPClientError else {
+            return PlatformAPIError(code: .transport, message: text)
+        }
+        switch httpError {
+        case .readTimeout, .writeTimeout, .connectTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout,
+            .socksHandshakeTimeout, .httpProxyHandshakeTimeout:
+            return PlatformAPIError(code: .timeout, message: text)
+        case .deadlineExceeded:
+            return deadlineIsCallers
+                ? PlatformAPIError(code: .deadlineExceeded, message: "the deadline passed during the HTTP request")
+                : PlatformAPIError(code: .timeout, message: "the attempt took longer than connect + read timeouts")
+        case .cancelled:
+            return Task.isCancelled
+                ? PlatformAPIError(code: .cancelled, message: "cancelled during the HTTP request")
+                : PlatformAPIError(code: .shutdown, message: "the HTTP client shut down during the request")
+        case .alreadyShutdown:
+            return PlatformAPIError(code: .shutdown, message: "the HTTP client has shut down")
+        default:
+            return PlatformAPIError(code: .transport, message: text)
+        }
+    }
+
+    // MARK: Lifecycle bookkeeping
+
+    private func makeHTTPClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(
+                connect: Self.timeAmount(self.configuration.timeouts.connect),
+                read: Self.timeAmount(self.configuration.timeouts.read)
+            ),
+            decompression: .disabled
+        )
+        configuration.httpVersion = .automatic
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    private func checkOutForRun() -> HTTPClient? {
+        lifecycle.withLock { state in
+            switch state.phase {
+            case .idle:
+                let client = makeHTTPClient()
+                state.phase = .running(client)
+                return client
+            case .running(let client), .draining(let client):
+                return client
+            case .shutDown:
+                return nil
+            }
+        }
+    }
+
+    private func checkOutForCall() -> HTTPClient? {
+        lifecycle.withLock { state in
+            switch state.phase {
+            case .idle:
+                let client = makeHTTPClient()
+                state.phase = .running(client)
+                state.inFlight += 1
+                return client
+            case .running(let client):
+                state.inFlight += 1
+                return client
+            case .draining, .shutDown:
+                return nil
+            }
+        }
+    }
+
+    private func checkIn() {
+        let continuation = lifecycle.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.inFlight -= 1
+            guard state.inFlight == 0, let continuation = state.drained else { return nil }
+            state.drained = nil
+            return continuation
+        }
+        continuation?.resume()
+    }
+
+    /// Refuses new calls and waits until the in-flight ones are done (or the task is cancelled).
+    private func waitForInFlightCalls(_ client: HTTPClient) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = lifecycle.withLock { state -> Bool in
+                    if case .shutDown = state.phase { return true }
+                    state.phase = .draining(client)
+                    if state.inFlight == 0 || Task.isCancelled { return true }
+                    state.drained = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = lifecycle.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.drained = nil }
+                return state.drained
+            }
+            continuation?.resume()
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func deadlineError(last: PlatformAPIError?, attempts: Int) -> PlatformAPIError {
+        guard let last else {
+            return PlatformAPIError(code: .deadlineExceeded, message: "the deadline passed before the first attempt")
+        }
+        return PlatformAPIError(
+            code: .deadlineExceeded,
+            message: "the deadline stopped retries after \(attempts) attempt(s); last error "
+                + "\(last.shortDescription): \(last.message)",
+            platformCode: last.platformCode,
+            requestId: last.requestId,
+            httpStatus: last.httpStatus
+        )
+    }
+
+    private static func cancelledError(last: PlatformAPIError?) -> PlatformAPIError {
+        PlatformAPIError(
+            code: .cancelled,
+            message: last.map { "cancelled; last error \($0.shortDescription): \($0.message)" } ?? "cancelled",
+            platformCode: last?.platformCode,
+            requestId: last?.requestId,
+            httpStatus: last?.httpStatus
+        )
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
