@@ -62,6 +62,9 @@ public final class PlatformAPIClient: Service, Sendable {
     private let signer: RPCSigner
     private let bucket: TokenBucket<ContinuousClock>?
     private let lifecycle: Mutex<Lifecycle>
+    /// Why the configured endpoint cannot be called, found once at creation (a configuration error is
+    /// permanent: no call should burn its retries on it).
+    private let endpointProblem: String?
 
     /// The HTTP client's life: created on first use, drained on graceful shutdown, then shut down for good.
     private struct Lifecycle: Sendable {
@@ -96,6 +99,7 @@ public final class PlatformAPIClient: Service, Sendable {
             self.bucket = nil
         }
         self.lifecycle = Mutex(Lifecycle())
+        self.endpointProblem = Self.problem(withEndpoint: configuration.endpoint)
     }
 
     deinit {
@@ -146,7 +150,8 @@ public final class PlatformAPIClient: Service, Sendable {
     /// Never throws: the outcome is in the result. Task cancellation yields
     /// ``PlatformAPIError/Code/cancelled``; a deadline that stops the retries yields
     /// ``PlatformAPIError/Code/deadlineExceeded`` carrying the last attempt's platform code, request id and
-    /// status.
+    /// status; an empty or oversized request, or an unusable endpoint, yields
+    /// ``PlatformAPIError/Code/invalidRequest`` without any attempt.
     /// - Parameters:
     ///   - request: at most ``PlatformAPIConfiguration/maxDeviceNamesPerCall`` device names, at least one.
     ///   - deadline: when the answer stops being useful; `nil` for no limit beyond the retry policy.
@@ -166,6 +171,9 @@ public final class PlatformAPIClient: Service, Sendable {
                 message: "a call carries 1 to \(configuration.maxDeviceNamesPerCall) device names, this one has "
                     + "\(request.deviceNames.count)"
             )))
+        }
+        if let endpointProblem {
+            return finish(.failure(PlatformAPIError(code: .invalidRequest, message: endpointProblem)))
         }
         guard let http = checkOutForCall() else {
             return finish(.failure(PlatformAPIError(code: .shutdown, message: "the platform client has shut down")))
@@ -476,6 +484,16 @@ public final class PlatformAPIClient: Service, Sendable {
     }
 
     // MARK: Helpers
+
+    /// `nil` when `endpoint` is an absolute `http` or `https` URL with a host and no query or fragment.
+    static func problem(withEndpoint endpoint: String) -> String? {
+        guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil
+        else {
+            return "the endpoint \"\(endpoint)\" is not an absolute http(s) URL with a host and no query"
+        }
+        return nil
+    }
 
     private static func deadlineError(last: PlatformAPIError?, attempts: Int) -> PlatformAPIError {
         guard let last else {

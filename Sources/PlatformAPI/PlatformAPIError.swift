@@ -36,7 +36,8 @@ public struct PlatformAPIError: Error, Sendable, Hashable, CustomStringConvertib
         public static let platform = Code(.platform)
         /// The body was not the JSON object the platform always sends (an HTML error page, garbage, too large).
         public static let invalidResponse = Code(.invalidResponse)
-        /// The request was refused before anything was sent (no device names, too many of them).
+        /// The call was refused before anything was sent: no device names, too many of them, or an endpoint that
+        /// is not an http(s) URL. Permanent.
         public static let invalidRequest = Code(.invalidRequest)
         /// The caller's deadline passed before an answer; details of the last attempt, if any, are kept.
         public static let deadlineExceeded = Code(.deadlineExceeded)

@@ -184,6 +184,17 @@ struct ClientTransportTests {
         }
     }
 
+    @Test("an unusable endpoint is a permanent configuration error, not four transport failures",
+        arguments: ["ftp://127.0.0.1:21", "127.0.0.1:8080", "not a url", "http://", "http://h/?Action=X"])
+    func invalidEndpoint(endpoint: String) async throws {
+        let result = try await withClient(testConfiguration(endpoint: endpoint)) {
+            await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
+        }
+        let error = try #require(result.error)
+        #expect(error == .invalidRequest && !error.isTransient && result.attempts == 0)
+        #expect(error.message.contains(endpoint))
+    }
+
     @Test("a cancelled task gets `cancelled`")
     func cancellation() async throws {
         let slow = ScriptedHTTPServer.Response(status: 200, body: #"{"Success":true}"#, delay: .seconds(3))
