@@ -248,7 +248,10 @@ public final class MosquittoClient: Sendable {
                 )
             }
         }
-        if rc != 0 {
+        // For QoS ≥ 1, libmosquitto appends the message to its outgoing queue *before* trying to send it, so
+        // MOSQ_ERR_NO_CONN only means "not sent yet": it goes out after the reconnect, and we wait for its ack.
+        let queuedWhileOffline = qos != .atMostOnce && rc == MosquittoError.ResultCode.noConn.rawValue
+        if rc != 0 && !queuedWhileOffline {
             throw MosquittoError(result: rc, detail: "publish to \(topic)")
         }
         if qos == .atMostOnce {
@@ -325,6 +328,7 @@ extension MosquittoCore {
 ///   - body: The work to do with the connected client.
 /// - Returns: What `body` returns.
 /// - Throws: ``MosquittoError`` from creating or connecting, or whatever `body` throws.
+@discardableResult
 public func withMosquittoClient<R: Sendable>(
     configuration: MosquittoConfiguration,
     logger: Logger,
