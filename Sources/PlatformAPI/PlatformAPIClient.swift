@@ -220,10 +220,15 @@ public final class PlatformAPIClient: Service, Sendable {
             if PlatformAPIError.isThrottling(platformCode: error.platformCode, httpStatus: error.httpStatus) {
                 bucket?.slowDown()
             }
+            // Ended locally mid-request: report it with what the platform said last, if it said anything.
+            if error == .deadlineExceeded {
+                return finish(.failure(lastError.map { Self.deadlineError(last: $0, attempts: attempts) } ?? error))
+            }
+            if error == .cancelled {
+                return finish(.failure(lastError.map { Self.cancelledError(last: $0) } ?? error))
+            }
             lastError = error
-            if error == .cancelled || error == .shutdown || error == .deadlineExceeded || !error.isTransient
-                || attempts >= retry.maxAttempts
-            {
+            if error == .shutdown || !error.isTransient || attempts >= retry.maxAttempts {
                 return finish(.failure(error))
             }
 

@@ -154,6 +154,25 @@ struct ClientTransportTests {
         }
     }
 
+    @Test("a deadline that passes during an attempt keeps the previous attempt's platform details")
+    func deadlineDuringAttempt() async throws {
+        let script: [ScriptedHTTPServer.Response] = [
+            .init(status: 503, body: #"{"Code":"ServiceUnavailable","Message":"busy","RequestId":"u-1"}"#),
+            .init(status: 200, body: #"{"Success":true}"#, delay: .seconds(3)),
+        ]
+        try await ScriptedHTTPServer.with(script) { server in
+            let started = ContinuousClock.now
+            let result = try await withClient(testConfiguration(endpoint: server.endpoint)) {
+                await $0.cancelOTATaskByDevice(Self.request, deadline: .now + .milliseconds(800))
+            }
+            let error = try #require(result.error)
+            #expect(error == .deadlineExceeded && error.isTransient)
+            #expect(error.platformCode == "ServiceUnavailable" && error.requestId == "u-1" && error.httpStatus == 503)
+            #expect(result.attempts == 2 && result.requestIds == ["u-1"])
+            #expect(started.duration(to: .now) < .seconds(3))  // hang guard: the slow answer was not awaited
+        }
+    }
+
     @Test("a deadline already past: no attempt at all")
     func deadlinePast() async throws {
         try await ScriptedHTTPServer.with([Self.ok]) { server in
