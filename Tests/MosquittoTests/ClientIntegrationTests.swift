@@ -342,7 +342,83 @@ struct ClientIntegrationTests {
             #expect(result.exitCode == 0, "\(result)")
             let received = try await collector.waitFor(count: 1)
             #expect(received.map(\.payload) == [Array("after-restart".utf8)])
+
+            // The automatic reconnect must have sent the Session Expiry Interval again: otherwise the broker
+            // would end this new session at the next disconnect and lose what is published meanwhile.
             await client.disconnect()
+            let away = try await runProcess(
+                "mosquitto_pub",
+                ["-h", broker.host, "-p", "\(broker.port)", "-q", "1", "-t", "restart/cmd", "-m", "while-away"],
+                timeout: .seconds(10)
+            )
+            #expect(away.exitCode == 0, "\(away)")
+            #expect(try await client.connect())
+            let all = try await collector.waitFor(count: 2)
+            #expect(all.map(\.payload) == [Array("after-restart".utf8), Array("while-away".utf8)])
+            await client.disconnect()
+        }
+    }
+
+    @Test("a broker that starts refusing after a restart ends the loop: loopExited, and pending publishes fail")
+    func refusalAfterRestartEndsTheLoop() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mosq-pw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let passwordFile = directory.appendingPathComponent("passwords").path
+        let created = try await runProcess("mosquitto_passwd", ["-c", "-b", passwordFile, "alice", "s3cret"])
+        try #require(created.exitCode == 0, "\(created)")
+
+        let broker = try await MosquittoBroker.start()
+        let id = uniqueClientID("locked-out")
+        let client = try MosquittoClient(
+            configuration: testConfiguration(broker, clientID: id),
+            logger: makeTestLogger(id),
+            onMessage: { _ in }
+        )
+        let events = EventRecorder(client)
+        try await client.connect()
+        await broker.stop()
+        try await events.waitFor { $0.isLostConnection }
+        let pending = Task { try await client.publish(to: "t", payload: [1], qos: .atLeastOnce) }
+
+        try await broker.restart(extraConfig: ["allow_anonymous false", "password_file \(passwordFile)"])
+        let refusal = MosquittoError(.connectionRefused(0x87))
+        let exited = try await events.waitFor { $0 == .loopExited(refusal) }
+        #expect(exited != nil)
+        #expect(events.all.contains(.connectionRefused(refusal)))
+        #expect(!client.isConnected)
+        let outcome = await pending.result
+        #expect(throws: refusal) { try outcome.get() }
+        let after = await #expect(throws: MosquittoError.self) {
+            try await client.publish(to: "t", payload: [2], qos: .atLeastOnce)
+        }
+        #expect(after?.code == .clientClosed)
+        await client.disconnect()
+        await broker.stop()
+    }
+
+    @Test("a client dropped while connected still disconnects cleanly and is freed")
+    func droppingAConnectedClientDisconnects() async throws {
+        try await withMosquittoBroker { broker in
+            let id = uniqueClientID("dropped")
+            weak var weakClient: MosquittoClient?
+            let events: MosquittoClient.Events
+            do {
+                let client = try MosquittoClient(
+                    configuration: testConfiguration(broker, clientID: id),
+                    logger: makeTestLogger(id),
+                    onMessage: { _ in }
+                )
+                weakClient = client
+                events = client.events
+                try await client.connect()
+            }
+            #expect(weakClient == nil)
+            #expect(try await broker.waitForLog { $0.contains("Client \(id) disconnected.") })
+            // The event stream finishes once the loop thread has destroyed the handle.
+            var seen: [MosquittoEvent] = []
+            for await event in events { seen.append(event) }
+            #expect(seen == [.connected(sessionPresent: false), .disconnected(nil)])
         }
     }
 

@@ -105,8 +105,13 @@ public final class MosquittoBroker: Sendable {
 
     /// Stops the broker if it runs and starts it again on the same port with the same directory (so the same
     /// persistence file).
-    public func restart() async throws {
+    /// - Parameter extraConfig: If given, replaces the extra config lines of ``start(persistence:extraConfig:)``
+    ///   for the new run (e.g. to start requiring a password); default: keep the current configuration.
+    public func restart(extraConfig: [String]? = nil) async throws {
         await stop()
+        if let extraConfig {
+            try Self.writeConfig(directory: directory, port: port, persistence: persistence, extraConfig: extraConfig)
+        }
         var lastError: (any Error)?
         // The port was ours a moment ago; retry briefly in case the old socket is still being torn down.
         for _ in 0..<20 {
