@@ -41,7 +41,10 @@ struct ClientTransportTests {
     @Test("connection refused: transport error, transient, retried up to maxAttempts")
     func connectionRefused() async throws {
         let port = try ScriptedHTTPServer.closedPort()
-        let result = try await withClient(testConfiguration(endpoint: "http://127.0.0.1:\(port)")) {
+        var configuration = testConfiguration(endpoint: "http://127.0.0.1:\(port)")
+        // AsyncHTTPClient keeps re-trying a refused connection until the connect timeout: keep it short.
+        configuration.timeouts.connect = .milliseconds(300)
+        let result = try await withClient(configuration) {
             await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
         }
         let error = try #require(result.error)
