@@ -355,10 +355,12 @@ public final class PlatformAPIClient: Service, Sendable {
         let elapsed = started.duration(to: .now)
         let parsed: PlatformResponse
         do {
-            parsed = try PlatformResponse.parse(httpStatus: status, body: Array(body.readableBytesView))
+            parsed = try PlatformResponse.parse(
+                httpStatus: status,
+                body: Array(body.readableBytesView),
+                redacting: configuration.accessKeySecret.value
+            )
         } catch {
-            var error = error
-            error.message = Redaction.scrub(error.message, secret: configuration.accessKeySecret.value)
             logger.debug(
                 "platform call answered with an unreadable body",
                 metadata: ["platform.http_status": .stringConvertible(status), "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed))]

@@ -39,9 +39,19 @@ public struct PlatformResponse: Sendable, Hashable {
     ///    `Success: false` is a failure.
     /// 4. Without it: success means a 2xx status and no (or an empty) code.
     ///
-    /// - Returns: the response, successful or not; use ``error(redacting:)`` to turn a failure into an error.
+    /// - Parameters:
+    ///   - httpStatus: the response's status code.
+    ///   - body: the response body.
+    ///   - secret: text that must not appear in an error message (the AccessKey secret); an unreadable body is
+    ///     quoted in the message, scrubbed of it first.
+    /// - Returns: the response, successful or not; use ``error(redacting:file:line:)`` to turn a failure into an
+    ///   error.
     /// - Throws: ``PlatformAPIError`` with code ``PlatformAPIError/Code/invalidResponse``.
-    public static func parse(httpStatus: Int, body: [UInt8]) throws(PlatformAPIError) -> PlatformResponse {
+    public static func parse(
+        httpStatus: Int,
+        body: [UInt8],
+        redacting secret: String? = nil
+    ) throws(PlatformAPIError) -> PlatformResponse {
         let object: [String: LooseJSONValue]
         do {
             object = try JSONDecoder().decode([String: LooseJSONValue].self, from: Data(body))
@@ -49,7 +59,7 @@ public struct PlatformResponse: Sendable, Hashable {
             throw PlatformAPIError(
                 code: .invalidResponse,
                 message: "HTTP \(httpStatus) with a body that is not a JSON object (\(body.count) bytes"
-                    + (body.isEmpty ? ")" : ", starting \(Self.preview(body)))"),
+                    + (body.isEmpty ? ")" : ", starting \(Self.preview(body, redacting: secret)))"),
                 httpStatus: httpStatus
             )
         }
@@ -110,12 +120,14 @@ public struct PlatformResponse: Sendable, Hashable {
         )
     }
 
-    /// The first bytes of a body, printable ASCII only, for an error message about an unreadable answer.
-    static func preview(_ body: [UInt8]) -> String {
-        let printable = body.prefix(64).map { byte -> Character in
-            (0x20..<0x7F).contains(byte) ? Character(Unicode.Scalar(byte)) : "."
+    /// The first characters of a body, printable ASCII only and scrubbed of `secret` before it is cut (so not
+    /// even a prefix of the secret can show), for an error message about an unreadable answer.
+    static func preview(_ body: [UInt8], redacting secret: String?) -> String {
+        let text = Redaction.scrub(String(decoding: body.prefix(4096), as: UTF8.self), secret: secret)
+        let printable = text.unicodeScalars.prefix(64).map { scalar -> Character in
+            (0x20..<0x7F).contains(scalar.value) ? Character(scalar) : "."
         }
-        return "\"" + String(printable) + (body.count > 64 ? "...\"" : "\"")
+        return "\"" + String(printable) + (text.unicodeScalars.count > 64 || body.count > 4096 ? "...\"" : "\"")
     }
 }
 

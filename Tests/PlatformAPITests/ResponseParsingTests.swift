@@ -136,6 +136,25 @@ struct ResponseParsingTests {
         }
     }
 
+    @Test("an unreadable body is quoted in the message, but never any part of the secret")
+    func garbageQuotedWithoutSecret() {
+        let secret = "0123456789abcdefSECRET"
+        // The secret straddles the 64-character cut: scrubbing after cutting would leave its prefix.
+        let body = String(repeating: "x", count: 55) + secret + "</html>"
+        #expect {
+            _ = try PlatformResponse.parse(httpStatus: 502, body: Array(body.utf8), redacting: secret)
+        } throws: { error in
+            guard let error = error as? PlatformAPIError else { return false }
+            return error == .invalidResponse && error.message.contains("xxxxx<redact")
+                && !error.message.contains("0123456789")
+        }
+        #expect {
+            _ = try PlatformResponse.parse(httpStatus: 502, body: Array("<html>Bad Gateway</html>".utf8))
+        } throws: { error in
+            (error as? PlatformAPIError)?.message.contains("\"<html>Bad Gateway</html>\"") == true
+        }
+    }
+
     @Test("a failed response becomes the matching error; a success none")
     func responseToError() throws {
         let success = PlatformResponse(httpStatus: 200, success: true, requestId: "r")
