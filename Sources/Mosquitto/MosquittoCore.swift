@@ -2,7 +2,6 @@
 import CMosquitto
 import Foundation
 import Logging
-import Synchronization
 
 /// The `struct mosquitto *` of one client.
 ///
@@ -54,7 +53,7 @@ final class MosquittoCore: Sendable {
     let onMessage: MosquittoClient.MessageHandler
     let eventContinuation: AsyncStream<MosquittoEvent>.Continuation
     let sleeper = InterruptibleSleep()
-    let shared: Mutex<SharedState>
+    let shared: LockedState<SharedState>
 
     init(
         handle: MosquittoHandle,
@@ -68,7 +67,7 @@ final class MosquittoCore: Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.eventContinuation = eventContinuation
-        self.shared = Mutex(SharedState(machine: ConnectionStateMachine(reconnect: configuration.reconnect)))
+        self.shared = LockedState(SharedState(machine: ConnectionStateMachine(reconnect: configuration.reconnect)))
     }
 
     // MARK: - Actions

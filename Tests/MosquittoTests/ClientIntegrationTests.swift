@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Mosquitto
-import Synchronization
 import TestSupport
 import Testing
 
@@ -145,7 +144,7 @@ struct ClientIntegrationTests {
         try await withMosquittoBroker { broker in
             let id = uniqueClientID("responder")
             let box = ClientBox()
-            let failures = Locked<[String]>([])
+            let failures = LockedValue<[String]>([])
             let handler: MosquittoClient.MessageHandler = { message in
                 guard let responseTopic = message.properties.responseTopic, let client = box.client else { return }
                 // The handler runs on the loop thread and must not wait: publish from a task.
@@ -448,7 +447,7 @@ struct ClientIntegrationTests {
             await broker.stop()
             try await publisherEvents.waitFor { $0.isLostConnection }
 
-            let finished = Locked(false)
+            let finished = LockedValue(false)
             let publishing = Task {
                 try await publisher.publish(to: "durable/cmd", payload: Array("queued".utf8), qos: .atLeastOnce)
                 finished.withLock { $0 = true }

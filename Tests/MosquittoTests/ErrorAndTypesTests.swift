@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Mosquitto
-import Synchronization
+import TestSupport
 import Testing
 
 @Suite("MosquittoError, configuration and value types")
@@ -150,9 +150,9 @@ struct ErrorAndTypesTests {
 struct AckTableTests {
     /// The table under test, shareable with tasks.
     final class Table: Sendable {
-        let mutex: Mutex<AckTable>
-        init(staleAfter: UInt64 = 32_768) { mutex = Mutex(AckTable(staleAfter: staleAfter)) }
-        func withLock<R>(_ body: (inout AckTable) -> R) -> R { mutex.withLock { body(&$0) } }
+        let mutex: LockedValue<AckTable>
+        init(staleAfter: UInt64 = 32_768) { mutex = LockedValue(AckTable(staleAfter: staleAfter)) }
+        func withLock<R>(_ body: (inout AckTable) -> R) -> R { mutex.withLock(body) }
     }
 
     /// Registers a waiter for `mid` inside a task and returns the task.

@@ -2,7 +2,6 @@
 import Foundation
 import Logging
 import Mosquitto
-import Synchronization
 import TestSupport
 
 /// A logger for tests: silent unless `MOSQUITTO_TEST_LOG=trace|debug|info` is set, then to standard error.
@@ -45,7 +44,7 @@ func testConfiguration(
 
 /// Collects what the message handler receives (the handler runs on the loop thread).
 final class MessageCollector: Sendable {
-    private let messages = Mutex<[MQTTMessage]>([])
+    private let messages = LockedValue<[MQTTMessage]>([])
 
     var handler: MosquittoClient.MessageHandler {
         { [self] message in messages.withLock { $0.append(message) } }
@@ -68,7 +67,7 @@ final class MessageCollector: Sendable {
 /// Collects events from a client's unicast event stream in the background.
 final class EventRecorder: Sendable {
     private final class Storage: Sendable {
-        let events = Mutex<[MosquittoEvent]>([])
+        let events = LockedValue<[MosquittoEvent]>([])
     }
 
     private let storage = Storage()
@@ -122,7 +121,7 @@ extension MosquittoEvent {
 
 /// Holds a client so a message handler created before the client can reach it.
 final class ClientBox: Sendable {
-    private let stored = Mutex<MosquittoClient?>(nil)
+    private let stored = LockedValue<MosquittoClient?>(nil)
     var client: MosquittoClient? {
         get { stored.withLock { $0 } }
         set { stored.withLock { $0 = newValue } }
@@ -132,12 +131,4 @@ final class ClientBox: Sendable {
 /// Counts non-overlapping occurrences of `needle` in `haystack`.
 func occurrences(of needle: String, in haystack: String) -> Int {
     haystack.components(separatedBy: needle).count - 1
-}
-
-/// A value behind a lock that closures on other threads can share.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    var value: Value { mutex.withLock { $0 } }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -30,14 +29,14 @@ public final class MosquittoBroker: Sendable {
     public let persistence: Bool
 
     private let executable: String
-    private let running: Mutex<SpawnedProcess?>
+    private let running: LockedValue<SpawnedProcess?>
 
     private init(executable: String, port: Int, directory: String, persistence: Bool, process: SpawnedProcess) {
         self.executable = executable
         self.port = port
         self.directory = directory
         self.persistence = persistence
-        self.running = Mutex(process)
+        self.running = LockedValue(process)
     }
 
     deinit {

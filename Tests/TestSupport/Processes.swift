@@ -2,7 +2,6 @@
 //
 // Running real third-party programs (mosquitto, mosquitto_pub/_sub/_rr) from tests, and free loopback ports.
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -104,7 +103,7 @@ public func runProcess(
     async let stdoutData = onDedicatedThread { readToEnd(stdoutPipe.read) }
     async let stderrData = onDedicatedThread { readToEnd(stderrPipe.read) }
 
-    let timedOut = Mutex(false)
+    let timedOut = LockedValue(false)
     let killer = Task {
         try await Task.sleep(for: timeout)
         timedOut.withLock { $0 = true }
@@ -133,7 +132,7 @@ public func runProcess(
 final class SpawnedProcess: Sendable {
     /// The child's process id.
     let pid: pid_t
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     private struct State {
         var exitCode: Int32?
