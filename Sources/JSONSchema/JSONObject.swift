@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A JSON object: ordered `(key, value)` members with unique keys, looked up by Unicode scalars.
+///
+/// Order is kept so that re-serialising a document reproduces it, and so that error lists are
+/// deterministic. Keys compare by Unicode scalars, not by Swift's canonical equivalence: `"\u{E4}"` and
+/// `"a\u{308}"` are two different keys, as RFC 8259 and JSON Schema require. Small objects (the common
+/// case) are searched linearly; objects with more than ``indexThreshold`` members also carry a hash
+/// index so lookups stay O(1) for large documents.
+///
+/// Equality is JSON Schema instance equality: same keys with equal values, in any order.
+public struct JSONObject: Sendable {
+    var members: [(key: String, value: JSONValue)]
+    var index: [ScalarKey: Int]?
+
+    /// Objects with more members than this get a hash index.
+    static let indexThreshold = 8
+
+    /// Creates an empty object.
+    public init() {
+        members = []
+        index = nil
+    }
+
+    /// Creates an object from ordered pairs.
+    ///
+    /// If a key occurs more than once, the later value replaces the earlier one and the key keeps
+    /// its first position (the parser, which must reject duplicates, checks before calling this).
+    public init(_ pairs: [(String, JSONValue)]) {
+        self.init()
+        members.reserveCapacity(pairs.count)
+        for (key, value) in pairs { self[key] = value }
+    }
+
+    /// Trusted construction from unique members (the parser has already rejected duplicates).
+    init(uniqueMembers: [(key: String, value: JSONValue)], index: [ScalarKey: Int]?) {
+        self.members = uniqueMembers
+        if let index {
+            self.index = index
+        } else if uniqueMembers.count > Self.indexThreshold {
+            var built = [ScalarKey: Int](minimumCapacity: uniqueMembers.count)
+            for (position, member) in uniqueMembers.enumerated() { built[ScalarKey(member.key)] = position }
+            self.index = built
+        } else {
+            self.index = nil
+        }
+    }
+
+    /// Number of members.
+    public var count: Int { members.count }
+
+    /// Whether the object has no members.
+    public var isEmpty: Bool { members.isEmpty }
+
+    /// The keys, in document order.
+    public var keys: [String] { members.map(\.key) }
+
+    /// The values, in document order.
+    public var values: [JSONValue] { members.map(\.value) }
+
+    /// Position of `key` in ``members``, comparing by Unicode scalars.
+    func position(of key: String) -> Int? {
+        if let index { return index[ScalarKey(key)] }
+        for position in members.indices where ScalarString.equal(members[position].key, key) {
+            return position
+        }
+        return nil
+    }
+
+    /// The value for `key` (compared by Unicode scalars), or `nil`. Setting `nil` removes the member;
+    /// setting a new key appends it.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            guard let position = position(of: key) else { return nil }
+            return members[position].value
+        }
+        set {
+            if let position = position(of: key) {
+                if let newValue {
+                    members[position].value = newValue
+                } else {
+                    members.remove(at: position)
+                    rebuildIndex()
+                }
+            } else if let newValue {
+                members.append((key, newValue))
+                if index != nil {
+                    index![ScalarKey(key)] = members.count - 1
+                } else if members.count > Self.indexThreshold {
+                    rebuildIndex()
+                }
+            }
+        }
+    }
+
+    private mutating func rebuildIndex() {
+        guard members.count > Self.indexThreshold else {
+            index = nil
+            return
+        }
+        var built = [ScalarKey: Int](minimumCapacity: members.count)
+        for (position, member) in members.enumerated() { built[ScalarKey(member.key)] = position }
+        index = built
+    }
+}
+
+extension JSONObject: Sequence {
+    public typealias Element = (key: String, value: JSONValue)
+    public typealias Iterator = IndexingIterator<[(key: String, value: JSONValue)]>
+
+    public func makeIterator() -> Iterator { members.makeIterator() }
+
+    public var underestimatedCount: Int { members.count }
+}
+
+extension JSONObject: Hashable {
+    /// Same keys (by Unicode scalars) with equal values, regardless of order.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.members.count == rhs.members.count else { return false }
+        for (key, value) in lhs.members {
+            guard let other = rhs[key], other == value else { return false }
+        }
+        return true
+    }
+
+    /// Order-independent: the per-member hashes are summed.
+    public func hash(into hasher: inout Hasher) {
+        var sum = 0
+        for (key, value) in members {
+            var memberHasher = Hasher()
+            ScalarString.hash(key, into: &memberHasher)
+            memberHasher.combine(value)
+            sum = sum &+ memberHasher.finalize()
+        }
+        hasher.combine(members.count)
+        hasher.combine(sum)
+    }
+}
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    /// Keeps the literal's order.
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements)
+    }
+}

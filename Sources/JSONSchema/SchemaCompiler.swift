@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Compiles schema documents into the validator's node arena.
+///
+/// Each sub-schema becomes one ``SchemaNode``; applicators refer to children by index, and `$ref`
+/// targets are compiled once and shared (memoised by absolute location), so recursive schemas are
+/// finite graphs. Every keyword value is checked here, once, so that validation never meets a
+/// malformed schema.
+struct SchemaCompiler {
+    var registry: SchemaRegistry
+    var nodes: [SchemaNode] = []
+    /// Absolute location → node, for reference targets.
+    private var entries: [String: Int] = [:]
+    private(set) var resourceIDs: [String: Int32] = [:]
+    private var dialects: [String: Vocabularies] = [:]
+    let formatAssertion: Bool
+    /// Keywords refused at compile time (not implemented).
+    static let refusedKeywords = ["unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$dynamicAnchor"]
+
+    init(registry: SchemaRegistry, formatAssertion: Bool) {
+        self.registry = registry
+        self.formatAssertion = formatAssertion
+    }
+
+    // MARK: Entry points
+
+    /// Compiles the schema at `place` as an evaluation entry (its keyword paths start at "").
+    mutating func compileEntry(_ place: SchemaPlace) throws(SchemaCompilationError) -> Int {
+        let key = place.absolute
+        if let existing = entries[key] { return existing }
+        let index = reserve(place)
+        entries[key] = index
+        nodes[index] = try compileNode(place, path: "")
+        return index
+    }
+
+    private mutating func compileChild(_ place: SchemaPlace, path: String) throws(SchemaCompilationError) -> Int {
+        let index = reserve(place)
+        nodes[index] = try compileNode(place, path: path)
+        return index
+    }
+
+    private mutating func reserve(_ place: SchemaPlace) -> Int {
+        nodes.append(SchemaNode(path: "", absolute: place.absolute, resource: 0, boolean: false))
+        return nodes.count - 1
+    }
+
+    func resourceID(_ uri: String) -> Int32 { resourceIDs[uri] ?? -1 }
+
+    private mutating func internResource(_ uri: String) -> Int32 {
+        if let id = resourceIDs[uri] { return id }
+        let id = Int32(resourceIDs.count)
+        resourceIDs[uri] = id
+        return id
+    }
+
+    // MARK: Dialects
+
+    static let draft2020URI = "https://json-schema.org/draft/2020-12/schema"
+    static let olderDialects: Set<String> = [
+        "http://json-schema.org/draft-03/schema", "http://json-schema.org/draft-04/schema",
+        "http://json-schema.org/draft-06/schema", "http://json-schema.org/draft-07/schema",
+        "https://json-schema.org/draft/2019-09/schema",
+    ]
+
+    private mutating func vocabularies(_ dialect: String?, at place: SchemaPlace) throws(SchemaCompilationError) -> Vocabularies {
+        guard let dialect else { return .draft2020 }
+        let uri = URIReference.splitFragment(dialect).base
+        if uri == Self.draft2020URI { return .draft2020 }
+        if let cached = dialects[uri] { return cached }
+        if Self.olderDialects.contains(uri) {
+            throw SchemaCompilationError(
+                .unsupportedDialect, at: place.absolute, keyword: "$schema",
+                "only draft 2020-12 is supported, this schema declares \(Excerpt.quoted(dialect))"
+            )
+        }
+        guard case .object(let metaschema) = try registry.metaschema(uri) else {
+            throw SchemaCompilationError(
+                .unsupportedDialect, at: place.absolute, keyword: "$schema",
+                "unknown meta-schema \(Excerpt.quoted(dialect)) (not draft 2020-12 and not among the preloaded schemas)"
+            )
+        }
+        var result: Vocabularies = .draft2020
+        if case .object(let declared) = metaschema["$vocabulary"] {
+            result = [.core]
+            for (vocabulary, required) in declared {
+                if let known = Vocabularies.byURI[vocabulary] {
+                    result.insert(known)
+                } else if required == .bool(true) {
+                    throw SchemaCompilationError(
+                        .unsupportedVocabulary, at: place.absolute, keyword: "$schema",
+                        "the meta-schema requires the unknown vocabulary \(Excerpt.quoted(vocabulary))"
+                    )
+                }
+            }
+        }
+        dialects[uri] = result
+        return result
+    }
+
+    // MARK: Keyword values
+
+    private func invalid(_ place: SchemaPlace, _ keyword: String, _ message: String) -> SchemaCompilationError {
+        SchemaCompilationError(
+            .invalidKeywordValue, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(JSONPointer.escape(keyword)),
+            keyword: keyword, "\(keyword) \(message)"
+        )
+    }
+
+    private func count(_ value: JSONValue, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> Int {
+        guard case .number(let number) = value, number.isInteger, !number.negative || number.isZero else {
+            throw invalid(place, keyword, "must be a non-negative integer")
+        }
+        return number.int64Value.map { Int($0) } ?? Int.max
+    }
+
+    private func number(_ value: JSONValue, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> JSONNumber {
+        guard case .number(let number) = value else { throw invalid(place, keyword, "must be a number") }
+        return number
+    }
+
+    private func strings(_ value: JSONValue, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> [String] {
+        guard case .array(let elements) = value else { throw invalid(place, keyword, "must be an array of strings") }
+        var result: [String] = []
+        var seen: Set<ScalarKey> = []
+        for element in elements {
+            guard case .string(let text) = element else { throw invalid(place, keyword, "must be an array of strings") }
+            guard seen.insert(ScalarKey(text)).inserted else {
+                throw invalid(place, keyword, "must not repeat \(Excerpt.quoted(text))")
+            }
+            result.append(text)
+        }
+        return result
+    }
+
+    private mutating func schemaArray(
+        _ value: JSONValue, _ keyword: String, _ place: SchemaPlace, _ path: String
+    ) throws(SchemaCompilationError) -> [Int] {
+        guard case .array(let elements) = value, !elements.isEmpty else {
+            throw invalid(place, keyword, "must be a non-empty array of schemas")
+        }
+        var result: [Int] = []
+        for (position, element) in elements.enumerated() {
+            result.append(
+                try compileChild(place.child(element, keyword, String(position)), path: path + "/\(keyword)/\(position)"))
+        }
+        return result
+    }
+
+    private mutating func schemaMap(
+        _ value: JSONValue, _ keyword: String, _ place: SchemaPlace, _ path: String
+    ) throws(SchemaCompilationError) -> [(key: String, node: Int)] {
+        guard case .object(let members) = value else { throw invalid(place, keyword, "must be an object of schemas") }
+        var result: [(key: String, node: Int)] = []
+        for (key, schema) in members {
+            let child = try compileChild(
+                place.child(schema, keyword, key), path: path + "/\(keyword)/" + JSONPointer.escape(key))
+            result.append((key, child))
+        }
+        return result
+    }
+
+    private mutating func regex(_ source: String, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> ECMARegex {
+        do {
+            return try ECMARegex(source)
+        } catch {
+            throw SchemaCompilationError(
+                .invalidPattern, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(JSONPointer.escape(keyword)),
+                keyword: keyword,
+                "\(Excerpt.quoted(source)) is not a valid ECMA-262 regular expression: \(error.message) at position \(error.offset)"
+            )
+        }
+    }
+
+    // MARK: Nodes
+
+    private mutating func compileNode(_ original: SchemaPlace, path: String) throws(SchemaCompilationError) -> SchemaNode {
+        var place = original
+        switch place.value {
+        case .bool(let flag):
+            return SchemaNode(path: path, absolute: place.absolute, resource: internResource(place.resource), boolean: flag)
+        case .object(let object):
+            if case .string(let id) = object["$id"] {
+                place.resource = URIReference.splitFragment(URIReference.resolve(id, against: place.resource)).base
+                place.pointer = ""
+            }
+            if case .string(let dialect) = object["$schema"] { place.dialect = dialect }
+            return try compileObject(object, place: place, path: path)
+        default:
+            throw SchemaCompilationError(
+                .invalidSchema, at: place.absolute,
+                "a schema must be an object or a boolean, found \(place.value.typeName)"
+            )
+        }
+    }
+
+    private mutating func compileObject(
+        _ object: JSONObject, place: SchemaPlace, path: String
+    ) throws(SchemaCompilationError) -> SchemaNode {
+        let vocabularies = try vocabularies(place.dialect, at: place)
+        var node = SchemaNode(path: path, absolute: place.absolute, resource: internResource(place.resource), boolean: nil)
+        for keyword in Self.refusedKeywords where object[keyword] != nil {
+            throw SchemaCompilationError(
+                .unsupportedKeyword, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(keyword), keyword: keyword,
+                "\(keyword) is not supported by this validator; the schema is refused rather than half-checked"
+            )
+        }
+        func value(_ keyword: String, _ vocabulary: Vocabularies) -> JSONValue? {
+            vocabularies.contains(vocabulary) ? object[keyword] : nil
+        }
+        let validation = Vocabularies.validation
+        let applicator = Vocabularies.applicator
+
+        // Validation keywords that apply to any type come first: they are the cheapest.
+        if let type = value("type", validation) {
+            switch type {
+            case .string(let name):
+                guard let set = TypeSet(name: name) else { throw invalid(place, "type", "names an unknown type \(Excerpt.quoted(name))") }
+                node.types = set
+            case .array(let names):
+                var set: TypeSet = []
+                for name in names {
+                    guard case .string(let text) = name, let bit = TypeSet(name: text) else {
+                        throw invalid(place, "type", "must be a type name or an array of type names")
+                    }
+                    set.insert(bit)
+                }
+                node.types = set
+            default:
+                throw invalid(place, "type", "must be a type name or an array of type names")
+            }
+            if node.types.isEmpty { throw invalid(place, "type", "must name at least one type") }
+        }
+        if let constant = value("const", validation) { node.general.append(.constant(constant)) }
+        if let enumeration = value("enum", validation) {
+            guard case .array(let values) = enumeration else { throw invalid(place, "enum", "must be an array") }
+            node.general.append(.enumeration(values, values.count > 8 ? Set(values) : nil))
+        }
+
+        // Core: $ref.
+        if let reference = value("$ref", .core) {
+            guard case .string(let text) = reference else { throw invalid(place, "$ref", "must be a string") }
+            guard let target = try registry.resolve(text, against: place.resource) else {
+                throw SchemaCompilationError(
+                    .unresolvableReference, at: place.absolute + "/$ref", keyword: "$ref",
+                    "cannot resolve $ref \(Excerpt.quoted(text)) (resolved to \(Excerpt.quoted(URIReference.resolve(text, against: place.resource), limit: 200)))"
+                )
+            }
+            node.general.append(.ref(try compileEntry(target)))
+        }
+
+        // In-place applicators.
+        if let all = value("allOf", applicator) { node.general.append(.allOf(try schemaArray(all, "allOf", place, path))) }
+        if let any = value("anyOf", applicator) { node.general.append(.anyOf(try schemaArray(any, "anyOf", place, path))) }
+        if let one = value("oneOf", applicator) { node.general.append(.oneOf(try schemaArray(one, "oneOf", place, path))) }
+        if let not = value("not", applicator) {
+            node.general.append(.not(try compileChild(place.child(not, "not"), path: path + "/not")))
+        }
+        if let condition = value("if", applicator) {
+            let conditionNode = try compileChild(place.child(condition, "if"), path: path + "/if")
+            var thenNode: Int? = nil
+            var elseNode: Int? = nil
+            if let then = value("then", applicator) {
+                thenNode = try compileChild(place.child(then, "then"), path: path + "/then")
+            }
+            if let otherwise = value("else", applicator) {
+                elseNode = try compileChild(place.child(otherwise, "else"), path: path + "/else")
+            }
+            node.general.append(.conditional(condition: conditionNode, then: thenNode, else: elseNode))
+        }
+        if let dependent = value("dependentSchemas", applicator) {
+            node.objectKeywords.append(.dependentSchemas(try schemaMap(dependent, "dependentSchemas", place, path)))
+        }
+
+        // Numbers.
+        if let multiple = value("multipleOf", validation) {
+            let divisor = try number(multiple, "multipleOf", place)
+            guard !divisor.negative, !divisor.isZero else { throw invalid(place, "multipleOf", "must be greater than 0") }
+            guard divisor.digitCount <= JSONNumber.maxSmallDigits else {
+                throw SchemaCompilationError(
+                    .unsupportedKeyword, at: place.absolute + "/multipleOf", keyword: "multipleOf",
+                    "multipleOf with more than 19 significant digits is not supported"
+                )
+            }
+            node.numberKeywords.append(.multipleOf(divisor))
+        }
+        if let bound = value("minimum", validation) { node.numberKeywords.append(.minimum(try number(bound, "minimum", place))) }
+        if let bound = value("exclusiveMinimum", validation) {
+            node.numberKeywords.append(.exclusiveMinimum(try number(bound, "exclusiveMinimum", place)))
+        }
+        if let bound = value("maximum", validation) { node.numberKeywords.append(.maximum(try number(bound, "maximum", place))) }
+        if let bound = value("exclusiveMaximum", validation) {
+            node.numberKeywords.append(.exclusiveMaximum(try number(bound, "exclusiveMaximum", place)))
+        }
+
+        // Strings: lengths before pattern, so the regex never sees over-long input when maxLength is set.
+        if let bound = value("minLength", validation) { node.stringKeywords.append(.minLength(try count(bound, "minLength", place))) }
+        if let bound = value("maxLength", validation) { node.stringKeywords.append(.maxLength(try count(bound, "maxLength", place))) }
+        if let pattern = value("pattern", validation) {
+            guard case .string(let source) = pattern else { throw invalid(place, "pattern", "must be a string") }
+            node.stringKeywords.append(.pattern(try regex(source, "pattern", place)))
+        }
+        let formatVocabulary = vocabularies.contains(.formatAssertion) || vocabularies.contains(.formatAnnotation)
+        if formatVocabulary, let format = object["format"] {
+            guard case .string(let name) = format else { throw invalid(place, "format", "must be a string") }
+            if formatAssertion || vocabularies.contains(.formatAssertion), let check = FormatChecker.checker(for: name) {
+                node.stringKeywords.append(.format(name: name, check: check))
+            }
+        }
+
+        // Arrays.
+        if let bound = value("minItems", validation) { node.arrayKeywords.append(.minItems(try count(bound, "minItems", place))) }
+        if let bound = value("maxItems", validation) { node.arrayKeywords.append(.maxItems(try count(bound, "maxItems", place))) }
+        if let unique = value("uniqueItems", validation) {
+            guard case .bool(let flag) = unique else { throw invalid(place, "uniqueItems", "must be a boolean") }
+            if flag { node.arrayKeywords.append(.uniqueItems) }
+        }
+        var prefixCount = 0
+        if let prefix = value("prefixItems", applicator) {
+            let children = try schemaArray(prefix, "prefixItems", place, path)
+            prefixCount = children.count
+            node.arrayKeywords.append(.prefixItems(children))
+        }
+        if let items = value("items", applicator) {
+            let child = try compileChild(place.child(items, "items"), path: path + "/items")
+            node.arrayKeywords.append(.items(child, from: prefixCount))
+        }
+        if let contains = value("contains", applicator) {
+            let child = try compileChild(place.child(contains, "contains"), path: path + "/contains")
+            let minimum = try value("minContains", validation).map { (v) throws(SchemaCompilationError) in
+                try count(v, "minContains", place)
+            }
+            let maximum = try value("maxContains", validation).map { (v) throws(SchemaCompilationError) in
+                try count(v, "maxContains", place)
+            }
+            node.arrayKeywords.append(.contains(child, min: minimum ?? 1, max: maximum))
+        }
+
+        // Objects.
+        if let bound = value("minProperties", validation) {
+            node.objectKeywords.append(.minProperties(try count(bound, "minProperties", place)))
+        }
+        if let bound = value("maxProperties", validation) {
+            node.objectKeywords.append(.maxProperties(try count(bound, "maxProperties", place)))
+        }
+        if let required = value("required", validation) {
+            let names = try strings(required, "required", place)
+            if !names.isEmpty { node.objectKeywords.append(.required(names)) }
+        }
+        if let dependent = value("dependentRequired", validation) {
+            guard case .object(let members) = dependent else {
+                throw invalid(place, "dependentRequired", "must be an object of string arrays")
+            }
+            var pairs: [(key: String, required: [String])] = []
+            for (key, names) in members { pairs.append((key, try strings(names, "dependentRequired", place))) }
+            node.objectKeywords.append(.dependentRequired(pairs))
+        }
+        var applicatorValue = PropertyApplicator()
+        var hasPropertyApplicator = false
+        if let properties = value("properties", applicator) {
+            applicatorValue.properties = try schemaMap(properties, "properties", place, path)
+            if applicatorValue.properties.count > 8 {
+                var table: [ScalarKey: Int] = [:]
+                for (position, property) in applicatorValue.properties.enumerated() {
+                    table[ScalarKey(property.key)] = position
+                }
+                applicatorValue.table = table
+            }
+            hasPropertyApplicator = true
+        }
+        if let patterns = value("patternProperties", applicator) {
+            guard case .object(let members) = patterns else {
+                throw invalid(place, "patternProperties", "must be an object of schemas")
+            }
+            for (source, schema) in members {
+                let compiled = try regex(source, "patternProperties", place)
+                let child = try compileChild(
+                    place.child(schema, "patternProperties", source),
+                    path: path + "/patternProperties/" + JSONPointer.escape(source)
+                )
+                applicatorValue.patterns.append((compiled, child))
+            }
+            hasPropertyApplicator = true
+        }
+        if let additional = value("additionalProperties", applicator) {
+            applicatorValue.additional = try compileChild(
+                place.child(additional, "additionalProperties"), path: path + "/additionalProperties")
+            hasPropertyApplicator = true
+        }
+        if hasPropertyApplicator { node.objectKeywords.append(.properties(applicatorValue)) }
+        if let names = value("propertyNames", applicator) {
+            node.objectKeywords.append(.propertyNames(try compileChild(place.child(names, "propertyNames"), path: path + "/propertyNames")))
+        }
+        return node
+    }
+
+    // MARK: Termination
+
+    /// Refuses reference loops that never move into the instance (e.g. `{"$ref": "#"}`), which would
+    /// make validation recurse forever on any instance.
+    func checkInPlaceCycles() throws(SchemaCompilationError) {
+        // Iterative depth-first search over in-place edges; 0 = unvisited, 1 = on stack, 2 = done.
+        var state = [UInt8](repeating: 0, count: nodes.count)
+        for start in nodes.indices where state[start] == 0 {
+            var stack: [(node: Int, edges: [Int], next: Int)] = [(start, inPlaceEdges(start), 0)]
+            state[start] = 1
+            while !stack.isEmpty {
+                let top = stack.count - 1
+                if stack[top].next == stack[top].edges.count {
+                    state[stack[top].node] = 2
+                    stack.removeLast()
+                    continue
+                }
+                let target = stack[top].edges[stack[top].next]
+                stack[top].next += 1
+                if state[target] == 1 {
+                    throw SchemaCompilationError(
+                        .infiniteRecursion, at: nodes[target].absolute, keyword: "$ref",
+                        "references loop back to this schema without consuming any of the instance, so validation would never end"
+                    )
+                }
+                if state[target] == 0 {
+                    state[target] = 1
+                    stack.append((target, inPlaceEdges(target), 0))
+                }
+            }
+        }
+    }
+
+    private func inPlaceEdges(_ index: Int) -> [Int] {
+        var edges: [Int] = []
+        let node = nodes[index]
+        for keyword in node.general + node.objectKeywords {
+            switch keyword {
+            case .ref(let target): edges.append(target)
+            case .dynamicRef(let initial, _): edges.append(initial)
+            case .allOf(let children), .anyOf(let children), .oneOf(let children): edges.append(contentsOf: children)
+            case .not(let child): edges.append(child)
+            case .conditional(let condition, let then, let otherwise):
+                edges.append(condition)
+                if let then { edges.append(then) }
+                if let otherwise { edges.append(otherwise) }
+            case .dependentSchemas(let pairs): edges.append(contentsOf: pairs.map(\.node))
+            default: break
+            }
+        }
+        return edges
+    }
+}
