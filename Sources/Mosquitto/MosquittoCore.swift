@@ -195,8 +195,9 @@ final class MosquittoCore: Sendable {
                 finishLoop(cause: cause)
                 return
             case .reconnect(let delay):
-                logger.debug(
-                    "MQTT connection attempt failed; retrying",
+                // One line per attempt; the backoff bounds the rate (at most one per maximumDelay when it lasts).
+                logger.warning(
+                    "MQTT broker not reachable; retrying",
                     metadata: ["mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)"]
                 )
                 if sleeper.sleep(for: delay) {

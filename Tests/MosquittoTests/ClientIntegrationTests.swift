@@ -278,6 +278,41 @@ struct ClientIntegrationTests {
         }
     }
 
+    @Test("the PUBACK of a QoS 1 message goes out only after the message handler returned")
+    func pubackWaitsForTheHandler() async throws {
+        try await withMosquittoBroker { broker in
+            let id = uniqueClientID("ack-after")
+            let entered = LockedValue(false)
+            let release = DispatchSemaphore(value: 0)
+            let handler: MosquittoClient.MessageHandler = { _ in
+                entered.withLock { $0 = true }
+                // Stands in for the durable journal write; the timeout only guards against a hung test.
+                _ = release.wait(timeout: .now() + 10)
+            }
+            try await withMosquittoClient(
+                configuration: testConfiguration(broker, clientID: id),
+                logger: makeTestLogger(id),
+                onMessage: handler
+            ) { client in
+                try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "ack/cmd")])
+                let published = try await runProcess(
+                    "mosquitto_pub",
+                    ["-h", broker.host, "-p", "\(broker.port)", "-q", "1", "-t", "ack/cmd", "-m", "journal-me"],
+                    timeout: .seconds(10)
+                )
+                #expect(published.exitCode == 0, "\(published)")
+                let deadline = ContinuousClock.now + .seconds(10)
+                while !entered.value && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                try #require(entered.value)
+                // On loopback a PUBACK sent early would be in the broker log within milliseconds.
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(!broker.logText.contains("Received PUBACK from \(id)"))
+                release.signal()
+                #expect(try await broker.waitForLog { $0.contains("Received PUBACK from \(id)") })
+            }
+        }
+    }
+
     @Test("a persistent session gets the messages published while the client was away", arguments: [
         MQTTProtocolVersion.v5, .v3_1_1,
     ])
