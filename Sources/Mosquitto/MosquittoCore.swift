@@ -197,7 +197,7 @@ final class MosquittoCore: Sendable {
             case .reconnect(let delay):
                 // One line per attempt; the backoff bounds the rate (at most one per maximumDelay when it lasts).
                 logger.warning(
-                    "MQTT broker not reachable; retrying",
+                    "MQTT connect attempt failed; retrying",
                     metadata: ["mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)"]
                 )
                 if sleeper.sleep(for: delay) {
