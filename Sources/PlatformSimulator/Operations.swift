@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+
+/// The `Action`s the simulator implements.
+enum SimulatedOperation: String, Sendable, CaseIterable {
+    case cancelOTATaskByDevice = "CancelOTATaskByDevice"
+    case listOTATaskByJob = "ListOTATaskByJob"
+    case queryOTAJob = "QueryOTAJob"
+
+    /// Validates the operation's parameters without touching state (gateway checks first, then business ones).
+    func prepare(_ parameters: [String: String]) -> Result<PreparedCall, OperationError> {
+        switch self {
+        case .cancelOTATaskByDevice: CancelCall.prepare(parameters).map(PreparedCall.cancel)
+        case .listOTATaskByJob: ListTasksCall.prepare(parameters).map(PreparedCall.listTasks)
+        case .queryOTAJob: QueryJobCall.prepare(parameters).map(PreparedCall.queryJob)
+        }
+    }
+}
+
+/// An operation call whose parameters are valid.
+enum PreparedCall: Sendable {
+    case cancel(CancelCall)
+    case listTasks(ListTasksCall)
+    case queryJob(QueryJobCall)
+}
+
+/// `IotInstanceId`, with an empty value read as absent.
+private func instanceId(_ parameters: [String: String]) -> String? {
+    parameters["IotInstanceId"].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+/// Reads a RepeatList (`Name.1`, `Name.2`, …): indices are decimal without leading zeros, from 1, without gaps.
+private func repeatList(_ prefix: String, in parameters: [String: String]) -> Result<[String], GatewayError> {
+    var byIndex: [Int: String] = [:]
+    for (name, value) in parameters where name.hasPrefix(prefix) {
+        let suffix = name.utf8.dropFirst(prefix.utf8.count)
+        guard let first = suffix.first, first != UInt8(ascii: "0"), suffix.count <= 6,
+            suffix.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let index = Int(Substring(suffix))
+        else {
+            return .failure(.invalidParameter("The parameter \"\(name)\" is not \(prefix)N with N a number from 1."))
+        }
+        byIndex[index] = value
+    }
+    var list: [String] = []
+    list.reserveCapacity(byIndex.count)
+    for index in stride(from: 1, through: byIndex.count, by: 1) {
+        guard let value = byIndex[index] else {
+            return .failure(
+                .invalidParameter("\(prefix)\(index) is missing: \(prefix)N must be numbered from 1 without gaps.")
+            )
+        }
+        list.append(value)
+    }
+    return .success(list)
+}
+
+/// `CancelOTATaskByDevice`: `ProductKey`, `FirmwareId`, `DeviceName.1..N` (N <= 200, unique), `JobId`,
+/// `IotInstanceId`.
+struct CancelCall: Sendable {
+    static let maximumDeviceNames = 200
+
+    var productKey: String
+    var firmwareId: String
+    var deviceNames: [String]
+    var jobId: String?
+    var iotInstanceId: String?
+
+    static func prepare(_ parameters: [String: String]) -> Result<CancelCall, OperationError> {
+        guard let productKey = parameters["ProductKey"] else { return .failure(.gateway(.missingParameter("ProductKey"))) }
+        guard let firmwareId = parameters["FirmwareId"], !firmwareId.isEmpty else {
+            return .failure(.gateway(.missingParameter("FirmwareId")))
+        }
+        let names: [String]
+        switch repeatList("DeviceName.", in: parameters) {
+        case .success(let list): names = list
+        case .failure(let error): return .failure(.gateway(error))
+        }
+        guard names.count <= maximumDeviceNames else {
+            return .failure(
+                .gateway(
+                    .invalidParameter(
+                        "DeviceName.N holds \(names.count) names; at most \(maximumDeviceNames) are allowed in one call."
+                    )
+                )
+            )
+        }
+        var firstIndex: [String: Int] = [:]
+        firstIndex.reserveCapacity(names.count)
+        for (offset, name) in names.enumerated() {
+            if let earlier = firstIndex.updateValue(offset + 1, forKey: name) {
+                return .failure(
+                    .gateway(.invalidParameter("DeviceName.\(offset + 1) repeats DeviceName.\(earlier) (\"\(name)\")."))
+                )
+            }
+        }
+        guard !productKey.isEmpty else { return .failure(.business(.nullProductKey)) }
+        guard !names.isEmpty else { return .failure(.business(.nullDeviceName)) }
+        for name in names {
+            guard !name.isEmpty else { return .failure(.business(.nullDeviceName)) }
+            guard DeviceNameRule.isValid(name) else { return .failure(.business(.invalidDeviceName(name))) }
+        }
+        let jobId = parameters["JobId"].flatMap { $0.isEmpty ? nil : $0 }
+        return .success(
+            CancelCall(
+                productKey: productKey,
+                firmwareId: firmwareId,
+                deviceNames: names,
+                jobId: jobId,
+                iotInstanceId: instanceId(parameters)
+            )
+        )
+    }
+}
+
+/// `ListOTATaskByJob`: `JobId`, `TaskStatus`, `DeviceNames.N`, `PageSize` (1-100, default 10), `CurrentPage`
+/// (from 1, default 1; PageSize × CurrentPage <= 100,000), `IotInstanceId`.
+struct ListTasksCall: Sendable {
+    var jobId: String
+    var taskStatus: TaskStatus?
+    var deviceNames: Set<String>?
+    var pageSize: Int
+    var currentPage: Int
+    var iotInstanceId: String?
+
+    static func prepare(_ parameters: [String: String]) -> Result<ListTasksCall, OperationError> {
+        guard let jobId = parameters["JobId"], !jobId.isEmpty else {
+            return .failure(.gateway(.missingParameter("JobId")))
+        }
+        var taskStatus: TaskStatus?
+        if let text = parameters["TaskStatus"], !text.isEmpty {
+            guard let status = TaskStatus(rawValue: text) else {
+                return .failure(.gateway(.invalidParameter("TaskStatus \"\(text)\" is not a task status.")))
+            }
+            taskStatus = status
+        }
+        let names: [String]
+        switch repeatList("DeviceNames.", in: parameters) {
+        case .success(let list): names = list
+        case .failure(let error): return .failure(.gateway(error))
+        }
+        let pageSize = parameters["PageSize"].map { Int($0) } ?? 10
+        guard let pageSize, (1...100).contains(pageSize) else {
+            return .failure(.gateway(.invalidParameter("PageSize must be a number from 1 to 100.")))
+        }
+        let currentPage = parameters["CurrentPage"].map { Int($0) } ?? 1
+        guard let currentPage, currentPage >= 1, currentPage <= 100_000 / pageSize else {
+            return .failure(
+                .gateway(.invalidParameter("CurrentPage must be a number from 1, with PageSize × CurrentPage <= 100000."))
+            )
+        }
+        return .success(
+            ListTasksCall(
+                jobId: jobId,
+                taskStatus: taskStatus,
+                deviceNames: names.isEmpty ? nil : Set(names),
+                pageSize: pageSize,
+                currentPage: currentPage,
+                iotInstanceId: instanceId(parameters)
+            )
+        )
+    }
+}
+
+/// `QueryOTAJob`: `JobId`, `IotInstanceId`.
+struct QueryJobCall: Sendable {
+    var jobId: String
+    var iotInstanceId: String?
+
+    static func prepare(_ parameters: [String: String]) -> Result<QueryJobCall, OperationError> {
+        guard let jobId = parameters["JobId"], !jobId.isEmpty else {
+            return .failure(.gateway(.missingParameter("JobId")))
+        }
+        return .success(QueryJobCall(jobId: jobId, iotInstanceId: instanceId(parameters)))
+    }
+}
+
+/// The operations over the catalog; called inside ``SimulatorState``'s lock.
+enum Operations {
+    /// Moves the named devices' cancellable tasks of this firmware (and job) to `CANCELED`.
+    ///
+    /// All or nothing: every reference is checked before any task changes, so an error changes nothing. A
+    /// device without a matching task, or whose task is already final, is not an error: the call succeeds and
+    /// that task stays as it is (cancelling twice is harmless, which is what makes a retried cancel safe).
+    static func cancel(
+        _ call: CancelCall,
+        style: ResponseStyle,
+        requestId: String,
+        now: Date,
+        storage: inout SimulatorState.Storage
+    ) -> Result<RPCAnswer, OperationError> {
+        guard storage.catalog.products[call.productKey] != nil else { return .failure(.business(.productNotFound)) }
+        guard let firmware = storage.catalog.firmwares[call.firmwareId], firmware.productKey == call.productKey else {
+            return .failure(.business(.firmwareNotFound))
+        }
+        if let jobId = call.jobId {
+            guard let job = storage.catalog.jobs[jobId], job.firmwareId == call.firmwareId else {
+                return .failure(.business(.jobNotFound))
+            }
+        }
+        var keys: [DeviceKey] = []
+        keys.reserveCapacity(call.deviceNames.count)
+        for name in call.deviceNames {
+            let key = DeviceKey(productKey: call.productKey, deviceName: name)
+            guard storage.catalog.devices[key] != nil else { return .failure(.business(.deviceNotFound(name))) }
+            keys.append(key)
+        }
+
+        var stamp: String?
+        var devicesCancelled = 0
+        var tasksCancelled = 0
+        for key in keys {
+            var cancelledOne = false
+            for index in storage.catalog.taskIndicesByDevice[key] ?? [] {
+                let task = storage.catalog.tasks[index]
+                guard task.firmwareId == call.firmwareId, call.jobId == nil || task.jobId == call.jobId else {
+                    continue
+                }
+                storage.catalog.tasks[index].cancelCalls += 1
+                guard task.status.isCancellable else { continue }
+                let modified = stamp ?? Catalog.utcString(now)
+                stamp = modified
+                storage.catalog.tasks[index].status = .canceled
+                storage.catalog.tasks[index].utcModified = modified
+                storage.catalog.tasks[index].taskDesc = "Canceled by CancelOTATaskByDevice (\(requestId))"
+                tasksCancelled += 1
+                cancelledOne = true
+            }
+            if cancelledOne { devicesCancelled += 1 }
+        }
+        storage.stats.deviceNamesRequested += call.deviceNames.count
+        storage.stats.devicesCancelled += devicesCancelled
+        storage.stats.tasksCancelled += tasksCancelled
+        storage.stats.largestCancelBatch = max(storage.stats.largestCancelBatch, call.deviceNames.count)
+        return .success(AnswerBuilder.success(style: style, requestId: requestId))
+    }
+
+    /// One page of a job's tasks, filtered by state and device names, in the job's task order.
+    static func listTasks(
+        _ call: ListTasksCall,
+        style: ResponseStyle,
+        requestId: String,
+        catalog: Catalog
+    ) -> Result<RPCAnswer, OperationError> {
+        guard catalog.jobs[call.jobId] != nil else { return .failure(.business(.jobNotFound)) }
+        let matching = (catalog.taskIndicesByJob[call.jobId] ?? []).filter { index in
+            let task = catalog.tasks[index]
+            return (call.taskStatus == nil || task.status == call.taskStatus)
+                && (call.deviceNames?.contains(task.device.deviceName) ?? true)
+        }
+        let start = min(matching.count, (call.currentPage - 1) * call.pageSize)
+        let page = matching[start..<min(matching.count, start + call.pageSize)]
+        var items = "["
+        for (offset, index) in page.enumerated() {
+            if offset > 0 { items += "," }
+            let task = catalog.tasks[index]
+            let firmware = catalog.firmwares[task.firmwareId]
+            var item = JSONObjectWriter(style: style, capacity: 512)
+            item.string("TaskId", task.taskId)
+            item.string("TaskStatus", task.status.rawValue)
+            item.string("DeviceName", task.device.deviceName)
+            item.string("ProductKey", task.device.productKey)
+            item.string("ProductName", catalog.products[task.device.productKey]?.productName ?? "")
+            item.string("IotId", catalog.devices[task.device]?.iotId ?? "")
+            item.string("FirmwareId", task.firmwareId)
+            item.string("JobId", task.jobId)
+            item.string("SrcVersion", firmware?.srcVersion ?? "")
+            item.string("DestVersion", firmware?.destVersion ?? "")
+            item.string("Progress", task.status == .succeeded ? "100" : "0")
+            item.string("TaskDesc", task.taskDesc)
+            item.string("UtcCreate", task.utcCreate)
+            item.string("UtcModified", task.utcModified)
+            items += item.finished()
+        }
+        items += "]"
+        var data = JSONObjectWriter(style: style, capacity: items.utf8.count + 32)
+        data.raw("SimpleOTATaskInfo", items)
+        let dataJSON = data.finished()
+        let pageCount = (matching.count + call.pageSize - 1) / call.pageSize
+        return .success(
+            AnswerBuilder.success(style: style, requestId: requestId) { writer in
+                writer.int("Total", matching.count)
+                writer.int("PageSize", call.pageSize)
+                writer.int("PageCount", pageCount)
+                writer.int("CurrentPage", call.currentPage)
+                writer.raw("Data", dataJSON)
+            }
+        )
+    }
+
+    /// One job's description.
+    static func queryJob(
+        _ call: QueryJobCall,
+        style: ResponseStyle,
+        requestId: String,
+        catalog: Catalog
+    ) -> Result<RPCAnswer, OperationError> {
+        guard let job = catalog.jobs[call.jobId] else { return .failure(.business(.jobNotFound)) }
+        let firmware = catalog.firmwares[job.firmwareId]
+        var data = JSONObjectWriter(style: style, capacity: 384)
+        data.string("JobId", job.jobId)
+        data.string("JobStatus", job.jobStatus)
+        data.string("JobType", job.jobType)
+        data.string("FirmwareId", job.firmwareId)
+        data.string("ProductKey", job.productKey)
+        data.string("ProductName", catalog.products[job.productKey]?.productName ?? "")
+        data.string("SrcVersion", firmware?.srcVersion ?? "")
+        data.string("DestVersion", firmware?.destVersion ?? "")
+        data.string("JobDesc", job.jobDesc)
+        data.string("UtcCreate", job.utcCreate)
+        let dataJSON = data.finished()
+        return .success(AnswerBuilder.success(style: style, requestId: requestId) { $0.raw("Data", dataJSON) })
+    }
+}

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Logging
+import PlatformSignature
+import Synchronization
+
+/// The RPC endpoint's logic, free of HTTP: parameters in, an answer (or a dropped connection) out.
+///
+/// Checks run in the platform's order (see `docs/simulator.md`): parameter syntax, missing common parameters,
+/// AccessKeyId, signature method, timestamp format and skew, signature, then Format/Version/Action, and under the
+/// state's lock the nonce, the quota, the fault rules and the operation. Everything stateless happens before
+/// the lock, so the critical section is a few dictionary operations.
+struct RPCEngine: Sendable {
+    let accounts: [String: AccessKeySecret]
+    let style: ResponseStyle
+    let qps: Int
+    let latency: Duration
+    let toleranceSeconds: Double
+    let iotInstanceId: String?
+    let state: SimulatorState
+    let logger: Logger
+
+    init(configuration: SimulatorConfiguration, state: SimulatorState, logger: Logger) {
+        accounts = configuration.accounts
+        style = configuration.responseStyle
+        qps = configuration.qps
+        latency = configuration.latency
+        let tolerance = configuration.timestampTolerance.components
+        toleranceSeconds = Double(tolerance.seconds) + Double(tolerance.attoseconds) * 1e-18
+        iotInstanceId = configuration.iotInstanceId
+        self.state = state
+        self.logger = logger
+    }
+
+    /// The common parameters that must be present (and non-empty), in the order they are checked.
+    static let requiredCommonParameters = ["AccessKeyId", "Signature", "SignatureNonce", "Timestamp", "SignatureMethod", "Action"]
+
+    /// Handles one request.
+    ///
+    /// - Parameters:
+    ///   - method: the HTTP method.
+    ///   - query: the raw query string (without `?`), if any.
+    ///   - form: the raw `application/x-www-form-urlencoded` body of a POST, if any.
+    ///   - hostId: the `HostId` of gateway errors (the request's authority).
+    ///   - now: the simulator's clock.
+    func handle(method: String, query: Substring?, form: Substring?, hostId: String, now: Date = Date()) -> RPCOutcome {
+        let requestId = UUID().uuidString
+        guard let rpcMethod = RPCHTTPMethod(rawValue: method) else {
+            return reject(.unsupportedHTTPMethod, requestId: requestId, hostId: hostId, authentication: false)
+        }
+        var parameters: [String: String] = [:]
+        parameters.reserveCapacity(24)
+        if let problem = Self.parse(query, into: &parameters) ?? Self.parse(form, into: &parameters) {
+            return reject(problem, requestId: requestId, hostId: hostId, authentication: false)
+        }
+
+        // Authentication, in the platform's order.
+        for name in Self.requiredCommonParameters where parameters[name]?.isEmpty ?? true {
+            return reject(.missingParameter(name), requestId: requestId, hostId: hostId, authentication: true)
+        }
+        let accessKeyId = parameters["AccessKeyId"]!
+        guard let secret = accounts[accessKeyId] else {
+            return reject(.accessKeyNotFound, requestId: requestId, hostId: hostId, authentication: true)
+        }
+        guard parameters["SignatureMethod"] == "HMAC-SHA1" else {
+            return reject(.invalidSignatureMethod, requestId: requestId, hostId: hostId, authentication: true)
+        }
+        guard let timestamp = RPCTimestamp.date(from: parameters["Timestamp"]!) else {
+            return reject(.timestampFormat, requestId: requestId, hostId: hostId, authentication: true)
+        }
+        let nowSeconds = now.timeIntervalSince1970
+        let timestampSeconds = timestamp.timeIntervalSince1970
+        guard abs(nowSeconds - timestampSeconds) <= toleranceSeconds else {
+            return reject(.timestampExpired, requestId: requestId, hostId: hostId, authentication: true)
+        }
+        let stringToSign = RPCCanonicalization.stringToSign(method: rpcMethod, parameters: parameters)
+        let expected = RPCSigner.signature(stringToSign: stringToSign, accessKeySecret: secret)
+        guard parameters["Signature"] == expected else {
+            return reject(
+                .signatureDoesNotMatch(serverStringToSign: stringToSign),
+                requestId: requestId,
+                hostId: hostId,
+                authentication: true
+            )
+        }
+
+        // What is asked for.
+        if let format = parameters["Format"], format.lowercased() != "json" {
+            return reject(.unsupportedFormat(format), requestId: requestId, hostId: hostId, authentication: false)
+        }
+        if let version = parameters["Version"], version != "2018-01-20", version != "2022-01-01" {
+            return reject(.invalidVersion, requestId: requestId, hostId: hostId, authentication: false)
+        }
+        let action = parameters["Action"]!
+        guard let operation = SimulatedOperation(rawValue: action) else {
+            return reject(.apiNotFound, requestId: requestId, hostId: hostId, authentication: false)
+        }
+        let prepared = operation.prepare(parameters)
+
+        // Stateful part: one critical section.
+        let nonce = NonceMemory.fingerprint(accessKeyId: accessKeyId, nonce: parameters["SignatureNonce"]!)
+        let nonceExpiry = max(nowSeconds, timestampSeconds) + toleranceSeconds
+        let clockNow = ContinuousClock.now
+        let outcome = state.storage.withLock { storage -> RPCOutcome in
+            storage.stats.requests += 1
+            guard storage.nonces.insert(nonce, expiresAt: nonceExpiry, now: nowSeconds) else {
+                storage.stats.authFailures += 1
+                storage.stats.errorAnswers += 1
+                return .answer(AnswerBuilder.gateway(.nonceUsed, requestId: requestId, hostId: hostId), delay: latency)
+            }
+            if qps > 0,
+                !storage.buckets.take(.init(accessKeyId: accessKeyId, action: action), rate: qps, now: clockNow)
+            {
+                storage.stats.throttled += 1
+                storage.stats.errorAnswers += 1
+                return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: latency)
+            }
+            let fault = Self.takeFault(action: action, from: &storage)
+            let faultDelay = fault.flatMap(\.latencyMilliseconds).map { Duration.milliseconds($0) } ?? .zero
+            if let fault, fault.afterOperation != true, fault.dropConnection == true || fault.answersWithError {
+                return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: latency + faultDelay, storage: &storage)
+            }
+            let answer = perform(operation, prepared, requestId: requestId, hostId: hostId, now: now, storage: &storage)
+            if let fault, fault.dropConnection == true || fault.answersWithError {
+                return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: latency + faultDelay, storage: &storage)
+            }
+            return .answer(answer, delay: latency + faultDelay)
+        }
+        if logger.logLevel <= .debug, case .answer(let answer, _) = outcome, answer.status != 200 {
+            logger.debug(
+                "RPC call refused",
+                metadata: ["sim.request.id": "\(requestId)", "sim.action": "\(action)", "sim.status": "\(answer.status)"]
+            )
+        }
+        return outcome
+    }
+
+    // MARK: Parameters
+
+    /// Decodes `name=value&…` into `parameters`.
+    ///
+    /// - Returns: the error to answer when a component is not valid percent-encoded UTF-8 or a name repeats
+    ///   (within the query, within the body, or across both: a repeated name has no defined meaning in a signed
+    ///   request).
+    static func parse(_ text: Substring?, into parameters: inout [String: String]) -> GatewayError? {
+        guard let text, !text.isEmpty else { return nil }
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let equals = pair.firstIndex(of: "=")
+            let rawName = equals.map { pair[..<$0] } ?? pair[...]
+            let rawValue = equals.map { pair[pair.index(after: $0)...] } ?? ""
+            guard let name = RPCCanonicalization.percentDecode(rawName), !name.isEmpty,
+                let value = RPCCanonicalization.percentDecode(rawValue)
+            else {
+                return .invalidParameter("The parameter \"\(rawName)\" is not valid percent-encoded UTF-8.")
+            }
+            guard parameters.updateValue(value, forKey: name) == nil else {
+                return .invalidParameter("The parameter \"\(name)\" appears more than once.")
+            }
+        }
+        return nil
+    }
+
+    // MARK: Answers
+
+    private func reject(_ error: GatewayError, requestId: String, hostId: String, authentication: Bool) -> RPCOutcome {
+        state.storage.withLock { storage in
+            storage.stats.requests += 1
+            storage.stats.errorAnswers += 1
+            if authentication { storage.stats.authFailures += 1 }
+        }
+        logger.debug(
+            "RPC request refused",
+            metadata: ["sim.request.id": "\(requestId)", "sim.code": "\(error.code)"]
+        )
+        return .answer(AnswerBuilder.gateway(error, requestId: requestId, hostId: hostId), delay: latency)
+    }
+
+    /// Consumes the first rule that matches `action`.
+    private static func takeFault(action: String, from storage: inout SimulatorState.Storage) -> FaultRule? {
+        guard !storage.faults.isEmpty,
+            let index = storage.faults.firstIndex(where: { $0.action == nil || $0.action == action })
+        else { return nil }
+        let rule = storage.faults[index]
+        if let count = rule.count {
+            if count <= 1 {
+                storage.faults.remove(at: index)
+            } else {
+                storage.faults[index].count = count - 1
+            }
+        }
+        storage.stats.faultsInjected += 1
+        return rule
+    }
+
+    private func faultOutcome(
+        _ rule: FaultRule,
+        requestId: String,
+        hostId: String,
+        delay: Duration,
+        storage: inout SimulatorState.Storage
+    ) -> RPCOutcome {
+        if rule.dropConnection == true {
+            storage.stats.connectionsDropped += 1
+            return .drop(delay: delay)
+        }
+        storage.stats.errorAnswers += 1
+        let code = rule.errorCode ?? Self.defaultFaultCode(status: rule.httpStatus ?? 500)
+        let status = rule.httpStatus ?? Self.defaultFaultStatus(code: code)
+        let message = rule.errorMessage ?? Self.defaultFaultMessage(code: code)
+        var answer =
+            status == 200
+            ? AnswerBuilder.business(BusinessError(code: code, message: message), style: style, requestId: requestId)
+            : AnswerBuilder.gateway(
+                GatewayError(status: status, code: code, message: message),
+                requestId: requestId,
+                hostId: hostId
+            )
+        answer.retryAfterMilliseconds = rule.retryAfterMilliseconds
+        return .answer(answer, delay: delay)
+    }
+
+    static func defaultFaultCode(status: Int) -> String {
+        switch status {
+        case 200: "iot.system.SystemException"
+        case 429: "Throttling"
+        case 503: "ServiceUnavailable"
+        case 500: "InternalError"
+        default: "SimulatedFault"
+        }
+    }
+
+    static func defaultFaultStatus(code: String) -> Int {
+        switch code {
+        case "InternalError": 500
+        case "ServiceUnavailable": 503
+        case _ where code.hasPrefix("iot.") || code.hasPrefix("Iot."): 200
+        default: 400
+        }
+    }
+
+    static func defaultFaultMessage(code: String) -> String {
+        switch code {
+        case "InternalError": "The request processing has failed due to some unknown error, exception or failure."
+        case "ServiceUnavailable": "The request has failed due to a temporary failure of the server."
+        case _ where code.hasPrefix("Throttling"): "Request was denied due to flow control."
+        case "iot.system.SystemException": "A system exception occurred. Try again later."
+        default: "Simulated fault \(code)."
+        }
+    }
+
+    // MARK: Operations
+
+    private func perform(
+        _ operation: SimulatedOperation,
+        _ prepared: Result<PreparedCall, OperationError>,
+        requestId: String,
+        hostId: String,
+        now: Date,
+        storage: inout SimulatorState.Storage
+    ) -> RPCAnswer {
+        let result: Result<RPCAnswer, OperationError>
+        switch prepared {
+        case .success(.cancel(let call)):
+            storage.stats.cancelCalls += 1
+            result = checkInstance(call.iotInstanceId).flatMap {
+                Operations.cancel(call, style: style, requestId: requestId, now: now, storage: &storage)
+            }
+        case .success(.listTasks(let call)):
+            storage.stats.readCalls += 1
+            result = checkInstance(call.iotInstanceId).flatMap {
+                Operations.listTasks(call, style: style, requestId: requestId, catalog: storage.catalog)
+            }
+        case .success(.queryJob(let call)):
+            storage.stats.readCalls += 1
+            result = checkInstance(call.iotInstanceId).flatMap {
+                Operations.queryJob(call, style: style, requestId: requestId, catalog: storage.catalog)
+            }
+        case .failure(let error):
+            // A parameter error still reached the operation; count it where the operation would have been.
+            switch operation {
+            case .cancelOTATaskByDevice: storage.stats.cancelCalls += 1
+            case .listOTATaskByJob, .queryOTAJob: storage.stats.readCalls += 1
+            }
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let answer):
+            return answer
+        case .failure(let error):
+            storage.stats.errorAnswers += 1
+            return AnswerBuilder.error(error, style: style, requestId: requestId, hostId: hostId)
+        }
+    }
+
+    /// The instance rule: a configured instance ID must be sent exactly; without one, none may be sent.
+    private func checkInstance(_ given: String?) -> Result<Void, OperationError> {
+        switch (iotInstanceId, given) {
+        case (nil, nil): .success(())
+        case (let expected?, let given?) where expected == given: .success(())
+        case (_, let given): .failure(.business(.instanceNotFound(given)))
+        }
+    }
+}

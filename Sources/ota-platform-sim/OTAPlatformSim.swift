@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Foundation
+import Logging
+import PlatformSimulator
+
+/// `ota-platform-sim`: the simulated IoT platform as a process, for the demo, docker-compose and benchmarks.
+///
+/// Thin on purpose: flags become a ``SimulatorConfiguration`` and the library runs it. The flag names are relied
+/// upon by scripts, and so is the single stdout line `ota-platform-sim listening on http://HOST:PORT`.
+@main
+struct OTAPlatformSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ota-platform-sim",
+        abstract: "A simulated IoT Platform RPC API (CancelOTATaskByDevice and friends) for tests and demos.",
+        discussion: """
+            Verifies RPC signatures (v1.0, HMAC-SHA1), timestamps, nonces and the per-account quota, keeps OTA \
+            tasks in their documented states and answers like the platform. Admin API (unauthenticated): \
+            GET /_sim/stats, GET /_sim/devices/NAME, GET /_sim/tasks, PUT /_sim/tasks/ID, GET|POST|DELETE \
+            /_sim/faults, POST /_sim/reset. Prints one line, 'ota-platform-sim listening on URL', when ready; logs \
+            go to stderr. Stops on SIGTERM or SIGINT.
+            """
+    )
+
+    @Option(name: .customLong("port"), help: "TCP port; 0 picks a free one.")
+    var port: Int = 0
+
+    @Option(name: .customLong("host"), help: "Address to bind (the admin API is unauthenticated: keep loopback).")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .customLong("access-key-id"), help: "The AccessKeyId callers sign with.")
+    var accessKeyId: String = "testid"
+
+    @Option(
+        name: .customLong("access-key-secret"),
+        help: "The AccessKey secret (default: env OTA_SIM_ACCESS_KEY_SECRET, else testsecret)."
+    )
+    var accessKeySecret: String?
+
+    @Option(name: .customLong("generate-devices"), help: "Seed demoProduct/demoFirmware/demoJob and N devices.")
+    var generateDevices: Int = 0
+
+    @Option(name: .customLong("fixture"), help: "JSON fixture file (see docs/simulator.md).")
+    var fixture: String?
+
+    @Option(name: .customLong("qps"), help: "Calls per second per AccessKeyId and Action; 0 = no quota.")
+    var qps: Int = 10
+
+    @Option(name: .customLong("latency-ms"), help: "Milliseconds added to every RPC answer.")
+    var latencyMilliseconds: Int = 0
+
+    @Option(name: .customLong("response-style"), help: "aliyun (PascalCase) or tuya (lower camel case).")
+    var responseStyle: String = "aliyun"
+
+    @Option(name: .customLong("iot-instance-id"), help: "The instance ID calls must carry (default: none).")
+    var iotInstanceId: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard ResponseStyle(name: responseStyle) != nil else {
+            throw ValidationError("--response-style must be aliyun or tuya, got \(responseStyle)")
+        }
+        guard latencyMilliseconds >= 0 else { throw ValidationError("--latency-ms must be >= 0") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = {
+            var logger = Logger(label: "ota-platform-sim")
+            logger.logLevel = level
+            return logger
+        }()
+
+        var configuration = SimulatorConfiguration(
+            host: host,
+            port: port,
+            generateDevices: generateDevices,
+            fixturePath: fixture,
+            qps: qps,
+            latency: .milliseconds(latencyMilliseconds),
+            responseStyle: ResponseStyle(name: responseStyle) ?? .aliyun,
+            iotInstanceId: iotInstanceId
+        )
+        let secret = accessKeySecret ?? ProcessInfo.processInfo.environment["OTA_SIM_ACCESS_KEY_SECRET"] ?? "testsecret"
+        configuration.useSingleAccount(accessKeyId: accessKeyId, accessKeySecret: secret)
+
+        if !["127.0.0.1", "::1", "localhost"].contains(host) {
+            logger.warning("binding a non-loopback address: the /_sim admin API is not authenticated", metadata: ["host": "\(host)"])
+        }
+        try await servePlatformSimulator(configuration: configuration, logger: logger) { running in
+            // One unbuffered write: scripts wait for this line, so it must not sit in a stdio buffer.
+            FileHandle.standardOutput.write(Data((running.listeningLine + "\n").utf8))
+            logger.info(
+                "simulator ready",
+                metadata: [
+                    "endpoint": "\(running.endpoint)",
+                    "devices": "\(generateDevices)",
+                    "qps": "\(qps)",
+                    "style": "\(responseStyle)",
+                ]
+            )
+        }
+        logger.info("simulator stopped")
+    }
+}
