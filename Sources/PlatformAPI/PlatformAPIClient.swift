@@ -147,6 +147,9 @@ public final class PlatformAPIClient: Service, Sendable {
     /// re-signed on every attempt (fresh `SignatureNonce` + `Timestamp`), `SignatureNonceUsed` re-signed at
     /// once, `x-acs-retry-after` (milliseconds) honoured, never sleeping past `deadline`.
     ///
+    /// The server's wait (`x-acs-retry-after`, or a standard `Retry-After` in seconds) is the least delay before
+    /// the next attempt, capped at 120 s; a wait that would end after `deadline` is not started.
+    ///
     /// Never throws: the outcome is in the result. Task cancellation yields
     /// ``PlatformAPIError/Code/cancelled``; a deadline that stops the retries yields
     /// ``PlatformAPIError/Code/deadlineExceeded`` carrying the last attempt's platform code, request id and
@@ -332,8 +335,7 @@ public final class PlatformAPIClient: Service, Sendable {
             return AttemptOutcome(result: .failure(mapped), requestId: nil, retryAfter: nil)
         }
         let status = Int(response.status.code)
-        let retryAfter = response.headers.first(name: "x-acs-retry-after").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            .flatMap { $0 > 0 ? Duration.milliseconds($0) : nil }
+        let retryAfter = Self.retryAfter(in: response.headers)
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: configuration.maxResponseBodyBytes)
@@ -491,6 +493,17 @@ public final class PlatformAPIClient: Service, Sendable {
     }
 
     // MARK: Helpers
+
+    /// The server's requested wait: `x-acs-retry-after` (milliseconds, the platform's header), else a standard
+    /// `Retry-After` in whole seconds (what a proxy or load balancer in front of it sends with 429/503).
+    static func retryAfter(in headers: HTTPHeaders) -> Duration? {
+        func integer(_ name: String) -> Int? {
+            headers.first(name: name).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil }
+        }
+        if let milliseconds = integer("x-acs-retry-after") { return .milliseconds(milliseconds) }
+        if let seconds = integer("Retry-After") { return .seconds(seconds) }
+        return nil
+    }
 
     /// `nil` when `endpoint` is an absolute `http` or `https` URL with a host and no query or fragment.
     static func problem(withEndpoint endpoint: String) -> String? {

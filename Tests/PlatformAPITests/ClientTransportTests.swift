@@ -139,6 +139,22 @@ struct ClientTransportTests {
         }
     }
 
+    @Test("a proxy's standard Retry-After (seconds) on a 503 is honoured too")
+    func standardRetryAfter() async throws {
+        let script: [ScriptedHTTPServer.Response] = [
+            .init(status: 503, body: "<html>busy</html>", headers: ["Retry-After": "1"]),
+            Self.ok,
+        ]
+        try await ScriptedHTTPServer.with(script) { server in
+            let started = ContinuousClock.now
+            let result = try await withClient(testConfiguration(endpoint: server.endpoint)) {
+                await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
+            }
+            #expect(result.succeeded && result.attempts == 2)
+            #expect(started.duration(to: .now) >= .seconds(1))
+        }
+    }
+
     @Test("a retry-after beyond the deadline ends the call at once with deadlineExceeded and the platform's details")
     func retryAfterBeyondDeadline() async throws {
         let throttled = ScriptedHTTPServer.Response(
