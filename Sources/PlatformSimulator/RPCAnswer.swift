@@ -5,6 +5,8 @@ struct RPCAnswer: Sendable {
     var status: Int
     var body: String
     var requestId: String
+    /// The error code of an error answer (gateway or business); `nil` for a success.
+    var errorCode: String?
     /// Sent as `x-acs-retry-after` when set.
     var retryAfterMilliseconds: Int?
 }
@@ -222,7 +224,7 @@ enum AnswerBuilder {
         writer.string("Code", error.code)
         writer.string("Message", error.message)
         writer.string("Recommend", "https://api.aliyun.com/troubleshoot?q=\(error.code)&product=Iot&requestId=\(requestId)")
-        return RPCAnswer(status: error.status, body: writer.finished(), requestId: requestId)
+        return RPCAnswer(status: error.status, body: writer.finished(), requestId: requestId, errorCode: error.code)
     }
 
     static func business(_ error: BusinessError, style: ResponseStyle, requestId: String) -> RPCAnswer {
@@ -239,7 +241,7 @@ enum AnswerBuilder {
             writer.string("requestId", requestId)
             writer.bool("success", false)
         }
-        return RPCAnswer(status: 200, body: writer.finished(), requestId: requestId)
+        return RPCAnswer(status: 200, body: writer.finished(), requestId: requestId, errorCode: error.code)
     }
 
     static func error(_ error: OperationError, style: ResponseStyle, requestId: String, hostId: String) -> RPCAnswer {

@@ -101,38 +101,75 @@ struct RPCEngine: Sendable {
         let nonce = NonceMemory.fingerprint(accessKeyId: accessKeyId, nonce: parameters["SignatureNonce"]!)
         let nonceExpiry = max(nowSeconds, timestampSeconds) + toleranceSeconds
         let clockNow = ContinuousClock.now
+        let call = AdmittedCall(
+            accessKeyId: accessKeyId,
+            action: action,
+            operation: operation,
+            prepared: prepared,
+            nonce: nonce,
+            nonceExpiry: nonceExpiry,
+            nowSeconds: nowSeconds,
+            clockNow: clockNow,
+            now: now,
+            requestId: requestId,
+            hostId: hostId
+        )
         let outcome = state.storage.withLock { storage -> RPCOutcome in
             storage.stats.requests += 1
-            guard storage.nonces.insert(nonce, expiresAt: nonceExpiry, now: nowSeconds) else {
-                storage.stats.authFailures += 1
-                storage.stats.errorAnswers += 1
-                return .answer(AnswerBuilder.gateway(.nonceUsed, requestId: requestId, hostId: hostId), delay: latency)
-            }
-            if qps > 0,
-                !storage.buckets.take(.init(accessKeyId: accessKeyId, action: action), rate: qps, now: clockNow)
-            {
-                storage.stats.throttled += 1
-                storage.stats.errorAnswers += 1
-                return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: latency)
-            }
-            let fault = Self.takeFault(action: action, from: &storage)
-            let faultDelay = fault.flatMap(\.latencyMilliseconds).map { Duration.milliseconds($0) } ?? .zero
-            if let fault, fault.afterOperation != true, fault.dropConnection == true || fault.answersWithError {
-                return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: latency + faultDelay, storage: &storage)
-            }
-            let answer = perform(operation, prepared, requestId: requestId, hostId: hostId, now: now, storage: &storage)
-            if let fault, fault.dropConnection == true || fault.answersWithError {
-                return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: latency + faultDelay, storage: &storage)
-            }
-            return .answer(answer, delay: latency + faultDelay)
+            let outcome = admitAndPerform(call, storage: &storage)
+            if case .answer(let answer, _) = outcome, answer.errorCode != nil { storage.stats.errorAnswers += 1 }
+            return outcome
         }
-        if logger.logLevel <= .debug, case .answer(let answer, _) = outcome, answer.status != 200 {
+        if case .answer(let answer, _) = outcome, let code = answer.errorCode {
             logger.debug(
                 "RPC call refused",
-                metadata: ["sim.request.id": "\(requestId)", "sim.action": "\(action)", "sim.status": "\(answer.status)"]
+                metadata: ["sim.request.id": "\(requestId)", "sim.action": "\(action)", "sim.code": "\(code)"]
             )
         }
         return outcome
+    }
+
+    /// What the critical section needs to know about an authenticated call.
+    private struct AdmittedCall {
+        var accessKeyId: String
+        var action: String
+        var operation: SimulatedOperation
+        var prepared: Result<PreparedCall, OperationError>
+        var nonce: UInt64
+        var nonceExpiry: Double
+        var nowSeconds: Double
+        var clockNow: ContinuousClock.Instant
+        var now: Date
+        var requestId: String
+        var hostId: String
+    }
+
+    /// Nonce, quota, fault rules and the operation; runs inside the state's lock.
+    private func admitAndPerform(_ call: AdmittedCall, storage: inout SimulatorState.Storage) -> RPCOutcome {
+        let requestId = call.requestId
+        let hostId = call.hostId
+        guard storage.nonces.insert(call.nonce, expiresAt: call.nonceExpiry, now: call.nowSeconds) else {
+            storage.stats.authFailures += 1
+            return .answer(AnswerBuilder.gateway(.nonceUsed, requestId: requestId, hostId: hostId), delay: latency)
+        }
+        if qps > 0,
+            !storage.buckets.take(.init(accessKeyId: call.accessKeyId, action: call.action), rate: qps, now: call.clockNow)
+        {
+            storage.stats.throttled += 1
+            return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: latency)
+        }
+        let fault = Self.takeFault(action: call.action, from: &storage)
+        let faultLatency = fault?.latencyMilliseconds.map { Duration.milliseconds($0) } ?? .zero
+        let delay = latency + faultLatency
+        let failing = fault.map { $0.dropConnection == true || $0.answersWithError } ?? false
+        if let fault, failing, fault.afterOperation != true {
+            return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: delay, storage: &storage)
+        }
+        let answer = perform(call.operation, call.prepared, requestId: requestId, hostId: hostId, now: call.now, storage: &storage)
+        if let fault, failing {
+            return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: delay, storage: &storage)
+        }
+        return .answer(answer, delay: delay)
     }
 
     // MARK: Parameters
@@ -168,10 +205,7 @@ struct RPCEngine: Sendable {
             storage.stats.errorAnswers += 1
             if authentication { storage.stats.authFailures += 1 }
         }
-        logger.debug(
-            "RPC request refused",
-            metadata: ["sim.request.id": "\(requestId)", "sim.code": "\(error.code)"]
-        )
+        logger.debug("RPC request refused", metadata: ["sim.request.id": "\(requestId)", "sim.code": "\(error.code)"])
         return .answer(AnswerBuilder.gateway(error, requestId: requestId, hostId: hostId), delay: latency)
     }
 
@@ -203,7 +237,6 @@ struct RPCEngine: Sendable {
             storage.stats.connectionsDropped += 1
             return .drop(delay: delay)
         }
-        storage.stats.errorAnswers += 1
         let code = rule.errorCode ?? Self.defaultFaultCode(status: rule.httpStatus ?? 500)
         let status = rule.httpStatus ?? Self.defaultFaultStatus(code: code)
         let message = rule.errorMessage ?? Self.defaultFaultMessage(code: code)
@@ -287,7 +320,6 @@ struct RPCEngine: Sendable {
         case .success(let answer):
             return answer
         case .failure(let error):
-            storage.stats.errorAnswers += 1
             return AnswerBuilder.error(error, style: style, requestId: requestId, hostId: hostId)
         }
     }

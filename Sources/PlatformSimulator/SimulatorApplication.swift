@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -165,8 +164,10 @@ struct SimulatorRoutes: Sendable {
     let maximumBodySize: Int
     let defaultHost: String
 
-    static let requestIdHeader = HTTPField.Name("x-acs-request-id")!
-    static let retryAfterHeader = HTTPField.Name("x-acs-retry-after")!
+    // `HTTPFields.Element` is swift-http-types' `HTTPField`, named through Hummingbird's re-export so this module
+    // needs no direct dependency on swift-http-types.
+    static let requestIdHeader = HTTPFields.Element.Name("x-acs-request-id")!
+    static let retryAfterHeader = HTTPFields.Element.Name("x-acs-retry-after")!
     static let jsonContentType = "application/json;charset=utf-8"
 
     func register(on router: Router<SimulatorRequestContext>) {

@@ -109,6 +109,13 @@ struct FaultAndAdminTests {
             #expect(answer.status == 500)
             #expect(status(simulator.state, "t-queued") == "CANCELED")
             #expect(simulator.state.stats().cancelCalls == 1)
+            #expect(simulator.state.stats().errorAnswers == 1)
+
+            // The operation's own error and the fault's are one error answer, not two.
+            simulator.state.injectFault(FaultRule(httpStatus: 503, count: 1, afterOperation: true))
+            let both = try await caller.call(SignedCaller.cancelParameters(deviceNames: ["dev-ghost"]))
+            #expect(both.status == 503)
+            #expect(simulator.state.stats().errorAnswers == 2)
         }
     }
 
