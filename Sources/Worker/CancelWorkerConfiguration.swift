@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// What the worker does with messages: topics, limits and reply rules.
+///
+/// The MQTT connection and the platform client have their own configurations
+/// (`MosquittoConfiguration`, `PlatformAPIConfiguration`); this one holds only the pipeline's own choices.
+public struct CancelWorkerConfiguration: Sendable {
+    /// The topic filter the commands arrive on. Default `ota/cancel/request`.
+    ///
+    /// A shared subscription (`$share/<group>/ota/cancel/request`) spreads the load over several workers.
+    public var commandTopic: String
+
+    /// Where replies go when the command names no reply topic. Default `ota/cancel/reply`.
+    public var defaultReplyTopic: String
+
+    /// Where messages go that cannot be parsed and carry no MQTT 5 Response Topic. Default `ota/cancel/dead-letter`.
+    public var deadLetterTopic: String
+
+    /// Topic filters a reply topic must match, so that nobody can make the worker publish into arbitrary topics.
+    /// Default `["ota/cancel/reply/#"]` (which also matches `ota/cancel/reply` itself, per MQTT).
+    /// The default reply topic is always allowed.
+    public var replyTopicAllowList: [String]
+
+    /// Commands processed at once. Default 64. The platform's quota (see the platform client's rate limit)
+    /// paces the calls; this bounds memory and open HTTP requests.
+    public var maxInFlight: Int
+
+    /// Payloads larger than this are refused unparsed. Default 4 MiB (a 10,000-device command is about 400 KiB).
+    public var maxPayloadBytes: Int
+
+    /// Most device names one command may carry; lowers the schema's own limit when smaller. Default 10,000.
+    public var maxDeviceNames: Int
+
+    /// How long graceful shutdown waits for in-flight commands before giving up. Default 20 s.
+    public var drainTimeout: Duration
+
+    public init(
+        commandTopic: String = "ota/cancel/request",
+        defaultReplyTopic: String = "ota/cancel/reply",
+        deadLetterTopic: String = "ota/cancel/dead-letter",
+        replyTopicAllowList: [String] = ["ota/cancel/reply/#"],
+        maxInFlight: Int = 64,
+        maxPayloadBytes: Int = 4 << 20,
+        maxDeviceNames: Int = 10_000,
+        drainTimeout: Duration = .seconds(20)
+    ) {
+        self.commandTopic = commandTopic
+        self.defaultReplyTopic = defaultReplyTopic
+        self.deadLetterTopic = deadLetterTopic
+        self.replyTopicAllowList = replyTopicAllowList
+        self.maxInFlight = maxInFlight
+        self.maxPayloadBytes = maxPayloadBytes
+        self.maxDeviceNames = maxDeviceNames
+        self.drainTimeout = drainTimeout
+    }
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+public import Logging
+public import ServiceLifecycle
+import UnixSignals
+public import Worker
+import Foundation
+import Mosquitto
+import PlatformAPI
+
+/// The composition root: configuration in, a ready-to-run `ServiceGroup` out (STYLE §16).
+public enum WorkerApp {
+    /// What ``buildServiceGroup(_:logger:)`` made: the group to run and the worker inside it (tests read
+    /// its readiness and counters).
+    public struct Built: Sendable {
+        public var serviceGroup: ServiceGroup
+        public var worker: CancelWorkerService
+    }
+
+    /// Builds the services in shutdown order: the platform client first (it stops last, after the pipeline
+    /// has drained its calls), then the MQTT pipeline (it stops consuming first).
+    ///
+    /// - Parameter signals: `true` in the executable (SIGTERM and SIGINT start a graceful shutdown); tests
+    ///   stop the group by cancelling or by `triggerGracefulShutdown()`.
+    public static func buildServiceGroup(
+        _ configuration: WorkerConfiguration,
+        logger: Logger,
+        signals: Bool = true
+    ) throws(WorkerError) -> Built {
+        let schema = try loadCommandSchema(configuration)
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw .invalidConfiguration("state-dir: cannot create '\(configuration.stateDirectory)': \(error.localizedDescription)")
+        }
+        let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
+        let worker = CancelWorkerService(
+            configuration: configuration.worker,
+            mqtt: configuration.mqtt,
+            schema: schema,
+            platform: platform,
+            platformConfiguration: configuration.platform,
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: platform),
+                    .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
+                logger: logger
+            )
+        )
+        return Built(serviceGroup: group, worker: worker)
+    }
+
+    /// Loads and compiles the command schema named by the configuration, with its device limit applied.
+    public static func loadCommandSchema(_ configuration: WorkerConfiguration) throws(WorkerError) -> CommandSchema {
+        try CommandSchema.load(path: configuration.commandSchemaPath, maxDeviceNames: configuration.worker.maxDeviceNames)
+    }
+}

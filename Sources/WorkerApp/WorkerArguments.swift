@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The worker's settings as given on the command line: `nil` means "not given".
+///
+/// The command-line tool conforms to this protocol and tests pass their own values (STYLE §16). Every setting
+/// not given falls back to the environment variable `OTA_CANCEL_<NAME>` (upper case, dashes as underscores),
+/// then to its documented default; see ``WorkerConfiguration/resolve(_:environment:)``.
+public protocol WorkerArguments: Sendable {
+    var brokerHost: String? { get }
+    var brokerPort: Int? { get }
+    var mqttVersion: String? { get }
+    var clientId: String? { get }
+    var brokerUsername: String? { get }
+    var brokerPasswordFile: String? { get }
+    var keepalive: Int? { get }
+    var sessionExpiry: Int? { get }
+    var commandTopic: String? { get }
+    var defaultReplyTopic: String? { get }
+    var deadLetterTopic: String? { get }
+    var replyTopicAllowList: [String]? { get }
+    var platformEndpoint: String? { get }
+    var platformMethod: String? { get }
+    var accessKeyId: String? { get }
+    var accessKeySecretFile: String? { get }
+    var regionId: String? { get }
+    var iotInstanceId: String? { get }
+    var platformQps: Double? { get }
+    var platformMaxAttempts: Int? { get }
+    var maxInFlight: Int? { get }
+    var maxDeviceNames: Int? { get }
+    var maxPayloadBytes: Int? { get }
+    var drainTimeout: Double? { get }
+    var stateDir: String? { get }
+    var schemaDir: String? { get }
+    var logLevel: String? { get }
+}
+
+extension WorkerArguments {
+    public var brokerHost: String? { nil }
+    public var brokerPort: Int? { nil }
+    public var mqttVersion: String? { nil }
+    public var clientId: String? { nil }
+    public var brokerUsername: String? { nil }
+    public var brokerPasswordFile: String? { nil }
+    public var keepalive: Int? { nil }
+    public var sessionExpiry: Int? { nil }
+    public var commandTopic: String? { nil }
+    public var defaultReplyTopic: String? { nil }
+    public var deadLetterTopic: String? { nil }
+    public var replyTopicAllowList: [String]? { nil }
+    public var platformEndpoint: String? { nil }
+    public var platformMethod: String? { nil }
+    public var accessKeyId: String? { nil }
+    public var accessKeySecretFile: String? { nil }
+    public var regionId: String? { nil }
+    public var iotInstanceId: String? { nil }
+    public var platformQps: Double? { nil }
+    public var platformMaxAttempts: Int? { nil }
+    public var maxInFlight: Int? { nil }
+    public var maxDeviceNames: Int? { nil }
+    public var maxPayloadBytes: Int? { nil }
+    public var drainTimeout: Double? { nil }
+    public var stateDir: String? { nil }
+    public var schemaDir: String? { nil }
+    public var logLevel: String? { nil }
+}

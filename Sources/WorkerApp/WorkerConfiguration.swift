@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: Apache-2.0
+public import Logging
+public import Mosquitto
+public import PlatformAPI
+public import Worker
+import Foundation
+import PlatformSignature
+
+/// Everything the worker needs to run, resolved and checked.
+public struct WorkerConfiguration: Sendable {
+    public var mqtt: MosquittoConfiguration
+    public var platform: PlatformAPIConfiguration
+    public var worker: CancelWorkerConfiguration
+    /// Path of `cancel-command.schema.json`.
+    public var commandSchemaPath: String
+    /// The state folder (journal and other local state). Created when missing.
+    public var stateDirectory: String
+    public var logLevel: Logger.Level
+
+    public init(
+        mqtt: MosquittoConfiguration,
+        platform: PlatformAPIConfiguration,
+        worker: CancelWorkerConfiguration,
+        commandSchemaPath: String,
+        stateDirectory: String,
+        logLevel: Logger.Level
+    ) {
+        self.mqtt = mqtt
+        self.platform = platform
+        self.worker = worker
+        self.commandSchemaPath = commandSchemaPath
+        self.stateDirectory = stateDirectory
+        self.logLevel = logLevel
+    }
+
+    /// The prefix of every environment variable the worker reads.
+    public static let environmentPrefix = "OTA_CANCEL_"
+
+    /// The environment variable holding the AccessKey secret itself (prefer a file: see `--access-key-secret-file`).
+    public static let secretEnvironmentVariable = "OTA_CANCEL_ACCESS_KEY_SECRET"
+
+    /// Resolves every setting: the command line first, then `OTA_CANCEL_<NAME>`, then the default.
+    ///
+    /// - Parameter environment: the variables to read; `nil` (the default) reads the process environment.
+    /// - Throws: ``WorkerError/invalidConfiguration(_:file:line:)`` naming the setting (and the variable it
+    ///   came from) when a value is missing or unusable.
+    public static func resolve(
+        _ arguments: some WorkerArguments,
+        environment: [String: String]? = nil
+    ) throws(WorkerError) -> WorkerConfiguration {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let settings = SettingResolver(environment: environment)
+
+        // MQTT.
+        let protocolText = try settings.string("mqtt-version", arguments.mqttVersion, default: "5")
+        guard let protocolVersion = MQTTProtocolVersion(string: protocolText) else {
+            throw .invalidConfiguration("mqtt-version must be 5 or 3.1.1, not '\(protocolText)'")
+        }
+        var mqtt = MosquittoConfiguration(clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID()))
+        mqtt.host = try settings.string("broker-host", arguments.brokerHost, default: "127.0.0.1")
+        mqtt.port = try settings.int("broker-port", arguments.brokerPort, default: 1883, range: 1...65_535)
+        mqtt.protocolVersion = protocolVersion
+        mqtt.keepAlive = try settings.int("keepalive", arguments.keepalive, default: 30, range: 5...65_535)
+        mqtt.sessionExpiryInterval = UInt32(
+            try settings.int("session-expiry", arguments.sessionExpiry, default: 86_400, range: 1...Int(UInt32.max))
+        )
+        mqtt.username = try settings.optionalString("broker-username", arguments.brokerUsername)
+        if let passwordFile = try settings.optionalString("broker-password-file", arguments.brokerPasswordFile) {
+            mqtt.password = try readSecretFile(passwordFile, setting: "broker-password-file")
+        } else if let password = environment[environmentPrefix + "BROKER_PASSWORD"] {
+            mqtt.password = password
+        }
+
+        // Pipeline.
+        var worker = CancelWorkerConfiguration()
+        worker.commandTopic = try settings.string("command-topic", arguments.commandTopic, default: worker.commandTopic)
+        worker.defaultReplyTopic = try settings.string(
+            "default-reply-topic",
+            arguments.defaultReplyTopic,
+            default: worker.defaultReplyTopic
+        )
+        worker.deadLetterTopic = try settings.string("dead-letter-topic", arguments.deadLetterTopic, default: worker.deadLetterTopic)
+        worker.replyTopicAllowList = try settings.list("reply-topic-allow", arguments.replyTopicAllowList, default: worker.replyTopicAllowList)
+        worker.maxInFlight = try settings.int("max-in-flight", arguments.maxInFlight, default: worker.maxInFlight, range: 1...100_000)
+        worker.maxDeviceNames = try settings.int(
+            "max-device-names",
+            arguments.maxDeviceNames,
+            default: worker.maxDeviceNames,
+            range: 1...10_000
+        )
+        worker.maxPayloadBytes = try settings.int(
+            "max-payload-bytes",
+            arguments.maxPayloadBytes,
+            default: worker.maxPayloadBytes,
+            range: 1_024...(256 << 20)
+        )
+        worker.drainTimeout = .milliseconds(
+            Int64(try settings.double("drain-timeout", arguments.drainTimeout, default: 20, range: 0...3_600) * 1000)
+        )
+        for (name, topic) in [("default-reply-topic", worker.defaultReplyTopic), ("dead-letter-topic", worker.deadLetterTopic)] {
+            if let problem = MQTTTopic.problemWithTopicName(topic) {
+                throw .invalidConfiguration("\(name) '\(topic)' cannot be published to: \(problem)")
+            }
+        }
+        // Receive Maximum bounds what the broker sends before acknowledgements: match the pipeline's width.
+        mqtt.receiveMaximum = worker.maxInFlight
+
+        // Platform.
+        guard let endpoint = try settings.optionalString("platform-endpoint", arguments.platformEndpoint) else {
+            throw .invalidConfiguration("platform-endpoint is required (--platform-endpoint or OTA_CANCEL_PLATFORM_ENDPOINT)")
+        }
+        guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+            throw .invalidConfiguration("platform-endpoint must start with http:// or https://, not '\(endpoint)'")
+        }
+        guard let accessKeyId = try settings.optionalString("access-key-id", arguments.accessKeyId) else {
+            throw .invalidConfiguration("access-key-id is required (--access-key-id or OTA_CANCEL_ACCESS_KEY_ID)")
+        }
+        let secret: AccessKeySecret
+        if let secretFile = try settings.optionalString("access-key-secret-file", arguments.accessKeySecretFile) {
+            secret = AccessKeySecret(try readSecretFile(secretFile, setting: "access-key-secret-file"))
+        } else if let value = environment[secretEnvironmentVariable] {
+            secret = AccessKeySecret(value)
+        } else {
+            throw .invalidConfiguration(
+                "the AccessKey secret is required: --access-key-secret-file FILE, OTA_CANCEL_ACCESS_KEY_SECRET_FILE "
+                    + "or OTA_CANCEL_ACCESS_KEY_SECRET"
+            )
+        }
+        guard !secret.isEmpty else { throw .invalidConfiguration("the AccessKey secret is empty") }
+        var platform = PlatformAPIConfiguration(endpoint: endpoint, accessKeyId: accessKeyId, accessKeySecret: secret)
+        let method = try settings.string("platform-method", arguments.platformMethod, default: "GET").uppercased()
+        guard let rpcMethod = RPCHTTPMethod(rawValue: method) else {
+            throw .invalidConfiguration("platform-method must be GET or POST, not '\(method)'")
+        }
+        platform.method = rpcMethod
+        platform.regionId = try settings.optionalString("region-id", arguments.regionId)
+        platform.iotInstanceId = try settings.optionalString("iot-instance-id", arguments.iotInstanceId)
+        let qps = try settings.double("platform-qps", arguments.platformQps, default: 10, range: 0...10_000)
+        // The client's bucket holds half a second's worth of calls: the platform's own bucket (a full second)
+        // then always has room left to absorb network jitter, so pacing at the quota is not throttled.
+        platform.rateLimit = qps == 0 ? .unlimited : .perSecond(qps, burst: max(1, Int((qps / 2).rounded(.down))))
+        let attempts = try settings.int("platform-max-attempts", arguments.platformMaxAttempts, default: 4, range: 1...20)
+        platform.retry = .exponentialBackoff(maxAttempts: attempts, base: .milliseconds(200), cap: .seconds(10))
+
+        // Files and logging.
+        let stateDirectory = try settings.string("state-dir", arguments.stateDir, default: "./state")
+        let schemaPath = try commandSchemaPath(schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir))
+        let levelText = try settings.string("log-level", arguments.logLevel, default: "info")
+        guard let logLevel = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw .invalidConfiguration(
+                "log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(levelText)'"
+            )
+        }
+        return WorkerConfiguration(
+            mqtt: mqtt,
+            platform: platform,
+            worker: worker,
+            commandSchemaPath: schemaPath,
+            stateDirectory: stateDirectory,
+            logLevel: logLevel
+        )
+    }
+
+    /// `ota-cancel-worker-<hostname>`: fixed across restarts of one host (the persistent session needs it) and
+    /// different between hosts (two workers sharing an id knock each other off the broker).
+    public static func defaultClientID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+        return "ota-cancel-worker-" + host
+    }
+
+    /// Where the command schema is looked for: `--schema-dir`, else `./schemas`, else the installed copy.
+    public static let installedSchemaDirectory = "/usr/share/ota-cancel-worker/schemas"
+
+    private static func commandSchemaPath(schemaDir: String?) throws(WorkerError) -> String {
+        let fileName = "cancel-command.schema.json"
+        if let schemaDir { return schemaDir + "/" + fileName }
+        let candidates = ["schemas/" + fileName, installedSchemaDirectory + "/" + fileName]
+        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw .invalidConfiguration(
+            "the command schema was not found (looked for \(candidates.joined(separator: " and "))): set --schema-dir"
+        )
+    }
+
+    private static func readSecretFile(_ path: String, setting: String) throws(WorkerError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .invalidConfiguration("\(setting): cannot read '\(path)'")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw .invalidConfiguration("\(setting): '\(path)' is not UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Reads one setting from its flag, else its environment variable, with errors that name both.
+struct SettingResolver {
+    let environment: [String: String]
+
+    static func variable(for name: String) -> String {
+        WorkerConfiguration.environmentPrefix + name.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// The raw text and where it came from, or `nil` when neither the flag nor the variable is set.
+    private func raw(_ name: String) -> (text: String, origin: String)? {
+        let variable = Self.variable(for: name)
+        return environment[variable].map { ($0, variable) }
+    }
+
+    func optionalString(_ name: String, _ flag: String?) throws(WorkerError) -> String? {
+        if let flag { return flag }
+        guard let (text, origin) = raw(name) else { return nil }
+        guard !text.isEmpty else { throw .invalidConfiguration("\(name) (from \(origin)) is empty") }
+        return text
+    }
+
+    func string(_ name: String, _ flag: String?, default value: String) throws(WorkerError) -> String {
+        try optionalString(name, flag) ?? value
+    }
+
+    func list(_ name: String, _ flag: [String]?, default value: [String]) throws(WorkerError) -> [String] {
+        if let flag, !flag.isEmpty { return flag.flatMap { $0.split(separator: ",").map(String.init) } }
+        guard let (text, _) = raw(name) else { return value }
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func int(_ name: String, _ flag: Int?, default value: Int, range: ClosedRange<Int>) throws(WorkerError) -> Int {
+        var result = value
+        var origin = "--\(name)"
+        if let flag {
+            result = flag
+        } else if let (text, variable) = raw(name) {
+            guard let parsed = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw .invalidConfiguration("\(name) (from \(variable)) must be an integer, not '\(text)'")
+            }
+            result = parsed
+            origin = variable
+        }
+        guard range.contains(result) else {
+            throw .invalidConfiguration("\(name) (from \(origin)) must be between \(range.lowerBound) and \(range.upperBound), not \(result)")
+        }
+        return result
+    }
+
+    func double(_ name: String, _ flag: Double?, default value: Double, range: ClosedRange<Double>) throws(WorkerError) -> Double {
+        var result = value
+        var origin = "--\(name)"
+        if let flag {
+            result = flag
+        } else if let (text, variable) = raw(name) {
+            guard let parsed = Double(text.trimmingCharacters(in: .whitespaces)), parsed.isFinite else {
+                throw .invalidConfiguration("\(name) (from \(variable)) must be a number, not '\(text)'")
+            }
+            result = parsed
+            origin = variable
+        }
+        guard range.contains(result) else {
+            throw .invalidConfiguration("\(name) (from \(origin)) must be between \(range.lowerBound) and \(range.upperBound), not \(result)")
+        }
+        return result
+    }
+}
+
+extension WorkerConfiguration {
+    /// The resolved settings, one `name = value` per line, secrets shown only as set or not set.
+    public var summary: String {
+        let lines: [(String, String)] = [
+            ("broker", "\(mqtt.host):\(mqtt.port) (MQTT \(mqtt.protocolVersion == .v5 ? "5" : "3.1.1"))"),
+            ("client-id", mqtt.clientID),
+            ("broker-username", mqtt.username ?? "(none)"),
+            ("broker-password", mqtt.password == nil ? "(not set)" : "(set)"),
+            ("keepalive", "\(mqtt.keepAlive) s"),
+            ("session-expiry", "\(mqtt.sessionExpiryInterval) s"),
+            ("command-topic", worker.commandTopic),
+            ("default-reply-topic", worker.defaultReplyTopic),
+            ("dead-letter-topic", worker.deadLetterTopic),
+            ("reply-topic-allow", worker.replyTopicAllowList.joined(separator: ", ")),
+            ("platform-endpoint", platform.endpoint),
+            ("platform-method", platform.method.rawValue),
+            ("access-key-id", platform.accessKeyId),
+            ("access-key-secret", "(set)"),
+            ("region-id", platform.regionId ?? "(not sent)"),
+            ("iot-instance-id", platform.iotInstanceId ?? "(not sent)"),
+            ("platform-qps", "\(platform.rateLimit)"),
+            ("platform-max-attempts", "\(platform.retry.maxAttempts)"),
+            ("max-in-flight", "\(worker.maxInFlight)"),
+            ("max-device-names", "\(worker.maxDeviceNames)"),
+            ("max-payload-bytes", "\(worker.maxPayloadBytes)"),
+            ("drain-timeout", "\(worker.drainTimeout)"),
+            ("state-dir", stateDirectory),
+            ("command-schema", commandSchemaPath),
+            ("log-level", logLevel.rawValue),
+        ]
+        let width = lines.map(\.0.count).max() ?? 0
+        return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + " = " + $0.1 }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import WorkerApp
+
+/// The settings shared by `run` and `check-config`. Defaults are applied in `WorkerConfiguration.resolve`,
+/// after the environment, so every option here is optional.
+struct WorkerOptions: ParsableArguments, WorkerArguments {
+    @Option(help: "MQTT broker host. (default: 127.0.0.1)")
+    var brokerHost: String?
+
+    @Option(help: "MQTT broker port. (default: 1883)")
+    var brokerPort: Int?
+
+    @Option(help: "MQTT protocol version: 5 or 3.1.1. (default: 5)")
+    var mqttVersion: String?
+
+    @Option(help: "MQTT client id; fixed per worker instance, so the broker keeps its session. (default: ota-cancel-worker-<hostname>)")
+    var clientId: String?
+
+    @Option(help: "MQTT user name. (default: none)")
+    var brokerUsername: String?
+
+    @Option(help: "File holding the MQTT password (or OTA_CANCEL_BROKER_PASSWORD). (default: none)")
+    var brokerPasswordFile: String?
+
+    @Option(help: "MQTT keepalive in seconds. (default: 30)")
+    var keepalive: Int?
+
+    @Option(help: "MQTT 5 session expiry in seconds: how long the broker queues commands while the worker is away. (default: 86400)")
+    var sessionExpiry: Int?
+
+    @Option(help: "Topic filter the commands arrive on; $share/<group>/<topic> spreads them over several workers. (default: ota/cancel/request)")
+    var commandTopic: String?
+
+    @Option(help: "Reply topic for commands that name none. (default: ota/cancel/reply)")
+    var defaultReplyTopic: String?
+
+    @Option(help: "Topic for messages that cannot be parsed and carry no Response Topic. (default: ota/cancel/dead-letter)")
+    var deadLetterTopic: String?
+
+    @Option(help: "Topic filter reply topics must match; repeat or separate with commas. (default: ota/cancel/reply/#)")
+    var replyTopicAllow: [String] = []
+
+    @Option(help: "Platform API endpoint, e.g. https://iot.cn-shanghai.aliyuncs.com or the simulator's URL. (required)")
+    var platformEndpoint: String?
+
+    @Option(help: "HTTP method of platform calls: GET or POST. (default: GET)")
+    var platformMethod: String?
+
+    @Option(help: "AccessKey ID. (required)")
+    var accessKeyId: String?
+
+    @Option(help: "File holding the AccessKey secret (or OTA_CANCEL_ACCESS_KEY_SECRET).")
+    var accessKeySecretFile: String?
+
+    @Option(help: "RegionId sent with every call, e.g. cn-shanghai. (default: not sent)")
+    var regionId: String?
+
+    @Option(help: "IotInstanceId sent with every call unless the command names one. (default: not sent)")
+    var iotInstanceId: String?
+
+    @Option(help: "Platform calls per second for this account; 0 for no limit. (default: 10, the documented quota)")
+    var platformQps: Double?
+
+    @Option(help: "Attempts per platform call, retries of transient errors included. (default: 4)")
+    var platformMaxAttempts: Int?
+
+    @Option(help: "Commands processed at once. (default: 64)")
+    var maxInFlight: Int?
+
+    @Option(help: "Most devices one command may name. (default: 10000)")
+    var maxDeviceNames: Int?
+
+    @Option(help: "Largest payload accepted, in bytes. (default: 4194304)")
+    var maxPayloadBytes: Int?
+
+    @Option(help: "Seconds a graceful shutdown waits for in-flight commands. (default: 20)")
+    var drainTimeout: Double?
+
+    @Option(help: "State folder (journal). (default: ./state)")
+    var stateDir: String?
+
+    @Option(help: "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)")
+    var schemaDir: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
+    var logLevel: String?
+
+    var replyTopicAllowList: [String]? { replyTopicAllow.isEmpty ? nil : replyTopicAllow }
+}
