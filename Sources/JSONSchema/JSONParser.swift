@@ -75,17 +75,26 @@ private struct ParserState {
     var i = 0
     /// Reused buffer for strings that contain escapes.
     var scratch: [UInt8] = []
+    /// Recently created short strings, keyed by their packed bytes (see ``ShortString``).
+    var shortStrings = ShortStringCache()
+    /// Packed bytes of the last string parsed, if it was short and escape-free (for duplicate checks).
+    var lastShort: ShortString? = nil
 
     init(p: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.p = p
         self.maxDepth = maxDepth
     }
 
-    /// An object under construction.
-    struct ObjectFrame {
-        var members: [(key: String, value: JSONValue)]
-        var index: [ScalarKey: Int]?
+    /// An open array or object. Its elements or members live on the shared scratch stacks from
+    /// `start` on until it closes; then they are copied once into an exactly sized array.
+    struct Frame {
+        var isObject: Bool
+        var start: Int
         var pendingKey: String
+        /// Packed bytes of `pendingKey` when it is short and escape-free.
+        var pendingShort: ShortString?
+        /// Key → position relative to `start`, built once an object has more than a few members.
+        var index: [ScalarKey: Int]?
     }
 
     // MARK: Errors
@@ -145,9 +154,11 @@ private struct ParserState {
 
     /// Parses a value (iteratively for nested containers) starting at the cursor.
     mutating func parseValue() throws(JSONParseError) -> JSONValue {
-        var arrays: [[JSONValue]] = []
-        var objects: [ObjectFrame] = []
-        var isObjectStack: [Bool] = []
+        var frames: [Frame] = []
+        let elements = ScratchStack<JSONValue>()
+        let members = ScratchStack<JSONObject.Member>()
+        /// Packed key bytes for each entry of `members` (nil for long or escaped keys).
+        var memberKeys: [ShortString?] = []
         var value: JSONValue
 
         parsing: while true {
@@ -155,7 +166,7 @@ private struct ParserState {
             guard i < p.count else { throw error(.unexpectedEnd, at: i, "expected a JSON value, found end of input") }
             switch p[i] {
             case UInt8(ascii: "{"):
-                if isObjectStack.count >= maxDepth {
+                if frames.count >= maxDepth {
                     throw error(.tooDeep, at: i, "nesting is deeper than the limit of \(maxDepth) levels")
                 }
                 i += 1
@@ -165,12 +176,12 @@ private struct ParserState {
                     value = .object(JSONObject())
                 } else {
                     let key = try parseKey()
-                    objects.append(ObjectFrame(members: [], index: nil, pendingKey: key))
-                    isObjectStack.append(true)
+                    frames.append(
+                        Frame(isObject: true, start: members.count, pendingKey: key, pendingShort: lastShort, index: nil))
                     continue parsing
                 }
             case UInt8(ascii: "["):
-                if isObjectStack.count >= maxDepth {
+                if frames.count >= maxDepth {
                     throw error(.tooDeep, at: i, "nesting is deeper than the limit of \(maxDepth) levels")
                 }
                 i += 1
@@ -179,8 +190,7 @@ private struct ParserState {
                     i += 1
                     value = .array([])
                 } else {
-                    arrays.append([])
-                    isObjectStack.append(false)
+                    frames.append(Frame(isObject: false, start: elements.count, pendingKey: "", pendingShort: nil, index: nil))
                     continue parsing
                 }
             case UInt8(ascii: "\""):
@@ -204,18 +214,20 @@ private struct ParserState {
             }
 
             // A value is complete: attach it to the enclosing container(s).
-            while let isObject = isObjectStack.last {
-                if isObject {
-                    let top = objects.count - 1
-                    objects[top].members.append((objects[top].pendingKey, value))
-                    if objects[top].index != nil {
-                        objects[top].index![ScalarKey(objects[top].pendingKey)] = objects[top].members.count - 1
-                    } else if objects[top].members.count > JSONObject.indexThreshold {
-                        var index = [ScalarKey: Int](minimumCapacity: objects[top].members.count * 2)
-                        for (position, member) in objects[top].members.enumerated() {
-                            index[ScalarKey(member.key)] = position
+            while !frames.isEmpty {
+                let top = frames.count - 1
+                if frames[top].isObject {
+                    members.push(JSONObject.Member(key: frames[top].pendingKey, value: value))
+                    memberKeys.append(frames[top].pendingShort)
+                    let count = members.count - frames[top].start
+                    if frames[top].index != nil {
+                        frames[top].index![ScalarKey(frames[top].pendingKey)] = count - 1
+                    } else if count > JSONObject.indexThreshold {
+                        var index = [ScalarKey: Int](minimumCapacity: count * 2)
+                        for position in frames[top].start..<members.count {
+                            index[ScalarKey(members[position].key)] = position - frames[top].start
                         }
-                        objects[top].index = index
+                        frames[top].index = index
                     }
                     skipWhitespace()
                     guard i < p.count else {
@@ -226,29 +238,46 @@ private struct ParserState {
                         skipWhitespace()
                         let keyOffset = i
                         let key = try parseKey()
+                        let short = lastShort
                         let duplicate: Bool
-                        if let index = objects[top].index {
+                        if let index = frames[top].index {
                             duplicate = index[ScalarKey(key)] != nil
+                        } else if let short {
+                            // Short escape-free keys compare by their packed bytes; others by scalars.
+                            var found = false
+                            for position in frames[top].start..<members.count {
+                                if let other = memberKeys[position] {
+                                    if other == short {
+                                        found = true
+                                        break
+                                    }
+                                } else if ScalarString.equal(members[position].key, key) {
+                                    found = true
+                                    break
+                                }
+                            }
+                            duplicate = found
                         } else {
-                            duplicate = objects[top].members.contains { ScalarString.equal($0.key, key) }
+                            duplicate = (frames[top].start..<members.count).contains { ScalarString.equal(members[$0].key, key) }
                         }
                         if duplicate {
                             throw error(.duplicateKey, at: keyOffset, "duplicate key \(Excerpt.quoted(key, quote: "\""))")
                         }
-                        objects[top].pendingKey = key
+                        frames[top].pendingKey = key
+                        frames[top].pendingShort = short
                         continue parsing
                     }
                     if p[i] == UInt8(ascii: "}") {
                         i += 1
-                        let frame = objects.removeLast()
-                        isObjectStack.removeLast()
-                        value = .object(JSONObject(uniqueMembers: frame.members, index: frame.index))
+                        let frame = frames.removeLast()
+                        let object = members.moveOut(from: frame.start)
+                        memberKeys.removeSubrange(frame.start...)
+                        value = .object(JSONObject(uniqueMembers: object, index: frame.index))
                         continue
                     }
                     throw error(.unexpectedCharacter, at: i, "expected ',' or '}' in object, found \(describeByte(at: i))")
                 } else {
-                    let top = arrays.count - 1
-                    arrays[top].append(value)
+                    elements.push(value)
                     skipWhitespace()
                     guard i < p.count else {
                         throw error(.unexpectedEnd, at: i, "expected ',' or ']' in array, found end of input")
@@ -259,8 +288,8 @@ private struct ParserState {
                     }
                     if p[i] == UInt8(ascii: "]") {
                         i += 1
-                        isObjectStack.removeLast()
-                        value = .array(arrays.removeLast())
+                        let frame = frames.removeLast()
+                        value = .array(elements.moveOut(from: frame.start))
                         continue
                     }
                     throw error(.unexpectedCharacter, at: i, "expected ',' or ']' in array, found \(describeByte(at: i))")
@@ -349,9 +378,35 @@ private struct ParserState {
         let quote = i
         i += 1
         let start = i
+        // Skip plain ASCII content eight bytes at a time: stop at the first word that holds a quote,
+        // a backslash, a control character or a non-ASCII byte, and finish it byte by byte below.
+        if let base = p.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= p.count {
+                let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                let quotes = word ^ (ones &* 0x22)
+                let backslashes = word ^ (ones &* 0x5C)
+                let special =
+                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | (word &- ones &* 0x20) | word
+                if special & highs != 0 { break }
+                i += 8
+            }
+        }
         while i < p.count {
             let byte = p[i]
             if byte == UInt8(ascii: "\"") {
+                let length = i - start
+                if length <= 15 && start + 16 <= p.count, let base = p.baseAddress {
+                    let short = ShortString(UnsafeRawPointer(base + start), length: length)
+                    lastShort = short
+                    i += 1
+                    return shortStrings.string(for: short) {
+                        String(decoding: UnsafeBufferPointer(rebasing: p[start..<start + length]), as: UTF8.self)
+                    }
+                }
+                lastShort = nil
                 let string = String(decoding: UnsafeBufferPointer(rebasing: p[start..<i]), as: UTF8.self)
                 i += 1
                 return string
@@ -377,6 +432,7 @@ private struct ParserState {
 
     /// Slow path for strings with escapes; `start` is the first content byte, the cursor is at a backslash.
     mutating func parseEscapedString(from start: Int, quote: Int) throws(JSONParseError) -> String {
+        lastShort = nil
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i]))
         while i < p.count {
@@ -392,15 +448,23 @@ private struct ParserState {
                     .controlCharacterInString, at: i,
                     "unescaped control character \(describeByte(at: i)) in string"
                 )
-            } else if byte < 0x80 {
-                scratch.append(byte)
-                i += 1
             } else {
-                guard let length = utf8SequenceLength(at: i) else {
-                    throw error(.invalidUTF8, at: i, "invalid UTF-8 \(describeByte(at: i)) in string")
+                // A run of plain content up to the next quote, backslash or control character is
+                // validated in place and appended in one go.
+                let run = i
+                while i < p.count {
+                    let next = p[i]
+                    if next == UInt8(ascii: "\"") || next == UInt8(ascii: "\\") || next < 0x20 { break }
+                    if next < 0x80 {
+                        i += 1
+                    } else {
+                        guard let length = utf8SequenceLength(at: i) else {
+                            throw error(.invalidUTF8, at: i, "invalid UTF-8 \(describeByte(at: i)) in string")
+                        }
+                        i += length
+                    }
                 }
-                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: p[i..<i + length]))
-                i += length
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<i]))
             }
         }
         throw error(.unexpectedEnd, at: quote, "unterminated string")
@@ -529,5 +593,110 @@ enum Excerpt {
             let text = String(decoding: writer.bytes, as: UTF8.self)
             return text.unicodeScalars.count <= limit ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
         }
+    }
+}
+
+/// Up to 15 bytes of an escape-free string, packed into two words (plus the length) so that equal
+/// strings can be recognised with two integer comparisons.
+struct ShortString: Equatable {
+    var low: UInt64
+    var high: UInt64
+    var length: Int
+
+    /// Packs `length` (at most 15) bytes at `pointer`; 16 bytes must be readable there.
+    @inline(__always)
+    init(_ pointer: UnsafeRawPointer, length: Int) {
+        var low = pointer.loadUnaligned(as: UInt64.self)
+        var high = pointer.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        if length < 8 {
+            low &= (1 << UInt64(length * 8)) &- 1
+            high = 0
+        } else {
+            high &= (1 << UInt64((length - 8) * 8)) &- 1
+        }
+        self.low = low
+        self.high = high
+        self.length = length
+    }
+}
+
+/// A small direct-mapped cache of short strings for one parse.
+///
+/// JSON repeats its keys (and many short values) over and over; handing out the `String` made the
+/// first time skips the standard library's validation and construction for every repetition. Short
+/// strings are stored inline in the `String` value, so a hit costs no allocation or reference count.
+struct ShortStringCache {
+    private static let size = 64
+    private var keys = [ShortString](repeating: ShortString(low: 0, high: 0, length: -1), count: ShortStringCache.size)
+    private var strings = [String](repeating: "", count: ShortStringCache.size)
+
+    @inline(__always)
+    mutating func string(for key: ShortString, make: () -> String) -> String {
+        let mixed = (key.low ^ (key.high &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(key.length)) &* 0xFF51_AFD7_ED55_8CCD
+        let slot = Int(truncatingIfNeeded: mixed >> 58)
+        if keys[slot] == key { return strings[slot] }
+        let string = make()
+        keys[slot] = key
+        strings[slot] = string
+        return string
+    }
+}
+
+extension ShortString {
+    init(low: UInt64, high: UInt64, length: Int) {
+        self.low = low
+        self.high = high
+        self.length = length
+    }
+}
+
+/// A growable stack whose ranges can be moved out into an array without copying each element.
+///
+/// The parser collects the elements of every open container here; closing a container moves its
+/// elements into an exactly sized array (no retain/release per element, no repeated regrowth of
+/// small arrays). Whatever is left on an error path is destroyed in `deinit`.
+final class ScratchStack<Element> {
+    private var base: UnsafeMutablePointer<Element>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int = 64) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    @inline(__always)
+    func push(_ element: consuming Element) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: element)
+        count += 1
+    }
+
+    private func grow() {
+        let larger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+        larger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = larger
+        capacity *= 2
+    }
+
+    @inline(__always)
+    subscript(position: Int) -> Element { base[position] }
+
+    /// Moves `start..<count` out into a new array and shrinks the stack to `start`.
+    func moveOut(from start: Int) -> [Element] {
+        let moved = count - start
+        if moved == 0 { return [] }
+        let result = [Element](unsafeUninitializedCapacity: moved) { buffer, initialized in
+            buffer.baseAddress!.moveInitialize(from: base + start, count: moved)
+            initialized = moved
+        }
+        count = start
+        return result
     }
 }

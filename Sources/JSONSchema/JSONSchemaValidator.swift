@@ -57,10 +57,7 @@ public struct JSONSchemaValidator: Sendable {
         var compiler = SchemaCompiler(registry: registry, formatAssertion: options.formatAssertion)
         let rootIndex = try compiler.compileEntry(root)
         try compiler.checkInPlaceCycles()
-        compiled = CompiledSchema(
-            nodes: compiler.nodes, root: rootIndex, dynamicAnchors: [], usesDynamicScope: false,
-            maxErrors: max(1, options.maxErrors)
-        )
+        compiled = CompiledSchema(tables: compiler.tables, root: rootIndex, maxErrors: max(1, options.maxErrors))
     }
 
     /// Whether `instance` is valid ("flag" output): stops at the first failure.
@@ -90,20 +87,3 @@ public struct JSONSchemaValidator: Sendable {
     }
 }
 
-/// The immutable result of compilation, shared by every copy of a validator.
-final class CompiledSchema: Sendable {
-    let nodes: [SchemaNode]
-    let root: Int
-    /// Resource index → `$dynamicAnchor` name → node.
-    let dynamicAnchors: [[String: Int]]
-    let usesDynamicScope: Bool
-    let maxErrors: Int
-
-    init(nodes: [SchemaNode], root: Int, dynamicAnchors: [[String: Int]], usesDynamicScope: Bool, maxErrors: Int) {
-        self.nodes = nodes
-        self.root = root
-        self.dynamicAnchors = dynamicAnchors
-        self.usesDynamicScope = usesDynamicScope
-        self.maxErrors = maxErrors
-    }
-}

@@ -8,6 +8,8 @@
 enum ScalarString {
     @inline(__always)
     static func equal(_ a: String, _ b: String) -> Bool {
+        // The UTF-8 count of a native string is stored, so different lengths answer without a scan.
+        if a.utf8.count != b.utf8.count { return false }
         let fast = a.utf8.withContiguousStorageIfAvailable { pa -> Bool? in
             b.utf8.withContiguousStorageIfAvailable { pb -> Bool in
                 guard pa.count == pb.count else { return false }

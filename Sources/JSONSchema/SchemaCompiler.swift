@@ -8,9 +8,9 @@
 /// malformed schema.
 struct SchemaCompiler {
     var registry: SchemaRegistry
-    var nodes: [SchemaNode] = []
+    var tables = CompiledTables()
     /// Absolute location → node, for reference targets.
-    private var entries: [String: Int] = [:]
+    private var entries: [String: Int32] = [:]
     private(set) var resourceIDs: [String: Int32] = [:]
     private var dialects: [String: Vocabularies] = [:]
     let formatAssertion: Bool
@@ -25,33 +25,50 @@ struct SchemaCompiler {
     // MARK: Entry points
 
     /// Compiles the schema at `place` as an evaluation entry (its keyword paths start at "").
-    mutating func compileEntry(_ place: SchemaPlace) throws(SchemaCompilationError) -> Int {
+    mutating func compileEntry(_ place: SchemaPlace) throws(SchemaCompilationError) -> Int32 {
         let key = place.absolute
         if let existing = entries[key] { return existing }
-        let index = reserve(place)
+        let index = reserve(place, path: "")
         entries[key] = index
-        nodes[index] = try compileNode(place, path: "")
+        try compileNode(place, index: index)
         return index
     }
 
-    private mutating func compileChild(_ place: SchemaPlace, path: String) throws(SchemaCompilationError) -> Int {
-        let index = reserve(place)
-        nodes[index] = try compileNode(place, path: path)
+    private mutating func compileChild(_ place: SchemaPlace, path: String) throws(SchemaCompilationError) -> Int32 {
+        let index = reserve(place, path: path)
+        try compileNode(place, index: index)
         return index
     }
 
-    private mutating func reserve(_ place: SchemaPlace) -> Int {
-        nodes.append(SchemaNode(path: "", absolute: place.absolute, resource: 0, boolean: false))
-        return nodes.count - 1
+    private mutating func reserve(_ place: SchemaPlace, path: String) -> Int32 {
+        tables.nodes.append(SchemaNode())
+        tables.paths.append(path)
+        tables.absolutes.append(place.absolute)
+        return Int32(tables.nodes.count - 1)
     }
-
-    func resourceID(_ uri: String) -> Int32 { resourceIDs[uri] ?? -1 }
 
     private mutating func internResource(_ uri: String) -> Int32 {
         if let id = resourceIDs[uri] { return id }
         let id = Int32(resourceIDs.count)
         resourceIDs[uri] = id
         return id
+    }
+
+    private mutating func intern<T>(_ value: T, into table: WritableKeyPath<CompiledTables, [T]>) -> Int32 {
+        tables[keyPath: table].append(value)
+        return Int32(tables[keyPath: table].count - 1)
+    }
+
+    private mutating func childRange(_ nodes: [Int32]) -> TableRange {
+        let start = Int32(tables.children.count)
+        tables.children.append(contentsOf: nodes)
+        return TableRange(start: start, end: Int32(tables.children.count))
+    }
+
+    private mutating func keywordRange(_ keywords: [Keyword]) -> TableRange {
+        let start = Int32(tables.keywords.count)
+        tables.keywords.append(contentsOf: keywords)
+        return TableRange(start: start, end: Int32(tables.keywords.count))
     }
 
     // MARK: Dialects
@@ -135,11 +152,11 @@ struct SchemaCompiler {
 
     private mutating func schemaArray(
         _ value: JSONValue, _ keyword: String, _ place: SchemaPlace, _ path: String
-    ) throws(SchemaCompilationError) -> [Int] {
+    ) throws(SchemaCompilationError) -> [Int32] {
         guard case .array(let elements) = value, !elements.isEmpty else {
             throw invalid(place, keyword, "must be a non-empty array of schemas")
         }
-        var result: [Int] = []
+        var result: [Int32] = []
         for (position, element) in elements.enumerated() {
             result.append(
                 try compileChild(place.child(element, keyword, String(position)), path: path + "/\(keyword)/\(position)"))
@@ -149,9 +166,9 @@ struct SchemaCompiler {
 
     private mutating func schemaMap(
         _ value: JSONValue, _ keyword: String, _ place: SchemaPlace, _ path: String
-    ) throws(SchemaCompilationError) -> [(key: String, node: Int)] {
+    ) throws(SchemaCompilationError) -> [(key: String, node: Int32)] {
         guard case .object(let members) = value else { throw invalid(place, keyword, "must be an object of schemas") }
-        var result: [(key: String, node: Int)] = []
+        var result: [(key: String, node: Int32)] = []
         for (key, schema) in members {
             let child = try compileChild(
                 place.child(schema, keyword, key), path: path + "/\(keyword)/" + JSONPointer.escape(key))
@@ -174,18 +191,19 @@ struct SchemaCompiler {
 
     // MARK: Nodes
 
-    private mutating func compileNode(_ original: SchemaPlace, path: String) throws(SchemaCompilationError) -> SchemaNode {
+    private mutating func compileNode(_ original: SchemaPlace, index: Int32) throws(SchemaCompilationError) {
         var place = original
         switch place.value {
         case .bool(let flag):
-            return SchemaNode(path: path, absolute: place.absolute, resource: internResource(place.resource), boolean: flag)
+            tables.nodes[Int(index)] = SchemaNode(boolean: flag ? 1 : 0, resource: internResource(place.resource))
         case .object(let object):
             if case .string(let id) = object["$id"] {
                 place.resource = URIReference.splitFragment(URIReference.resolve(id, against: place.resource)).base
                 place.pointer = ""
+                tables.absolutes[Int(index)] = place.absolute
             }
             if case .string(let dialect) = object["$schema"] { place.dialect = dialect }
-            return try compileObject(object, place: place, path: path)
+            tables.nodes[Int(index)] = try compileObject(object, place: place, path: tables.paths[Int(index)])
         default:
             throw SchemaCompilationError(
                 .invalidSchema, at: place.absolute,
@@ -198,7 +216,7 @@ struct SchemaCompiler {
         _ object: JSONObject, place: SchemaPlace, path: String
     ) throws(SchemaCompilationError) -> SchemaNode {
         let vocabularies = try vocabularies(place.dialect, at: place)
-        var node = SchemaNode(path: path, absolute: place.absolute, resource: internResource(place.resource), boolean: nil)
+        var node = SchemaNode(resource: internResource(place.resource))
         for keyword in Self.refusedKeywords where object[keyword] != nil {
             throw SchemaCompilationError(
                 .unsupportedKeyword, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(keyword), keyword: keyword,
@@ -210,6 +228,11 @@ struct SchemaCompiler {
         }
         let validation = Vocabularies.validation
         let applicator = Vocabularies.applicator
+        var general: [Keyword] = []
+        var numberKeywords: [Keyword] = []
+        var stringKeywords: [Keyword] = []
+        var arrayKeywords: [Keyword] = []
+        var objectKeywords: [Keyword] = []
 
         // Validation keywords that apply to any type come first: they are the cheapest.
         if let type = value("type", validation) {
@@ -231,10 +254,10 @@ struct SchemaCompiler {
             }
             if node.types.isEmpty { throw invalid(place, "type", "must name at least one type") }
         }
-        if let constant = value("const", validation) { node.general.append(.constant(constant)) }
+        if let constant = value("const", validation) { general.append(.constant(intern(constant, into: \.values))) }
         if let enumeration = value("enum", validation) {
             guard case .array(let values) = enumeration else { throw invalid(place, "enum", "must be an array") }
-            node.general.append(.enumeration(values, values.count > 8 ? Set(values) : nil))
+            general.append(.enumeration(intern((values, values.count > 8 ? Set(values) : nil), into: \.enums)))
         }
 
         // Core: $ref.
@@ -246,30 +269,31 @@ struct SchemaCompiler {
                     "cannot resolve $ref \(Excerpt.quoted(text)) (resolved to \(Excerpt.quoted(URIReference.resolve(text, against: place.resource), limit: 200)))"
                 )
             }
-            node.general.append(.ref(try compileEntry(target)))
+            general.append(.ref(try compileEntry(target)))
         }
 
         // In-place applicators.
-        if let all = value("allOf", applicator) { node.general.append(.allOf(try schemaArray(all, "allOf", place, path))) }
-        if let any = value("anyOf", applicator) { node.general.append(.anyOf(try schemaArray(any, "anyOf", place, path))) }
-        if let one = value("oneOf", applicator) { node.general.append(.oneOf(try schemaArray(one, "oneOf", place, path))) }
+        if let all = value("allOf", applicator) { general.append(.allOf(childRange(try schemaArray(all, "allOf", place, path)))) }
+        if let any = value("anyOf", applicator) { general.append(.anyOf(childRange(try schemaArray(any, "anyOf", place, path)))) }
+        if let one = value("oneOf", applicator) { general.append(.oneOf(childRange(try schemaArray(one, "oneOf", place, path)))) }
         if let not = value("not", applicator) {
-            node.general.append(.not(try compileChild(place.child(not, "not"), path: path + "/not")))
+            general.append(.not(try compileChild(place.child(not, "not"), path: path + "/not")))
         }
         if let condition = value("if", applicator) {
             let conditionNode = try compileChild(place.child(condition, "if"), path: path + "/if")
-            var thenNode: Int? = nil
-            var elseNode: Int? = nil
+            var thenNode: Int32 = -1
+            var elseNode: Int32 = -1
             if let then = value("then", applicator) {
                 thenNode = try compileChild(place.child(then, "then"), path: path + "/then")
             }
             if let otherwise = value("else", applicator) {
                 elseNode = try compileChild(place.child(otherwise, "else"), path: path + "/else")
             }
-            node.general.append(.conditional(condition: conditionNode, then: thenNode, else: elseNode))
+            general.append(.conditional(condition: conditionNode, then: thenNode, else: elseNode))
         }
         if let dependent = value("dependentSchemas", applicator) {
-            node.objectKeywords.append(.dependentSchemas(try schemaMap(dependent, "dependentSchemas", place, path)))
+            let pairs = try schemaMap(dependent, "dependentSchemas", place, path)
+            objectKeywords.append(.dependentSchemas(intern(pairs, into: \.dependentSchemas)))
         }
 
         // Numbers.
@@ -282,70 +306,72 @@ struct SchemaCompiler {
                     "multipleOf with more than 19 significant digits is not supported"
                 )
             }
-            node.numberKeywords.append(.multipleOf(divisor))
+            numberKeywords.append(.multipleOf(intern(divisor, into: \.numbers)))
         }
-        if let bound = value("minimum", validation) { node.numberKeywords.append(.minimum(try number(bound, "minimum", place))) }
+        if let bound = value("minimum", validation) {
+            numberKeywords.append(.minimum(intern(try number(bound, "minimum", place), into: \.numbers)))
+        }
         if let bound = value("exclusiveMinimum", validation) {
-            node.numberKeywords.append(.exclusiveMinimum(try number(bound, "exclusiveMinimum", place)))
+            numberKeywords.append(.exclusiveMinimum(intern(try number(bound, "exclusiveMinimum", place), into: \.numbers)))
         }
-        if let bound = value("maximum", validation) { node.numberKeywords.append(.maximum(try number(bound, "maximum", place))) }
+        if let bound = value("maximum", validation) {
+            numberKeywords.append(.maximum(intern(try number(bound, "maximum", place), into: \.numbers)))
+        }
         if let bound = value("exclusiveMaximum", validation) {
-            node.numberKeywords.append(.exclusiveMaximum(try number(bound, "exclusiveMaximum", place)))
+            numberKeywords.append(.exclusiveMaximum(intern(try number(bound, "exclusiveMaximum", place), into: \.numbers)))
         }
 
         // Strings: lengths before pattern, so the regex never sees over-long input when maxLength is set.
-        if let bound = value("minLength", validation) { node.stringKeywords.append(.minLength(try count(bound, "minLength", place))) }
-        if let bound = value("maxLength", validation) { node.stringKeywords.append(.maxLength(try count(bound, "maxLength", place))) }
+        if let bound = value("minLength", validation) { stringKeywords.append(.minLength(try count(bound, "minLength", place))) }
+        if let bound = value("maxLength", validation) { stringKeywords.append(.maxLength(try count(bound, "maxLength", place))) }
         if let pattern = value("pattern", validation) {
             guard case .string(let source) = pattern else { throw invalid(place, "pattern", "must be a string") }
-            node.stringKeywords.append(.pattern(try regex(source, "pattern", place)))
+            stringKeywords.append(.pattern(intern(try regex(source, "pattern", place), into: \.regexes)))
         }
         let formatVocabulary = vocabularies.contains(.formatAssertion) || vocabularies.contains(.formatAnnotation)
         if formatVocabulary, let format = object["format"] {
             guard case .string(let name) = format else { throw invalid(place, "format", "must be a string") }
             if formatAssertion || vocabularies.contains(.formatAssertion), let check = FormatChecker.checker(for: name) {
-                node.stringKeywords.append(.format(name: name, check: check))
+                stringKeywords.append(.format(intern((name, check), into: \.formats)))
             }
         }
 
         // Arrays.
-        if let bound = value("minItems", validation) { node.arrayKeywords.append(.minItems(try count(bound, "minItems", place))) }
-        if let bound = value("maxItems", validation) { node.arrayKeywords.append(.maxItems(try count(bound, "maxItems", place))) }
+        if let bound = value("minItems", validation) { arrayKeywords.append(.minItems(try count(bound, "minItems", place))) }
+        if let bound = value("maxItems", validation) { arrayKeywords.append(.maxItems(try count(bound, "maxItems", place))) }
         if let unique = value("uniqueItems", validation) {
             guard case .bool(let flag) = unique else { throw invalid(place, "uniqueItems", "must be a boolean") }
-            if flag { node.arrayKeywords.append(.uniqueItems) }
+            if flag { arrayKeywords.append(.uniqueItems) }
         }
-        var prefixCount = 0
+        var prefixCount: Int32 = 0
         if let prefix = value("prefixItems", applicator) {
             let children = try schemaArray(prefix, "prefixItems", place, path)
-            prefixCount = children.count
-            node.arrayKeywords.append(.prefixItems(children))
+            prefixCount = Int32(children.count)
+            arrayKeywords.append(.prefixItems(childRange(children)))
         }
         if let items = value("items", applicator) {
             let child = try compileChild(place.child(items, "items"), path: path + "/items")
-            node.arrayKeywords.append(.items(child, from: prefixCount))
+            arrayKeywords.append(.items(child, from: prefixCount))
         }
         if let contains = value("contains", applicator) {
             let child = try compileChild(place.child(contains, "contains"), path: path + "/contains")
-            let minimum = try value("minContains", validation).map { (v) throws(SchemaCompilationError) in
-                try count(v, "minContains", place)
-            }
-            let maximum = try value("maxContains", validation).map { (v) throws(SchemaCompilationError) in
-                try count(v, "maxContains", place)
-            }
-            node.arrayKeywords.append(.contains(child, min: minimum ?? 1, max: maximum))
+            var minimum = 1
+            var maximum = -1
+            if let bound = value("minContains", validation) { minimum = try count(bound, "minContains", place) }
+            if let bound = value("maxContains", validation) { maximum = try count(bound, "maxContains", place) }
+            arrayKeywords.append(.contains(child, min: minimum, max: maximum))
         }
 
         // Objects.
         if let bound = value("minProperties", validation) {
-            node.objectKeywords.append(.minProperties(try count(bound, "minProperties", place)))
+            objectKeywords.append(.minProperties(try count(bound, "minProperties", place)))
         }
         if let bound = value("maxProperties", validation) {
-            node.objectKeywords.append(.maxProperties(try count(bound, "maxProperties", place)))
+            objectKeywords.append(.maxProperties(try count(bound, "maxProperties", place)))
         }
         if let required = value("required", validation) {
             let names = try strings(required, "required", place)
-            if !names.isEmpty { node.objectKeywords.append(.required(names)) }
+            if !names.isEmpty { objectKeywords.append(.required(intern(names, into: \.stringLists))) }
         }
         if let dependent = value("dependentRequired", validation) {
             guard case .object(let members) = dependent else {
@@ -353,18 +379,18 @@ struct SchemaCompiler {
             }
             var pairs: [(key: String, required: [String])] = []
             for (key, names) in members { pairs.append((key, try strings(names, "dependentRequired", place))) }
-            node.objectKeywords.append(.dependentRequired(pairs))
+            objectKeywords.append(.dependentRequired(intern(pairs, into: \.dependentRequired)))
         }
-        var applicatorValue = PropertyApplicator()
+        var propertyApplicator = PropertyApplicator()
         var hasPropertyApplicator = false
         if let properties = value("properties", applicator) {
-            applicatorValue.properties = try schemaMap(properties, "properties", place, path)
-            if applicatorValue.properties.count > 8 {
+            propertyApplicator.properties = try schemaMap(properties, "properties", place, path)
+            if propertyApplicator.properties.count > 8 {
                 var table: [ScalarKey: Int] = [:]
-                for (position, property) in applicatorValue.properties.enumerated() {
+                for (position, property) in propertyApplicator.properties.enumerated() {
                     table[ScalarKey(property.key)] = position
                 }
-                applicatorValue.table = table
+                propertyApplicator.table = table
             }
             hasPropertyApplicator = true
         }
@@ -373,24 +399,30 @@ struct SchemaCompiler {
                 throw invalid(place, "patternProperties", "must be an object of schemas")
             }
             for (source, schema) in members {
-                let compiled = try regex(source, "patternProperties", place)
+                let compiled = intern(try regex(source, "patternProperties", place), into: \.regexes)
                 let child = try compileChild(
                     place.child(schema, "patternProperties", source),
                     path: path + "/patternProperties/" + JSONPointer.escape(source)
                 )
-                applicatorValue.patterns.append((compiled, child))
+                propertyApplicator.patterns.append((compiled, child))
             }
             hasPropertyApplicator = true
         }
         if let additional = value("additionalProperties", applicator) {
-            applicatorValue.additional = try compileChild(
+            propertyApplicator.additional = try compileChild(
                 place.child(additional, "additionalProperties"), path: path + "/additionalProperties")
             hasPropertyApplicator = true
         }
-        if hasPropertyApplicator { node.objectKeywords.append(.properties(applicatorValue)) }
+        if hasPropertyApplicator { objectKeywords.append(.properties(intern(propertyApplicator, into: \.applicators))) }
         if let names = value("propertyNames", applicator) {
-            node.objectKeywords.append(.propertyNames(try compileChild(place.child(names, "propertyNames"), path: path + "/propertyNames")))
+            objectKeywords.append(.propertyNames(try compileChild(place.child(names, "propertyNames"), path: path + "/propertyNames")))
         }
+
+        node.general = keywordRange(general)
+        node.numberKeywords = keywordRange(numberKeywords)
+        node.stringKeywords = keywordRange(stringKeywords)
+        node.arrayKeywords = keywordRange(arrayKeywords)
+        node.objectKeywords = keywordRange(objectKeywords)
         return node
     }
 
@@ -400,9 +432,10 @@ struct SchemaCompiler {
     /// make validation recurse forever on any instance.
     func checkInPlaceCycles() throws(SchemaCompilationError) {
         // Iterative depth-first search over in-place edges; 0 = unvisited, 1 = on stack, 2 = done.
-        var state = [UInt8](repeating: 0, count: nodes.count)
-        for start in nodes.indices where state[start] == 0 {
-            var stack: [(node: Int, edges: [Int], next: Int)] = [(start, inPlaceEdges(start), 0)]
+        let count = tables.nodes.count
+        var state = [UInt8](repeating: 0, count: count)
+        for start in 0..<count where state[start] == 0 {
+            var stack: [(node: Int, edges: [Int32], next: Int)] = [(start, inPlaceEdges(start), 0)]
             state[start] = 1
             while !stack.isEmpty {
                 let top = stack.count - 1
@@ -411,11 +444,11 @@ struct SchemaCompiler {
                     stack.removeLast()
                     continue
                 }
-                let target = stack[top].edges[stack[top].next]
+                let target = Int(stack[top].edges[stack[top].next])
                 stack[top].next += 1
                 if state[target] == 1 {
                     throw SchemaCompilationError(
-                        .infiniteRecursion, at: nodes[target].absolute, keyword: "$ref",
+                        .infiniteRecursion, at: tables.absolutes[target], keyword: "$ref",
                         "references loop back to this schema without consuming any of the instance, so validation would never end"
                     )
                 }
@@ -427,21 +460,28 @@ struct SchemaCompiler {
         }
     }
 
-    private func inPlaceEdges(_ index: Int) -> [Int] {
-        var edges: [Int] = []
-        let node = nodes[index]
-        for keyword in node.general + node.objectKeywords {
-            switch keyword {
-            case .ref(let target): edges.append(target)
-            case .dynamicRef(let initial, _): edges.append(initial)
-            case .allOf(let children), .anyOf(let children), .oneOf(let children): edges.append(contentsOf: children)
-            case .not(let child): edges.append(child)
-            case .conditional(let condition, let then, let otherwise):
-                edges.append(condition)
-                if let then { edges.append(then) }
-                if let otherwise { edges.append(otherwise) }
-            case .dependentSchemas(let pairs): edges.append(contentsOf: pairs.map(\.node))
-            default: break
+    private func inPlaceEdges(_ index: Int) -> [Int32] {
+        var edges: [Int32] = []
+        let node = tables.nodes[index]
+        for range in [node.general, node.objectKeywords] {
+            for keyword in tables.keywords[Int(range.start)..<Int(range.end)] {
+                switch keyword {
+                case .ref(let target): edges.append(target)
+                case .dynamicRef(let initial, let anchor):
+                    edges.append(initial)
+                    for resource in tables.dynamicAnchors where resource[Int(anchor)] >= 0 {
+                        edges.append(resource[Int(anchor)])
+                    }
+                case .allOf(let range), .anyOf(let range), .oneOf(let range):
+                    edges.append(contentsOf: tables.children[Int(range.start)..<Int(range.end)])
+                case .not(let child): edges.append(child)
+                case .conditional(let condition, let then, let otherwise):
+                    edges.append(condition)
+                    if then >= 0 { edges.append(then) }
+                    if otherwise >= 0 { edges.append(otherwise) }
+                case .dependentSchemas(let table): edges.append(contentsOf: tables.dependentSchemas[Int(table)].map(\.node))
+                default: break
+                }
             }
         }
         return edges

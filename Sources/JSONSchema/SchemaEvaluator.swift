@@ -82,21 +82,20 @@ struct SchemaEvaluation {
 
     /// Records an error (collecting mode only). The message is an autoclosure: flag mode never builds
     /// it, and its string temporaries stay out of the recursive evaluation frames.
-    private mutating func report(_ index: Int, _ keyword: String?, _ message: @autoclosure () -> String) {
+    private mutating func report(_ index: Int32, _ keyword: String?, _ message: @autoclosure () -> String) {
         guard collecting else { return }
         if errors.count >= compiled.maxErrors {
             stopped = true
             return
         }
-        let node = compiled.nodes[index]
         let suffix = keyword.map { "/" + $0 } ?? ""
         let pointer = instancePointer()
         let prefix = pointer.isEmpty ? "" : String(pointer.dropFirst()) + ": "
         errors.append(
             ValidationError(
                 instanceLocation: pointer,
-                keywordLocation: refPrefix + node.path + suffix,
-                absoluteKeywordLocation: crossedRef ? node.absolute + suffix : nil,
+                keywordLocation: refPrefix + compiled.paths[Int(index)] + suffix,
+                absoluteKeywordLocation: crossedRef ? compiled.absolutes[Int(index)] + suffix : nil,
                 message: prefix + message()
             )
         )
@@ -105,16 +104,15 @@ struct SchemaEvaluation {
     private static func describe(_ value: JSONValue) -> String { Excerpt.value(value) }
 
     /// Stops the evaluation with a verdict of "invalid" that nothing (not even `not`) can turn around.
-    private mutating func abort(_ index: Int, _ keyword: String?, _ message: @autoclosure () -> String) {
+    private mutating func abort(_ index: Int32, _ keyword: String?, _ message: @autoclosure () -> String) {
         aborted = true
         if abortError == nil {
-            let node = compiled.nodes[index]
             let suffix = keyword.map { "/" + $0 } ?? ""
             let pointer = instancePointer()
             abortError = ValidationError(
                 instanceLocation: pointer,
-                keywordLocation: refPrefix + node.path + suffix,
-                absoluteKeywordLocation: crossedRef ? node.absolute + suffix : nil,
+                keywordLocation: refPrefix + compiled.paths[Int(index)] + suffix,
+                absoluteKeywordLocation: crossedRef ? compiled.absolutes[Int(index)] + suffix : nil,
                 message: (pointer.isEmpty ? "" : String(pointer.dropFirst()) + ": ") + message()
             )
         }
@@ -124,11 +122,11 @@ struct SchemaEvaluation {
     // MARK: Nodes
 
     /// Evaluates node `index` against `instance`; `slot` is the annotation slot to record into, or -1.
-    mutating func evaluate(_ index: Int, _ instance: JSONValue, _ slot: Int) -> Bool {
-        let node = compiled.nodes[index]
-        if let flag = node.boolean {
-            if !flag { reportFalse(index, instance) }
-            return flag
+    mutating func evaluate(_ index: Int32, _ instance: JSONValue, _ slot: Int) -> Bool {
+        let node = compiled.nodes[Int(index)]
+        if node.boolean >= 0 {
+            if node.boolean == 0 { reportFalse(index, instance) }
+            return node.boolean == 1
         }
         if stopped || aborted { return false }
         depth += 1
@@ -157,31 +155,47 @@ struct SchemaEvaluation {
             valid = false
             report(index, "type", "\(Self.describe(instance)) is not of type \(node.types.names.joined(separator: " or "))")
         }
-        for keyword in node.general where !evaluateGeneral(keyword, index, instance, own) {
-            if !collecting { return false }
-            valid = false
+        var position = node.general.start
+        while position < node.general.end {
+            if !evaluateGeneral(compiled.keywords[Int(position)], index, instance, own) {
+                if !collecting { return false }
+                valid = false
+            }
+            position += 1
         }
         switch instance {
         case .number(let number):
-            for keyword in node.numberKeywords where !evaluateNumber(keyword, index, number) {
-                if !collecting { return false }
-                valid = false
+            position = node.numberKeywords.start
+            while position < node.numberKeywords.end {
+                if !evaluateNumber(compiled.keywords[Int(position)], index, number) {
+                    if !collecting { return false }
+                    valid = false
+                }
+                position += 1
             }
         case .string(let string):
             var length = -1
-            for keyword in node.stringKeywords where !evaluateString(keyword, index, string, &length) {
-                if !collecting { return false }
-                valid = false
+            position = node.stringKeywords.start
+            while position < node.stringKeywords.end {
+                if !evaluateString(compiled.keywords[Int(position)], index, string, &length) {
+                    if !collecting { return false }
+                    valid = false
+                }
+                position += 1
             }
         case .array(let items):
-            for keyword in node.arrayKeywords where !evaluateArray(keyword, index, items, own) {
-                if !collecting { return false }
-                valid = false
+            position = node.arrayKeywords.start
+            while position < node.arrayKeywords.end {
+                if !evaluateArray(compiled.keywords[Int(position)], index, items, own) {
+                    if !collecting { return false }
+                    valid = false
+                }
+                position += 1
             }
-            if let unevaluated = node.unevaluatedItems {
-                for (position, item) in items.enumerated() where !annotations[own].contains(position) {
-                    if collecting { path.append(.index(position)) }
-                    let ok = evaluate(unevaluated, item, -1)
+            if node.unevaluatedItems >= 0 {
+                for (offset, item) in items.enumerated() where !annotations[own].contains(offset) {
+                    if collecting { path.append(.index(offset)) }
+                    let ok = evaluate(node.unevaluatedItems, item, -1)
                     if collecting { path.removeLast() }
                     if !ok {
                         if !collecting { return false }
@@ -191,14 +205,18 @@ struct SchemaEvaluation {
                 annotations[own].all = true
             }
         case .object(let object):
-            for keyword in node.objectKeywords where !evaluateObject(keyword, index, object, own) {
-                if !collecting { return false }
-                valid = false
+            position = node.objectKeywords.start
+            while position < node.objectKeywords.end {
+                if !evaluateObject(compiled.keywords[Int(position)], index, object, own) {
+                    if !collecting { return false }
+                    valid = false
+                }
+                position += 1
             }
-            if let unevaluated = node.unevaluatedProperties {
-                for (position, member) in object.members.enumerated() where !annotations[own].contains(position) {
+            if node.unevaluatedProperties >= 0 {
+                for (offset, member) in object.members.enumerated() where !annotations[own].contains(offset) {
                     if collecting { path.append(.key(member.key)) }
-                    let ok = evaluate(unevaluated, member.value, -1)
+                    let ok = evaluate(node.unevaluatedProperties, member.value, -1)
                     if collecting { path.removeLast() }
                     if !ok {
                         if !collecting { return false }
@@ -216,9 +234,9 @@ struct SchemaEvaluation {
         return valid && !aborted
     }
 
-    private mutating func reportFalse(_ index: Int, _ instance: JSONValue) {
+    private mutating func reportFalse(_ index: Int32, _ instance: JSONValue) {
         guard collecting else { return }
-        let nodePath = compiled.nodes[index].path
+        let nodePath = compiled.paths[Int(index)]
         if nodePath.hasSuffix("/additionalProperties") || nodePath.hasSuffix("/unevaluatedProperties"),
             case .key(let key) = path.last
         {
@@ -231,7 +249,7 @@ struct SchemaEvaluation {
     }
 
     /// Evaluates without reporting (for `not`, `if`, `contains`, branch probing).
-    private mutating func probe(_ index: Int, _ instance: JSONValue, _ slot: Int) -> Bool {
+    private mutating func probe(_ index: Int32, _ instance: JSONValue, _ slot: Int) -> Bool {
         let saved = collecting
         collecting = false
         defer { collecting = saved }
@@ -239,7 +257,7 @@ struct SchemaEvaluation {
     }
 
     /// Evaluates `child` in a fresh annotation slot (when annotations are wanted) and merges on success.
-    private mutating func evaluateBranch(_ child: Int, _ instance: JSONValue, _ own: Int, quiet: Bool) -> Bool {
+    private mutating func evaluateBranch(_ child: Int32, _ instance: JSONValue, _ own: Int, quiet: Bool) -> Bool {
         var slot = -1
         if own >= 0 {
             annotations.append(EvaluatedSet())
@@ -253,17 +271,23 @@ struct SchemaEvaluation {
         return ok
     }
 
+    private func children(_ range: TableRange) -> UnsafeBufferPointer<Int32> {
+        UnsafeBufferPointer(rebasing: compiled.children[Int(range.start)..<Int(range.end)])
+    }
+
     // MARK: Keywords
 
-    private mutating func evaluateGeneral(_ keyword: Keyword, _ index: Int, _ instance: JSONValue, _ own: Int) -> Bool {
+    private mutating func evaluateGeneral(_ keyword: Keyword, _ index: Int32, _ instance: JSONValue, _ own: Int) -> Bool {
         switch keyword {
-        case .constant(let expected):
+        case .constant(let value):
+            let expected = compiled.values[Int(value)]
             if instance == expected { return true }
             report(index, "const", "\(Self.describe(instance)) is not the required value \(Self.describe(expected))")
             return false
-        case .enumeration(let values, let set):
-            if let set { if set.contains(instance) { return true } } else if values.contains(instance) { return true }
-            let listed = values.prefix(8).map(Self.describe).joined(separator: ", ") + (values.count > 8 ? ", …" : "")
+        case .enumeration(let table):
+            let entry = compiled.enums[Int(table)]
+            if let set = entry.set { if set.contains(instance) { return true } } else if entry.values.contains(instance) { return true }
+            let listed = entry.values.prefix(8).map(Self.describe).joined(separator: ", ") + (entry.values.count > 8 ? ", …" : "")
             report(index, "enum", "\(Self.describe(instance)) is not one of \(listed)")
             return false
         case .ref(let target):
@@ -271,23 +295,25 @@ struct SchemaEvaluation {
         case .dynamicRef(let initial, let anchor):
             var target = initial
             for resource in scope {
-                if let candidate = compiled.dynamicAnchors[Int(resource)][anchor] {
+                let candidate = compiled.dynamicAnchors[Int(resource)][Int(anchor)]
+                if candidate >= 0 {
                     target = candidate
                     break
                 }
             }
             return evaluateReference(target, index, "$dynamicRef", instance, own)
-        case .allOf(let children):
+        case .allOf(let range):
             var valid = true
-            for child in children where !evaluate(child, instance, own) {
+            for child in children(range) where !evaluate(child, instance, own) {
                 if !collecting { return false }
                 valid = false
             }
             return valid
-        case .anyOf(let children):
+        case .anyOf(let range):
+            let branches = children(range)
             if !collecting {
                 var matched = false
-                for child in children where evaluateBranch(child, instance, own, quiet: true) {
+                for child in branches where evaluateBranch(child, instance, own, quiet: true) {
                     matched = true
                     if own < 0 { break }  // annotations need every successful branch
                 }
@@ -295,7 +321,7 @@ struct SchemaEvaluation {
             }
             var matched = false
             var failures: [String] = []
-            for child in children {
+            for child in branches {
                 let mark = errors.count
                 if evaluateBranch(child, instance, own, quiet: false) {
                     matched = true
@@ -305,13 +331,14 @@ struct SchemaEvaluation {
                 errors.removeSubrange(mark...)
             }
             if !matched {
-                report(index, "anyOf", "\(Self.describe(instance)) matches none of the \(children.count) alternatives (\(Self.summary(failures)))")
+                report(index, "anyOf", "\(Self.describe(instance)) matches none of the \(branches.count) alternatives (\(Self.summary(failures)))")
             }
             return matched
-        case .oneOf(let children):
+        case .oneOf(let range):
+            let branches = children(range)
             var matches: [Int] = []
             var failures: [String] = []
-            for (position, child) in children.enumerated() {
+            for (position, child) in branches.enumerated() {
                 let mark = errors.count
                 if evaluateBranch(child, instance, own, quiet: !collecting) {
                     matches.append(position)
@@ -323,7 +350,7 @@ struct SchemaEvaluation {
             }
             if matches.count == 1 { return true }
             if matches.isEmpty {
-                report(index, "oneOf", "\(Self.describe(instance)) matches none of the \(children.count) alternatives (\(Self.summary(failures)))")
+                report(index, "oneOf", "\(Self.describe(instance)) matches none of the \(branches.count) alternatives (\(Self.summary(failures)))")
             } else {
                 report(
                     index, "oneOf",
@@ -337,8 +364,8 @@ struct SchemaEvaluation {
             return false
         case .conditional(let condition, let then, let otherwise):
             if evaluateBranch(condition, instance, own, quiet: true) {
-                if let then { return evaluate(then, instance, own) }
-            } else if let otherwise {
+                if then >= 0 { return evaluate(then, instance, own) }
+            } else if otherwise >= 0 {
                 return evaluate(otherwise, instance, own)
             }
             return true
@@ -351,11 +378,11 @@ struct SchemaEvaluation {
         failures.enumerated().map { "#\($0.offset): \($0.element)" }.joined(separator: "; ")
     }
 
-    private mutating func evaluateReference(_ target: Int, _ index: Int, _ keyword: String, _ instance: JSONValue, _ own: Int) -> Bool {
+    private mutating func evaluateReference(_ target: Int32, _ index: Int32, _ keyword: String, _ instance: JSONValue, _ own: Int) -> Bool {
         guard collecting else { return evaluate(target, instance, own) }
         let savedPrefix = refPrefix
         let savedCrossed = crossedRef
-        refPrefix = refPrefix + compiled.nodes[index].path + "/" + keyword
+        refPrefix = refPrefix + compiled.paths[Int(index)] + "/" + keyword
         crossedRef = true
         defer {
             refPrefix = savedPrefix
@@ -364,21 +391,26 @@ struct SchemaEvaluation {
         return evaluate(target, instance, own)
     }
 
-    private mutating func evaluateNumber(_ keyword: Keyword, _ index: Int, _ number: JSONNumber) -> Bool {
+    private mutating func evaluateNumber(_ keyword: Keyword, _ index: Int32, _ number: JSONNumber) -> Bool {
         switch keyword {
-        case .multipleOf(let divisor):
+        case .multipleOf(let table):
+            let divisor = compiled.numbers[Int(table)]
             if number.isMultiple(of: divisor) { return true }
             report(index, "multipleOf", "\(number.literal) is not a multiple of \(divisor.literal)")
-        case .minimum(let bound):
+        case .minimum(let table):
+            let bound = compiled.numbers[Int(table)]
             if number.compare(bound) >= 0 { return true }
             report(index, "minimum", "\(number.literal) is less than the minimum of \(bound.literal)")
-        case .exclusiveMinimum(let bound):
+        case .exclusiveMinimum(let table):
+            let bound = compiled.numbers[Int(table)]
             if number.compare(bound) > 0 { return true }
             report(index, "exclusiveMinimum", "\(number.literal) is not greater than \(bound.literal)")
-        case .maximum(let bound):
+        case .maximum(let table):
+            let bound = compiled.numbers[Int(table)]
             if number.compare(bound) <= 0 { return true }
             report(index, "maximum", "\(number.literal) is greater than the maximum of \(bound.literal)")
-        case .exclusiveMaximum(let bound):
+        case .exclusiveMaximum(let table):
+            let bound = compiled.numbers[Int(table)]
             if number.compare(bound) < 0 { return true }
             report(index, "exclusiveMaximum", "\(number.literal) is not less than \(bound.literal)")
         default:
@@ -387,7 +419,7 @@ struct SchemaEvaluation {
         return false
     }
 
-    private mutating func evaluateString(_ keyword: Keyword, _ index: Int, _ string: String, _ length: inout Int) -> Bool {
+    private mutating func evaluateString(_ keyword: Keyword, _ index: Int32, _ string: String, _ length: inout Int) -> Bool {
         switch keyword {
         case .minLength(let minimum):
             let bytes = string.utf8.count
@@ -403,16 +435,18 @@ struct SchemaEvaluation {
             if length < 0 { length = ScalarString.scalarCount(string) }
             if length <= maximum { return true }
             report(index, "maxLength", "\(Self.describe(.string(string))) is longer than \(maximum) character\(maximum == 1 ? "" : "s")")
-        case .pattern(let regex):
-            switch regex.search(string) {
-            case .match: return true
-            case .noMatch:
-                report(index, "pattern", "\(Self.describe(.string(string))) does not match the pattern \(regex.source)")
-            case .budgetExceeded:
-                abort(index, "pattern", "the pattern \(regex.source) needs too many steps on this string; it is rejected")
+        case .pattern(let table):
+            let outcome = compiled.regexes[Int(table)].search(string)
+            if outcome == .match { return true }
+            let source = compiled.regexes[Int(table)].source
+            if outcome == .noMatch {
+                report(index, "pattern", "\(Self.describe(.string(string))) does not match the pattern \(source)")
+            } else {
+                abort(index, "pattern", "the pattern \(source) needs too many steps on this string; it is rejected")
             }
-        case .format(let name, let check):
-            if check(string) { return true }
+        case .format(let table):
+            if compiled.formats[Int(table)].check(string) { return true }
+            let name = compiled.formats[Int(table)].name
             report(index, "format", "\(Self.describe(.string(string))) is not a valid \(name)")
         default:
             return true
@@ -420,7 +454,7 @@ struct SchemaEvaluation {
         return false
     }
 
-    private mutating func evaluateArray(_ keyword: Keyword, _ index: Int, _ items: [JSONValue], _ own: Int) -> Bool {
+    private mutating func evaluateArray(_ keyword: Keyword, _ index: Int32, _ items: [JSONValue], _ own: Int) -> Bool {
         switch keyword {
         case .minItems(let minimum):
             if items.count >= minimum { return true }
@@ -450,9 +484,9 @@ struct SchemaEvaluation {
             let more = duplicates.count > 1 ? " (and \(duplicates.count - 1) more duplicate\(duplicates.count == 2 ? "" : "s"))" : ""
             report(index, "uniqueItems", "items \(earlier) and \(later) are equal (\(Self.describe(items[later])))\(more); items must be unique")
             return false
-        case .prefixItems(let children):
+        case .prefixItems(let range):
             var valid = true
-            for (position, child) in children.enumerated() where position < items.count {
+            for (position, child) in children(range).enumerated() where position < items.count {
                 if collecting { path.append(.index(position)) }
                 let ok = evaluate(child, items[position], -1)
                 if collecting { path.removeLast() }
@@ -465,7 +499,7 @@ struct SchemaEvaluation {
             return valid
         case .items(let child, let from):
             var valid = true
-            var position = from
+            var position = Int(from)
             while position < items.count {
                 if collecting { path.append(.index(position)) }
                 let ok = evaluate(child, items[position], -1)
@@ -484,7 +518,7 @@ struct SchemaEvaluation {
                 matches += 1
                 if own >= 0 {
                     annotations[own].mark(position)
-                } else if !collecting && maximum == nil && matches >= minimum {
+                } else if !collecting && maximum < 0 && matches >= minimum {
                     break
                 }
             }
@@ -500,7 +534,7 @@ struct SchemaEvaluation {
                 }
                 return false
             }
-            if let maximum, matches > maximum {
+            if maximum >= 0 && matches > maximum {
                 report(index, "maxContains", "the array has \(matches) items matching 'contains', more than maxContains \(maximum)")
                 return false
             }
@@ -510,7 +544,7 @@ struct SchemaEvaluation {
         }
     }
 
-    private mutating func evaluateObject(_ keyword: Keyword, _ index: Int, _ object: JSONObject, _ own: Int) -> Bool {
+    private mutating func evaluateObject(_ keyword: Keyword, _ index: Int32, _ object: JSONObject, _ own: Int) -> Bool {
         switch keyword {
         case .minProperties(let minimum):
             if object.count >= minimum { return true }
@@ -520,18 +554,18 @@ struct SchemaEvaluation {
             if object.count <= maximum { return true }
             report(index, "maxProperties", "the object has \(object.count) properties, more than the maximum of \(maximum)")
             return false
-        case .required(let names):
+        case .required(let table):
             var valid = true
-            for name in names where object[name] == nil {
+            for name in compiled.stringLists[Int(table)] where object.position(of: name) == nil {
                 if !collecting { return false }
                 valid = false
                 report(index, "required", "missing required property \(Excerpt.quoted(name))")
             }
             return valid
-        case .dependentRequired(let pairs):
+        case .dependentRequired(let table):
             var valid = true
-            for (key, names) in pairs where object[key] != nil {
-                for name in names where object[name] == nil {
+            for (key, names) in compiled.dependentRequired[Int(table)] where object.position(of: key) != nil {
+                for name in names where object.position(of: name) == nil {
                     if !collecting { return false }
                     valid = false
                     report(
@@ -541,49 +575,16 @@ struct SchemaEvaluation {
                 }
             }
             return valid
-        case .dependentSchemas(let pairs):
+        case .dependentSchemas(let table):
             var valid = true
-            for (key, child) in pairs where object[key] != nil && !evaluate(child, .object(object), own) {
+            for (key, child) in compiled.dependentSchemas[Int(table)]
+            where object.position(of: key) != nil && !evaluate(child, .object(object), own) {
                 if !collecting { return false }
                 valid = false
             }
             return valid
-        case .properties(let applicator):
-            var valid = true
-            for (position, member) in object.members.enumerated() {
-                var matched = false
-                if let child = applicator.propertyNode(member.key) {
-                    matched = true
-                    if !evaluateMember(child, member) {
-                        if !collecting { return false }
-                        valid = false
-                    }
-                }
-                for (regex, child) in applicator.patterns {
-                    switch regex.search(member.key) {
-                    case .noMatch:
-                        continue
-                    case .budgetExceeded:
-                        abort(index, "patternProperties", "the pattern \(regex.source) needs too many steps on a property name")
-                        return false
-                    case .match:
-                        matched = true
-                        if !evaluateMember(child, member) {
-                            if !collecting { return false }
-                            valid = false
-                        }
-                    }
-                }
-                if !matched, let additional = applicator.additional {
-                    matched = true
-                    if !evaluateMember(additional, member) {
-                        if !collecting { return false }
-                        valid = false
-                    }
-                }
-                if matched && own >= 0 { annotations[own].mark(position) }
-            }
-            return valid
+        case .properties(let table):
+            return evaluateProperties(compiled.applicators[Int(table)], index, object, own)
         case .propertyNames(let child):
             var valid = true
             for member in object.members where !evaluate(child, .string(member.key), -1) {
@@ -596,8 +597,50 @@ struct SchemaEvaluation {
         }
     }
 
+    private mutating func evaluateProperties(
+        _ applicator: PropertyApplicator, _ index: Int32, _ object: JSONObject, _ own: Int
+    ) -> Bool {
+        var valid = true
+        for (position, member) in object.members.enumerated() {
+            var matched = false
+            let child = applicator.propertyNode(member.key)
+            if child >= 0 {
+                matched = true
+                if !evaluateMember(child, member) {
+                    if !collecting { return false }
+                    valid = false
+                }
+            }
+            for (regex, child) in applicator.patterns {
+                switch compiled.regexes[Int(regex)].search(member.key) {
+                case .noMatch:
+                    continue
+                case .budgetExceeded:
+                    let source = compiled.regexes[Int(regex)].source
+                    abort(index, "patternProperties", "the pattern \(source) needs too many steps on a property name")
+                    return false
+                case .match:
+                    matched = true
+                    if !evaluateMember(child, member) {
+                        if !collecting { return false }
+                        valid = false
+                    }
+                }
+            }
+            if !matched && applicator.additional >= 0 {
+                matched = true
+                if !evaluateMember(applicator.additional, member) {
+                    if !collecting { return false }
+                    valid = false
+                }
+            }
+            if matched && own >= 0 { annotations[own].mark(position) }
+        }
+        return valid
+    }
+
     @inline(__always)
-    private mutating func evaluateMember(_ child: Int, _ member: (key: String, value: JSONValue)) -> Bool {
+    private mutating func evaluateMember(_ child: Int32, _ member: JSONObject.Member) -> Bool {
         if collecting { path.append(.key(member.key)) }
         let ok = evaluate(child, member.value, -1)
         if collecting { path.removeLast() }

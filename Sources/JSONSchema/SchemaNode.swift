@@ -53,77 +53,107 @@ struct TypeSet: OptionSet, Sendable {
 
 /// `properties`, `patternProperties` and `additionalProperties` of one schema, applied in one pass.
 struct PropertyApplicator: Sendable {
-    var properties: [(key: String, node: Int)] = []
+    var properties: [(key: String, node: Int32)] = []
     /// Hash index into ``properties`` for schemas with many properties.
     var table: [ScalarKey: Int]? = nil
-    var patterns: [(regex: ECMARegex, node: Int)] = []
-    var additional: Int? = nil
+    /// Indexes into ``CompiledSchema/regexes`` and the nodes they apply.
+    var patterns: [(regex: Int32, node: Int32)] = []
+    var additional: Int32 = -1
 
-    func propertyNode(_ key: String) -> Int? {
-        if let table { return table[ScalarKey(key)].map { properties[$0].node } }
+    func propertyNode(_ key: String) -> Int32 {
+        if let table {
+            guard let position = table[ScalarKey(key)] else { return -1 }
+            return properties[position].node
+        }
         for property in properties where ScalarString.equal(property.key, key) { return property.node }
-        return nil
+        return -1
     }
 }
 
+/// A run of entries in one of the compiled schema's flat tables (`start..<end`).
+struct TableRange: Sendable {
+    var start: Int32
+    var end: Int32
+    static let empty = TableRange(start: 0, end: 0)
+    var isEmpty: Bool { start == end }
+}
+
 /// One compiled assertion or applicator.
+///
+/// Plain data only (node indexes, table indexes, counts): copying a keyword never touches a reference
+/// count, which keeps the evaluation loop free of retain/release traffic. Larger payloads (values,
+/// numbers, regexes, name lists) live in side tables of ``CompiledSchema``.
 enum Keyword: Sendable {
-    case constant(JSONValue)
-    case enumeration([JSONValue], Set<JSONValue>?)
-    case ref(Int)
-    /// `$dynamicRef` whose initial target carries a matching `$dynamicAnchor`: resolved in the dynamic scope.
-    case dynamicRef(initial: Int, anchor: String)
-    case allOf([Int])
-    case anyOf([Int])
-    case oneOf([Int])
-    case not(Int)
-    case conditional(condition: Int, then: Int?, else: Int?)
-    case dependentSchemas([(key: String, node: Int)])
-    case multipleOf(JSONNumber)
-    case minimum(JSONNumber)
-    case exclusiveMinimum(JSONNumber)
-    case maximum(JSONNumber)
-    case exclusiveMaximum(JSONNumber)
+    /// `values[i]`.
+    case constant(Int32)
+    /// `enums[i]`.
+    case enumeration(Int32)
+    case ref(Int32)
+    /// `$dynamicRef` whose initial target carries a matching `$dynamicAnchor`: resolved in the dynamic
+    /// scope. `anchor` indexes `anchorNames`.
+    case dynamicRef(initial: Int32, anchor: Int32)
+    /// Children are `children[range]`.
+    case allOf(TableRange)
+    case anyOf(TableRange)
+    case oneOf(TableRange)
+    case not(Int32)
+    /// `-1` for an absent branch.
+    case conditional(condition: Int32, then: Int32, else: Int32)
+    /// `dependentSchemas[i]`.
+    case dependentSchemas(Int32)
+    /// `numbers[i]`.
+    case multipleOf(Int32)
+    case minimum(Int32)
+    case exclusiveMinimum(Int32)
+    case maximum(Int32)
+    case exclusiveMaximum(Int32)
     case minLength(Int)
     case maxLength(Int)
-    case pattern(ECMARegex)
-    case format(name: String, check: @Sendable (String) -> Bool)
+    /// `regexes[i]`.
+    case pattern(Int32)
+    /// `formats[i]`.
+    case format(Int32)
     case minItems(Int)
     case maxItems(Int)
     case uniqueItems
-    case prefixItems([Int])
-    case items(Int, from: Int)
-    case contains(Int, min: Int, max: Int?)
+    case prefixItems(TableRange)
+    case items(Int32, from: Int32)
+    /// `max < 0`: no maximum.
+    case contains(Int32, min: Int, max: Int)
     case minProperties(Int)
     case maxProperties(Int)
-    case required([String])
-    case dependentRequired([(key: String, required: [String])])
-    case properties(PropertyApplicator)
-    case propertyNames(Int)
+    /// `stringLists[i]`.
+    case required(Int32)
+    /// `dependentRequired[i]`.
+    case dependentRequired(Int32)
+    /// `applicators[i]`.
+    case properties(Int32)
+    case propertyNames(Int32)
 }
 
 /// A compiled schema (object or boolean), stored in the validator's arena and referenced by index.
+///
+/// Plain data: its keywords are ranges of ``CompiledSchema/keywords``, grouped by the instance type
+/// they apply to so that evaluation only visits the relevant ones. Its locations (for error output)
+/// are in ``CompiledSchema/paths`` and ``CompiledSchema/absolutes`` at the same index.
 struct SchemaNode: Sendable {
-    /// Keyword location relative to the evaluation entry (the root, or the target of a `$ref`).
-    var path: String
-    /// Absolute location: resource URI + `#` + percent-encoded JSON Pointer.
-    var absolute: String
-    /// Index of the schema resource this node belongs to (for the `$dynamicRef` dynamic scope).
-    var resource: Int32
-    /// `true`/`false` for boolean schemas, `nil` for object schemas.
-    var boolean: Bool?
+    /// `1`/`0` for the boolean schemas `true`/`false`, `-1` for object schemas.
+    var boolean: Int8 = -1
     /// Allowed types (``TypeSet/any`` when there is no `type` keyword).
     var types: TypeSet = .any
+    /// Index of the schema resource this node belongs to (for the `$dynamicRef` dynamic scope).
+    var resource: Int32 = 0
     /// Keywords that apply to every instance type (`const`, `enum`, in-place applicators).
-    var general: [Keyword] = []
-    var numberKeywords: [Keyword] = []
-    var stringKeywords: [Keyword] = []
-    var arrayKeywords: [Keyword] = []
-    var objectKeywords: [Keyword] = []
-    var unevaluatedItems: Int? = nil
-    var unevaluatedProperties: Int? = nil
+    var general: TableRange = .empty
+    var numberKeywords: TableRange = .empty
+    var stringKeywords: TableRange = .empty
+    var arrayKeywords: TableRange = .empty
+    var objectKeywords: TableRange = .empty
+    /// Nodes of `unevaluatedItems` / `unevaluatedProperties`, or `-1`.
+    var unevaluatedItems: Int32 = -1
+    var unevaluatedProperties: Int32 = -1
 
-    var tracksAnnotations: Bool { unevaluatedItems != nil || unevaluatedProperties != nil }
+    var tracksAnnotations: Bool { unevaluatedItems >= 0 || unevaluatedProperties >= 0 }
 }
 
 /// The vocabularies in force for a schema resource (from its meta-schema's `$vocabulary`).

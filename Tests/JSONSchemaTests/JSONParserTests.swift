@@ -181,6 +181,30 @@ struct JSONParserTests {
         #expect(parseError(#"{"é":1,"\u00e9":2}"#)?.code == .duplicateKey)
     }
 
+    @Test(arguments: [
+        #"{"a":1,"b":2,"b":3}"#,
+        #"{"x":{"a":1},"a":2,"a":3}"#,
+        #"{"a":{"b":{"c":1}},"d":[{"e":1,"e":2}]}"#,
+        #"{"long key over fifteen bytes":1,"k":2,"long key over fifteen bytes":3}"#,
+        #"{"k":1,"\u006b":2}"#,
+        #"{"\u006b":1,"k":2}"#,
+    ])
+    func findsEveryDuplicate(_ text: String) {
+        #expect(parseError(text)?.code == .duplicateKey, "\(text)")
+    }
+
+    @Test(arguments: [
+        #"{"a":{"x":1},"b":{"x":2}}"#,
+        #"{"a":{"b":1},"b":2}"#,
+        #"{"ab":1,"a":2,"b":3,"ba":4}"#,
+        #"{"abcdefgh":1,"abcdefghi":2,"abcdefg":3}"#,
+        #"{"long key over fifteen bytes":1,"long key over fifteen bytez":2}"#,
+    ])
+    func acceptsDistinctKeys(_ text: String) throws {
+        let value = try JSONParser.parse(text)
+        #expect(value.serialized() == text)
+    }
+
     @Test func comparesKeysByScalarsNotCanonicalEquivalence() throws {
         let value = try JSONParser.parse(#"{"\u00e4":1,"a\u0308":2}"#)
         let object = try #require(value.objectValue)
