@@ -8,7 +8,7 @@
 /// nonces collide with probability about n²/2⁶⁵ (3·10⁻⁸ for a million), which would show as a spurious
 /// `SignatureNonceUsed`, an answer clients retry anyway.
 ///
-/// - Important: Not thread-safe; lives inside ``SimulatorState``'s mutex.
+/// - Important: Not thread-safe; lives inside ``SimulatorState``'s lock.
 struct NonceMemory: Sendable {
     private var seen: Set<UInt64> = []
     private var ring: [(fingerprint: UInt64, expiresAt: Double)] = []
@@ -68,7 +68,7 @@ struct NonceMemory: Sendable {
 
 /// One token bucket per (AccessKeyId, Action): the platform's quotas are per account and per API.
 ///
-/// - Important: Not thread-safe; lives inside ``SimulatorState``'s mutex.
+/// - Important: Not thread-safe; lives inside ``SimulatorState``'s lock.
 struct TokenBuckets: Sendable {
     struct Key: Hashable, Sendable {
         var accessKeyId: String

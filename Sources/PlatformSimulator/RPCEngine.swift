@@ -2,7 +2,6 @@
 import Foundation
 import Logging
 import PlatformSignature
-import Synchronization
 
 /// The RPC endpoint's logic, free of HTTP: parameters in, an answer (or a dropped connection) out.
 ///

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import Synchronization
 
 /// The simulated platform's mutable state: catalog, counters, fault rules, used nonces and quota buckets.
 ///
-/// One `Mutex` guards everything, and an authenticated call takes it once (nonce, quota, fault, operation and
-/// counters in one critical section of a few microseconds), so the HTTP handlers never hop to an actor and
-/// tests can read the state directly while the server runs.
+/// One lock (a pthread mutex, see ``LockedValue``) guards everything, and an authenticated call takes it once
+/// (nonce, quota, fault, operation and counters in one critical section of a few microseconds), so the HTTP
+/// handlers never hop to an actor and tests can read the state directly while the server runs.
 ///
 /// - Important: Thread-safe. Every method may be called from any task or thread, concurrently with requests.
 public final class SimulatorState: Sendable {
@@ -18,7 +17,7 @@ public final class SimulatorState: Sendable {
         var buckets = TokenBuckets()
     }
 
-    let storage: Mutex<Storage>
+    let storage: LockedValue<Storage>
     private let initialCatalog: Catalog
 
     /// Builds the state a configuration describes: fixture file, in-code fixture, then generated devices.
@@ -39,7 +38,7 @@ public final class SimulatorState: Sendable {
 
     init(catalog: Catalog, nonceMemoryCapacity: Int) {
         self.initialCatalog = catalog
-        self.storage = Mutex(Storage(catalog: catalog, nonces: NonceMemory(capacity: nonceMemoryCapacity)))
+        self.storage = LockedValue(Storage(catalog: catalog, nonces: NonceMemory(capacity: nonceMemoryCapacity)))
     }
 
     /// A snapshot of the counters.
