@@ -14,6 +14,7 @@ public struct RunningSimulator: Sendable {
     /// The live state: counters, tasks, fault rules.
     public var state: SimulatorState
 
+    /// Describes a running simulator (``withPlatformSimulator(configuration:logger:_:)`` makes these).
     public init(port: Int, endpoint: String, state: SimulatorState) {
         self.port = port
         self.endpoint = endpoint

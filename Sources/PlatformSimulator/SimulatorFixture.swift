@@ -15,6 +15,7 @@ public struct SimulatorFixture: Sendable, Codable, Equatable {
         /// Shown as `ProductName` in task listings. Default: the product key.
         public var productName: String?
 
+        /// Creates a product; see each property for its default.
         public init(productKey: String, productName: String? = nil) {
             self.productKey = productKey
             self.productName = productName
@@ -32,6 +33,7 @@ public struct SimulatorFixture: Sendable, Codable, Equatable {
         /// The version it upgrades from (`SrcVersion`). Default `"1.0.0"`.
         public var srcVersion: String?
 
+        /// Creates a firmware; see each property for its default.
         public init(firmwareId: String, productKey: String, destVersion: String? = nil, srcVersion: String? = nil) {
             self.firmwareId = firmwareId
             self.productKey = productKey
@@ -53,6 +55,7 @@ public struct SimulatorFixture: Sendable, Codable, Equatable {
         /// Free text (`JobDesc`). Default empty.
         public var jobDesc: String?
 
+        /// Creates a job; see each property for its default.
         public init(
             jobId: String,
             firmwareId: String,
@@ -77,6 +80,7 @@ public struct SimulatorFixture: Sendable, Codable, Equatable {
         /// The platform-wide device ID (`IotId`). Default `"<productKey>.<deviceName>"`.
         public var iotId: String?
 
+        /// Creates a device; see each property for its default.
         public init(productKey: String, deviceName: String, iotId: String? = nil) {
             self.productKey = productKey
             self.deviceName = deviceName
@@ -97,6 +101,7 @@ public struct SimulatorFixture: Sendable, Codable, Equatable {
         /// Free text (`TaskDesc`). Default empty.
         public var taskDesc: String?
 
+        /// Creates a task; see each property for its default.
         public init(
             taskId: String? = nil,
             deviceName: String,
@@ -112,12 +117,18 @@ public struct SimulatorFixture: Sendable, Codable, Equatable {
         }
     }
 
+    /// The products. Default empty.
     public var products: [Product]
+    /// The firmware, each of a listed product. Default empty.
     public var firmwares: [Firmware]
+    /// The upgrade jobs, each of a listed firmware. Default empty.
     public var jobs: [Job]
+    /// The devices, each of a listed product. Default empty.
     public var devices: [Device]
+    /// The OTA tasks, each of a listed device and job. Default empty.
     public var tasks: [Task]
 
+    /// Creates a fixture; every list defaults to empty.
     public init(
         products: [Product] = [],
         firmwares: [Firmware] = [],

@@ -69,6 +69,7 @@ public struct SimulatedTask: Sendable, Codable, Equatable {
     /// whatever the task's state: a retried or duplicated cancel shows here.
     public var cancelCalls: Int
 
+    /// Creates a task description (tests compare against it).
     public init(
         taskId: String,
         deviceName: String,
