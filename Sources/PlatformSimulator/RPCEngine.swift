@@ -200,6 +200,14 @@ struct RPCEngine: Sendable {
 
     // MARK: Answers
 
+    /// Counts a request whose body could not be read (too large, or the connection broke off).
+    func recordUnprocessedRequest() {
+        state.storage.withLock { storage in
+            storage.stats.requests += 1
+            storage.stats.errorAnswers += 1
+        }
+    }
+
     private func reject(_ error: GatewayError, requestId: String, hostId: String, authentication: Bool) -> RPCOutcome {
         state.storage.withLock { storage in
             storage.stats.requests += 1

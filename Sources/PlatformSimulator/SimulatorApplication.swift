@@ -213,8 +213,14 @@ struct SimulatorRoutes: Sendable {
         if request.method == .post, let type = request.headers[.contentType],
             type.lowercased().hasPrefix("application/x-www-form-urlencoded")
         {
-            let buffer = try await request.body.collect(upTo: maximumBodySize)
-            form = Substring(String(buffer: buffer))
+            do {
+                let buffer = try await request.body.collect(upTo: maximumBodySize)
+                form = Substring(String(buffer: buffer))
+            } catch {
+                // Too large or broken off: Hummingbird answers (413) or drops it; it still was a request.
+                engine.recordUnprocessedRequest()
+                throw error
+            }
         }
         let outcome = engine.handle(
             method: request.method.rawValue,

@@ -22,8 +22,8 @@ public struct SimulatorStats: Sendable, Codable, Equatable {
     public var faultsInjected: Int
     /// Connections closed without an answer by a fault rule (included in ``faultsInjected``).
     public var connectionsDropped: Int
-    /// Requests answered with an error of any kind (gateway, IoT business, fault), including ``authFailures``
-    /// and ``throttled``.
+    /// Requests answered with an error of any kind (gateway, IoT business, fault, or a form body over
+    /// ``SimulatorConfiguration/maximumBodySize``, answered 413), including ``authFailures`` and ``throttled``.
     public var errorAnswers: Int
     /// Device names across the successful `CancelOTATaskByDevice` calls.
     public var deviceNamesRequested: Int

@@ -263,6 +263,24 @@ struct AuthenticationTests {
         }
     }
 
+    @Test("a form body over the size limit is refused with 413 and counted")
+    func oversizedBody() async throws {
+        var configuration = testConfiguration()
+        configuration.maximumBodySize = 1024
+        try await withSimulator(configuration) { simulator, caller in
+            let answer = try await caller.raw(
+                "POST",
+                "/",
+                body: "Note=" + String(repeating: "x", count: 2048),
+                contentType: "application/x-www-form-urlencoded"
+            )
+            #expect(answer.status == 413)
+            let stats = simulator.state.stats()
+            #expect(stats.requests == 1)
+            #expect(stats.errorAnswers == 1)
+        }
+    }
+
     @Test("the seed document's minimal parameter set (test vector 2.5) passes once its Timestamp is current")
     func seedShapedRequest() async throws {
         try await withSimulator(testConfiguration(fixture: SimulatorFixture(
