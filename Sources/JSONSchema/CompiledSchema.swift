@@ -71,7 +71,7 @@ final class CompiledSchema: @unchecked Sendable {
         anchorNames = tables.anchorNames
         dynamicAnchors = tables.dynamicAnchors
         usesDynamicScope = tables.keywords.contains {
-            if case .dynamicRef = $0 { return true }
+            if case .dynamicRef(_, let anchor) = $0 { return anchor >= 0 }
             return false
         }
         self.root = root

@@ -233,11 +233,22 @@ enum FormatChecker {
             whereSeparator: { $0 == "." || (international && ($0 == "\u{3002}" || $0 == "\u{FF0E}" || $0 == "\u{FF61}")) }
         )
         var length = 0
+        var decoded: [[Unicode.Scalar]] = []
         for label in labels {
             guard isHostLabel(label, international: international) else { return false }
             length += label.count + 1
+            decoded.append(unicodeForm(label))
         }
-        return length - 1 <= 253
+        return length - 1 <= 253 && BidiRule.isSatisfied(by: decoded)
+    }
+
+    /// The Unicode form of a label: A-labels decoded, others as they are.
+    static func unicodeForm(_ label: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] {
+        let lower = label.map { $0.isASCII && isAlpha($0) ? Unicode.Scalar(UInt8($0.value) | 0x20) : $0 }
+        if lower.count > 4 && lower.starts(with: ["x", "n", "-", "-"]), let decoded = Punycode.decode(Array(lower[4...])) {
+            return decoded
+        }
+        return Array(label)
     }
 
     static func isHostLabel(_ label: ArraySlice<Unicode.Scalar>, international: Bool) -> Bool {

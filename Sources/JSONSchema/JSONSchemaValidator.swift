@@ -11,9 +11,12 @@
 /// the first failure and allocating almost nothing; ``validate(_:)`` is the "basic" output, a flat
 /// list of ``ValidationError``s with exact instance and keyword locations (`[]` means valid).
 ///
-/// Keywords this validator does not implement are refused when compiling (see
-/// ``SchemaCompilationError/Code/unsupportedKeyword``) instead of being silently ignored; keywords that
-/// are not part of draft 2020-12 at all are annotations and ignored, as the specification requires.
+/// Every draft 2020-12 keyword is implemented, including `unevaluatedProperties`/`unevaluatedItems`
+/// (annotations collected only from successful in-place sub-schemas) and `$dynamicRef` (dynamic scope
+/// tracked only when a schema uses it). What the validator cannot honour is refused when compiling
+/// instead of being silently ignored: other dialects, required unknown vocabularies, `multipleOf`
+/// beyond 19 significant digits (see ``SchemaCompilationError``). Keywords that are not part of draft
+/// 2020-12 at all are annotations and ignored, as the specification requires.
 ///
 /// - Important: A validator is immutable and `Sendable`: compile it once at start-up and call it from
 ///   any number of threads or tasks concurrently.
@@ -56,6 +59,7 @@ public struct JSONSchemaValidator: Sendable {
         }
         var compiler = SchemaCompiler(registry: registry, formatAssertion: options.formatAssertion)
         let rootIndex = try compiler.compileEntry(root)
+        try compiler.resolveDynamicAnchors()
         try compiler.checkInPlaceCycles()
         compiled = CompiledSchema(tables: compiler.tables, root: rootIndex, maxErrors: max(1, options.maxErrors))
     }

@@ -14,8 +14,11 @@ struct SchemaCompiler {
     private(set) var resourceIDs: [String: Int32] = [:]
     private var dialects: [String: Vocabularies] = [:]
     let formatAssertion: Bool
-    /// Keywords refused at compile time (not implemented).
-    static let refusedKeywords = ["unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$dynamicAnchor"]
+    /// Keywords refused at compile time (not implemented). Empty: every draft 2020-12 keyword is
+    /// implemented; the mechanism stays so that a future keyword can be refused rather than ignored.
+    static let refusedKeywords: [String] = []
+    /// Anchor names used by dynamic `$dynamicRef`s, by index into `tables.anchorNames`.
+    private var anchorIndexes: [String: Int32] = [:]
 
     init(registry: SchemaRegistry, formatAssertion: Bool) {
         self.registry = registry
@@ -272,6 +275,27 @@ struct SchemaCompiler {
             general.append(.ref(try compileEntry(target)))
         }
 
+        // Core: $dynamicRef. It behaves like $ref unless its initial target carries a $dynamicAnchor with
+        // the fragment's name ("bookending"); then the outermost resource in the dynamic scope that
+        // declares that anchor wins at validation time.
+        if let reference = value("$dynamicRef", .core) {
+            guard case .string(let text) = reference else { throw invalid(place, "$dynamicRef", "must be a string") }
+            guard let target = try registry.resolve(text, against: place.resource) else {
+                throw SchemaCompilationError(
+                    .unresolvableReference, at: place.absolute + "/$dynamicRef", keyword: "$dynamicRef",
+                    "cannot resolve $dynamicRef \(Excerpt.quoted(text)) (resolved to \(Excerpt.quoted(URIReference.resolve(text, against: place.resource), limit: 200)))"
+                )
+            }
+            let initial = try compileEntry(target)
+            var anchor: Int32 = -1
+            if let fragment = URIReference.splitFragment(text).fragment, !fragment.isEmpty, !fragment.hasPrefix("/"),
+                case .string(let declared) = target.value["$dynamicAnchor"], declared == fragment
+            {
+                anchor = internAnchor(fragment)
+            }
+            general.append(.dynamicRef(initial: initial, anchor: anchor))
+        }
+
         // In-place applicators.
         if let all = value("allOf", applicator) { general.append(.allOf(childRange(try schemaArray(all, "allOf", place, path)))) }
         if let any = value("anyOf", applicator) { general.append(.anyOf(childRange(try schemaArray(any, "anyOf", place, path)))) }
@@ -418,12 +442,57 @@ struct SchemaCompiler {
             objectKeywords.append(.propertyNames(try compileChild(place.child(names, "propertyNames"), path: path + "/propertyNames")))
         }
 
+        // Unevaluated: applied last, to what nothing else in this schema (or its successful in-place
+        // sub-schemas) evaluated.
+        if let unevaluated = value("unevaluatedItems", .unevaluated) {
+            node.unevaluatedItems = try compileChild(place.child(unevaluated, "unevaluatedItems"), path: path + "/unevaluatedItems")
+        }
+        if let unevaluated = value("unevaluatedProperties", .unevaluated) {
+            node.unevaluatedProperties = try compileChild(
+                place.child(unevaluated, "unevaluatedProperties"), path: path + "/unevaluatedProperties")
+        }
+
         node.general = keywordRange(general)
         node.numberKeywords = keywordRange(numberKeywords)
         node.stringKeywords = keywordRange(stringKeywords)
         node.arrayKeywords = keywordRange(arrayKeywords)
         node.objectKeywords = keywordRange(objectKeywords)
         return node
+    }
+
+    private mutating func internAnchor(_ name: String) -> Int32 {
+        if let index = anchorIndexes[name] { return index }
+        let index = Int32(tables.anchorNames.count)
+        tables.anchorNames.append(name)
+        anchorIndexes[name] = index
+        return index
+    }
+
+    /// Compiles, for every resource that has compiled nodes, the schemas carrying a `$dynamicAnchor`
+    /// that some dynamic `$dynamicRef` names, and fills `tables.dynamicAnchors`.
+    ///
+    /// Compiling those schemas can reach new resources and new dynamic references, so this repeats
+    /// until nothing new appears.
+    mutating func resolveDynamicAnchors() throws(SchemaCompilationError) {
+        var done: Set<String> = []
+        var found: [(resource: Int32, anchor: Int32, node: Int32)] = []
+        var changed = true
+        while changed {
+            changed = false
+            for (uri, resource) in resourceIDs.sorted(by: { $0.value < $1.value }) {
+                for (name, anchor) in anchorIndexes.sorted(by: { $0.value < $1.value }) {
+                    let key = uri + "#" + name
+                    guard !done.contains(key) else { continue }
+                    done.insert(key)
+                    guard let place = registry.dynamicAnchors[uri]?[name] else { continue }
+                    found.append((resource, anchor, try compileEntry(place)))
+                    changed = true
+                }
+            }
+        }
+        tables.dynamicAnchors = Array(
+            repeating: Array(repeating: -1, count: tables.anchorNames.count), count: resourceIDs.count)
+        for (resource, anchor, node) in found { tables.dynamicAnchors[Int(resource)][Int(anchor)] = node }
     }
 
     // MARK: Termination
@@ -469,8 +538,10 @@ struct SchemaCompiler {
                 case .ref(let target): edges.append(target)
                 case .dynamicRef(let initial, let anchor):
                     edges.append(initial)
-                    for resource in tables.dynamicAnchors where resource[Int(anchor)] >= 0 {
-                        edges.append(resource[Int(anchor)])
+                    if anchor >= 0 {
+                        for resource in tables.dynamicAnchors where resource[Int(anchor)] >= 0 {
+                            edges.append(resource[Int(anchor)])
+                        }
                     }
                 case .allOf(let range), .anyOf(let range), .oneOf(let range):
                     edges.append(contentsOf: tables.children[Int(range.start)..<Int(range.end)])

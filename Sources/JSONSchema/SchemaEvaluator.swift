@@ -294,7 +294,7 @@ struct SchemaEvaluation {
             return evaluateReference(target, index, "$ref", instance, own)
         case .dynamicRef(let initial, let anchor):
             var target = initial
-            for resource in scope {
+            for resource in scope where anchor >= 0 {
                 let candidate = compiled.dynamicAnchors[Int(resource)][Int(anchor)]
                 if candidate >= 0 {
                     target = candidate

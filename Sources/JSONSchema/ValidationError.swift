@@ -32,9 +32,9 @@ public struct ValidationError: Sendable, Hashable, CustomStringConvertible {
 
 /// Why a schema could not be compiled.
 ///
-/// Compilation fails loudly instead of guessing: a keyword this validator does not implement is
-/// refused rather than ignored (ignoring it would accept instances the schema author meant to reject),
-/// and malformed keyword values, unresolvable references, invalid patterns, unknown dialects and
+/// Compilation fails loudly instead of guessing: something this validator cannot honour is refused
+/// rather than ignored (ignoring it would accept instances the schema author meant to reject), and
+/// malformed keyword values, unresolvable references, invalid patterns, unknown dialects and
 /// required unknown vocabularies are all errors. ``code`` is stable for programs; ``schemaLocation``
 /// points at the offending place; ``keyword`` names the keyword when one is to blame.
 ///
@@ -50,7 +50,8 @@ public struct SchemaCompilationError: Error, Sendable, CustomStringConvertible {
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
-        /// The schema uses a keyword this validator refuses (see ``SchemaCompilationError/keyword``).
+        /// The schema uses a keyword in a way this validator cannot honour (see
+        /// ``SchemaCompilationError/keyword``), e.g. `multipleOf` with more than 19 significant digits.
         public static let unsupportedKeyword = Code(.unsupportedKeyword)
         /// A keyword's value has the wrong type or range (e.g. `"minLength": -1`, `"type": "text"`).
         public static let invalidKeywordValue = Code(.invalidKeywordValue)
@@ -76,7 +77,7 @@ public struct SchemaCompilationError: Error, Sendable, CustomStringConvertible {
     /// Where: absolute URI of the schema location (resource URI + `#` + JSON Pointer), e.g.
     /// `https://example.com/s.json#/properties/a/minLength`; just `#/…` when the root schema has no `$id`.
     public let schemaLocation: String
-    /// The keyword to blame, if any (e.g. `unevaluatedProperties`).
+    /// The keyword to blame, if any (e.g. `multipleOf`, `$ref`, `$schema`).
     public let keyword: String?
     /// What is wrong.
     public let message: String

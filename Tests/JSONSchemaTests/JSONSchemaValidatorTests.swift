@@ -339,11 +339,17 @@ struct JSONSchemaValidatorTests {
         #expect(missing?.schemaLocation == "#/$ref")
     }
 
-    @Test func referencesToTheMetaSchemaResolveOffline() throws {
-        // The meta-schema uses $dynamicRef, which this validator refuses: the refusal names it.
-        let error = try compilationError(#"{"$ref":"https://json-schema.org/draft/2020-12/schema"}"#)
-        #expect(error?.code == .unsupportedKeyword)
-        #expect(error?.keyword == "$dynamicAnchor" || error?.keyword == "$dynamicRef")
+    @Test func schemasValidateAgainstTheBundledMetaSchema() throws {
+        // Offline: the draft 2020-12 meta-schemas are built in (they use $dynamicRef throughout).
+        let metaschema = try makeValidator(#"{"$ref":"https://json-schema.org/draft/2020-12/schema"}"#)
+        #expect(try metaschema.accepts(#"{"type":"object","properties":{"a":{"minLength":1}},"$defs":{"x":true}}"#))
+        let errors = try metaschema.check(#"{"properties":{"a":{"minLength":-1}}}"#)
+        #expect(!errors.isEmpty)
+        #expect(errors.contains { $0.instanceLocation == "/properties/a/minLength" })
+        #expect(errors.allSatisfy { $0.keywordLocation.hasPrefix("/$ref/") })
+        #expect(errors.allSatisfy { $0.absoluteKeywordLocation?.hasPrefix("https://json-schema.org/draft/2020-12/") == true })
+        #expect(try !metaschema.accepts(#"{"type":1}"#))
+        #expect(try !metaschema.accepts(#"{"$defs":{"x":{"type":"text"}}}"#))
     }
 
     @Test func referenceLoopsWithoutProgressAreRefused() throws {
@@ -357,14 +363,86 @@ struct JSONSchemaValidatorTests {
 
     // MARK: Compilation rules
 
-    @Test func unimplementedKeywordsAreRefusedNotIgnored() throws {
-        for keyword in ["unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$dynamicAnchor"] {
-            let value = keyword == "$dynamicRef" ? ##""#meta""## : keyword == "$dynamicAnchor" ? #""meta""# : "false"
-            let error = try compilationError(#"{"properties":{"a":{"\#(keyword)":\#(value)}}}"#)
-            #expect(error?.code == .unsupportedKeyword)
-            #expect(error?.keyword == keyword)
-            #expect(error?.schemaLocation == "#/properties/a/" + keyword)
-        }
+    // MARK: Unevaluated and dynamic references
+
+    @Test func unevaluatedPropertiesSeesThroughInPlaceApplicators() throws {
+        let validator = try makeValidator(
+            ##"""
+            {"properties":{"id":{"type":"string"},"d":true},
+             "allOf":[{"properties":{"a":true}}],
+             "anyOf":[{"properties":{"b":{"const":1}},"required":["b"]},{"properties":{"c":{"const":1}},"required":["c"]}],
+             "if":{"properties":{"kind":{"const":"x"}},"required":["kind"]},"then":{"properties":{"x":true}},
+             "dependentSchemas":{"d":{"properties":{"e":true}}},
+             "$ref":"#/$defs/more",
+             "$defs":{"more":{"patternProperties":{"^m-":true}}},
+             "unevaluatedProperties":false}
+            """##)
+        #expect(try validator.accepts(#"{"id":"1","a":1,"b":1,"kind":"x","x":3,"d":4,"e":5,"m-1":6}"#))
+        // "c" is declared only in the anyOf branch that failed, so it was not evaluated.
+        let failedBranch = try validator.check(#"{"b":1,"c":2}"#)
+        #expect(failedBranch.map(\.instanceLocation) == ["/c"])
+        #expect(failedBranch.map(\.keywordLocation) == ["/unevaluatedProperties"])
+        #expect(failedBranch.first?.message == "c: property 'c' is not allowed")
+        // A failed "if" contributes nothing (not even "kind"); "e" only counts when "d" is present.
+        #expect(try validator.check(#"{"b":1,"kind":"y","x":3}"#).map(\.instanceLocation) == ["/kind", "/x"])
+        #expect(try validator.check(#"{"b":1,"e":5}"#).map(\.instanceLocation) == ["/e"])
+        // A nested schema cannot see the parent's properties.
+        let nested = try makeValidator(#"{"properties":{"a":true},"allOf":[{"unevaluatedProperties":false}]}"#)
+        #expect(try nested.check(#"{"a":1}"#).map(\.keywordLocation) == ["/allOf/0/unevaluatedProperties"])
+    }
+
+    @Test func unevaluatedItemsCountsPrefixItemsAndContains() throws {
+        let validator = try makeValidator(
+            #"{"prefixItems":[{"type":"string"}],"contains":{"type":"integer"},"unevaluatedItems":{"type":"boolean"}}"#)
+        #expect(try validator.accepts(#"["a",1,true,2,false]"#))
+        let errors = try validator.check(#"["a",1,null]"#)
+        #expect(errors.map(\.instanceLocation) == ["/2"])
+        #expect(errors.map(\.keywordLocation) == ["/unevaluatedItems/type"])
+        let closed = try makeValidator(#"{"allOf":[{"prefixItems":[true,true]}],"unevaluatedItems":false}"#)
+        #expect(try closed.accepts("[1,2]"))
+        #expect(try closed.check("[1,2,3]").map(\.instanceLocation) == ["/2"])
+    }
+
+    @Test func dynamicReferencesExtendRecursiveSchemas() throws {
+        // The classic extensible tree: the base schema recurses through "#node"; the strict extension
+        // re-declares the anchor, so the recursion picks up its unevaluatedProperties at every level.
+        let remotes = [
+            "https://example.com/tree": ##"""
+                {"$id":"https://example.com/tree","$dynamicAnchor":"node","type":"object",
+                 "properties":{"data":true,"children":{"type":"array","items":{"$dynamicRef":"#node"}}}}
+                """##
+        ]
+        let strict = try makeValidator(
+            ##"{"$id":"https://example.com/strict-tree","$dynamicAnchor":"node","$ref":"tree","unevaluatedProperties":false}"##,
+            remotes: remotes)
+        #expect(try strict.accepts(#"{"children":[{"data":1,"children":[{"data":2}]}]}"#))
+        let errors = try strict.check(#"{"children":[{"daat":1}]}"#)
+        #expect(errors.map(\.instanceLocation) == ["/children/0/daat"])
+        #expect(errors.map(\.keywordLocation) == ["/$ref/properties/children/items/$dynamicRef/unevaluatedProperties"])
+        #expect(errors.first?.absoluteKeywordLocation == "https://example.com/strict-tree#/unevaluatedProperties")
+        // The base schema alone accepts the misspelling: its own anchor is the outermost one.
+        let base = try makeValidator(##"{"$ref":"https://example.com/tree"}"##, remotes: remotes)
+        #expect(try base.accepts(#"{"children":[{"daat":1}]}"#))
+    }
+
+    @Test func dynamicReferenceWithoutABookendIsStatic() throws {
+        // The initial target has no $dynamicAnchor "items", so the outer anchor must not be used.
+        let validator = try makeValidator(
+            ##"""
+            {"$dynamicAnchor":"items","type":"string",
+             "$defs":{"list":{"$id":"list","type":"array","items":{"$dynamicRef":"#items"},
+                              "$defs":{"anchored":{"$anchor":"items","type":"integer"}}}},
+             "not":{"$ref":"list"}}
+            """##)
+        #expect(try validator.accepts(#""text""#))
+        let list = try makeValidator(
+            ##"""
+            {"$id":"https://example.com/outer","$dynamicAnchor":"items","type":"array",
+             "$ref":"list","$defs":{"list":{"$id":"list","items":{"$dynamicRef":"#items"},
+                                            "$defs":{"anchored":{"$anchor":"items","type":"integer"}}}}}
+            """##)
+        #expect(try list.accepts("[1,2]"))
+        #expect(try !list.accepts(#"[[1]]"#))
     }
 
     @Test func unknownKeywordsAreAnnotations() throws {
@@ -383,6 +461,13 @@ struct JSONSchemaValidatorTests {
             #expect(error?.code == .invalidKeywordValue || error?.code == .invalidSchema, "\(schema)")
         }
         #expect(try compilationError("1")?.code == .invalidSchema)
+    }
+
+    @Test func whatCannotBeHonouredIsRefused() throws {
+        let error = try compilationError(#"{"multipleOf":0.12345678901234567890123}"#)
+        #expect(error?.code == .unsupportedKeyword)
+        #expect(error?.keyword == "multipleOf")
+        #expect(try compilationError(#"{"multipleOf":0.1234567890123456789}"#) == nil)
     }
 
     @Test func olderDialectsAndUnknownVocabulariesAreRefused() throws {
