@@ -18,7 +18,7 @@ public struct JSONObject: Sendable {
     }
 
     var members: [Member]
-    var index: [ScalarKey: Int]?
+    var index: KeyIndex?
 
     /// Objects with more members than this get a hash index.
     static let indexThreshold = 8
@@ -40,17 +40,10 @@ public struct JSONObject: Sendable {
     }
 
     /// Trusted construction from unique members (the parser has already rejected duplicates).
-    init(uniqueMembers: [Member], index: [ScalarKey: Int]?) {
+    init(uniqueMembers: [Member], index: KeyIndex?) {
         self.members = uniqueMembers
-        if let index {
-            self.index = index
-        } else if uniqueMembers.count > Self.indexThreshold {
-            var built = [ScalarKey: Int](minimumCapacity: uniqueMembers.count)
-            for (position, member) in uniqueMembers.enumerated() { built[ScalarKey(member.key)] = position }
-            self.index = built
-        } else {
-            self.index = nil
-        }
+        self.index = index
+        if index == nil && uniqueMembers.count > Self.indexThreshold { rebuildIndex() }
     }
 
     /// Number of members.
@@ -67,7 +60,9 @@ public struct JSONObject: Sendable {
 
     /// Position of `key` in ``members``, comparing by Unicode scalars.
     func position(of key: String) -> Int? {
-        if let index { return index[ScalarKey(key)] }
+        if let index {
+            return index.find(hash: KeyIndex.hash(key)) { ScalarString.equal(members[$0].key, key) }
+        }
         for position in members.indices where ScalarString.equal(members[position].key, key) {
             return position
         }
@@ -92,7 +87,7 @@ public struct JSONObject: Sendable {
             } else if let newValue {
                 members.append(Member(key: key, value: newValue))
                 if index != nil {
-                    index![ScalarKey(key)] = members.count - 1
+                    index!.insert(hash: KeyIndex.hash(key), position: members.count - 1)
                 } else if members.count > Self.indexThreshold {
                     rebuildIndex()
                 }
@@ -105,8 +100,8 @@ public struct JSONObject: Sendable {
             index = nil
             return
         }
-        var built = [ScalarKey: Int](minimumCapacity: members.count)
-        for (position, member) in members.enumerated() { built[ScalarKey(member.key)] = position }
+        var built = KeyIndex(minimumCapacity: members.count)
+        for (position, member) in members.enumerated() { built.insert(hash: KeyIndex.hash(member.key), position: position) }
         index = built
     }
 }
@@ -156,5 +151,65 @@ extension JSONObject: ExpressibleByDictionaryLiteral {
     /// Keeps the literal's order.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements)
+    }
+}
+
+/// Hash index from keys to member positions, for large objects.
+///
+/// Open addressing with linear probing over two parallel arrays (stored hash, position). Keys are
+/// not copied into the index: a probe compares the stored hash, then the member's key in place. The
+/// stored hash makes growth a plain re-insertion (no key is hashed twice), which keeps objects with
+/// millions of members linear. Hashes come from the standard library's per-process seeded `Hasher`
+/// (SipHash), so attackers cannot precompute colliding keys.
+struct KeyIndex: Sendable {
+    private var hashes: [Int]
+    private var positions: [Int32]
+    private(set) var count = 0
+
+    init(minimumCapacity: Int) {
+        var capacity = 16
+        while capacity < minimumCapacity * 2 { capacity <<= 1 }
+        hashes = Array(repeating: 0, count: capacity)
+        positions = Array(repeating: -1, count: capacity)
+    }
+
+    static func hash(_ key: String) -> Int {
+        var hasher = Hasher()
+        ScalarString.hash(key, into: &hasher)
+        return hasher.finalize()
+    }
+
+    /// The position stored for a key with `hash` for which `matches(position)` is true.
+    func find(hash: Int, matches: (Int) -> Bool) -> Int? {
+        let mask = positions.count - 1
+        var slot = hash & mask
+        while true {
+            let position = positions[slot]
+            if position < 0 { return nil }
+            if hashes[slot] == hash && matches(Int(position)) { return Int(position) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Records `position` for a key with `hash` (the caller has checked it is not present).
+    mutating func insert(hash: Int, position: Int) {
+        if (count + 1) * 2 > positions.count { grow() }
+        let mask = positions.count - 1
+        var slot = hash & mask
+        while positions[slot] >= 0 { slot = (slot + 1) & mask }
+        hashes[slot] = hash
+        positions[slot] = Int32(truncatingIfNeeded: position)
+        count += 1
+    }
+
+    private mutating func grow() {
+        let oldHashes = hashes
+        let oldPositions = positions
+        hashes = Array(repeating: 0, count: oldPositions.count * 2)
+        positions = Array(repeating: -1, count: oldPositions.count * 2)
+        count = 0
+        for slot in oldPositions.indices where oldPositions[slot] >= 0 {
+            insert(hash: oldHashes[slot], position: Int(oldPositions[slot]))
+        }
     }
 }

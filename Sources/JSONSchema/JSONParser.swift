@@ -94,7 +94,7 @@ private struct ParserState {
         /// Packed bytes of `pendingKey` when it is short and escape-free.
         var pendingShort: ShortString?
         /// Key → position relative to `start`, built once an object has more than a few members.
-        var index: [ScalarKey: Int]?
+        var index: KeyIndex?
     }
 
     // MARK: Errors
@@ -220,12 +220,10 @@ private struct ParserState {
                     members.push(JSONObject.Member(key: frames[top].pendingKey, value: value))
                     memberKeys.append(frames[top].pendingShort)
                     let count = members.count - frames[top].start
-                    if frames[top].index != nil {
-                        frames[top].index![ScalarKey(frames[top].pendingKey)] = count - 1
-                    } else if count > JSONObject.indexThreshold {
-                        var index = [ScalarKey: Int](minimumCapacity: count * 2)
+                    if frames[top].index == nil && count > JSONObject.indexThreshold {
+                        var index = KeyIndex(minimumCapacity: count * 2)
                         for position in frames[top].start..<members.count {
-                            index[ScalarKey(members[position].key)] = position - frames[top].start
+                            index.insert(hash: KeyIndex.hash(members[position].key), position: position - frames[top].start)
                         }
                         frames[top].index = index
                     }
@@ -240,8 +238,13 @@ private struct ParserState {
                         let key = try parseKey()
                         let short = lastShort
                         let duplicate: Bool
-                        if let index = frames[top].index {
-                            duplicate = index[ScalarKey(key)] != nil
+                        if frames[top].index != nil {
+                            // One hash: look the key up, then record the position its member will get.
+                            let hash = KeyIndex.hash(key)
+                            let start = frames[top].start
+                            duplicate =
+                                frames[top].index!.find(hash: hash) { ScalarString.equal(members[start + $0].key, key) } != nil
+                            if !duplicate { frames[top].index!.insert(hash: hash, position: members.count - start) }
                         } else if let short {
                             // Short escape-free keys compare by their packed bytes; others by scalars.
                             var found = false

@@ -191,6 +191,7 @@ struct JSONWriter {
             }
             bytes.append(UInt8(ascii: "["))
             for (position, element) in elements.enumerated() {
+                if bytes.count >= limit { return }
                 if position > 0 { bytes.append(UInt8(ascii: ",")) }
                 newline(indent + 1)
                 write(element, indent: indent + 1)
@@ -204,6 +205,7 @@ struct JSONWriter {
             }
             bytes.append(UInt8(ascii: "{"))
             for (position, member) in object.members.enumerated() {
+                if bytes.count >= limit { return }
                 if position > 0 { bytes.append(UInt8(ascii: ",")) }
                 newline(indent + 1)
                 writeString(member.key)

@@ -10,9 +10,11 @@ enum ScalarString {
     static func equal(_ a: String, _ b: String) -> Bool {
         // The UTF-8 count of a native string is stored, so different lengths answer without a scan.
         if a.utf8.count != b.utf8.count { return false }
-        let fast = a.utf8.withContiguousStorageIfAvailable { pa -> Bool? in
-            b.utf8.withContiguousStorageIfAvailable { pb -> Bool in
-                guard pa.count == pb.count else { return false }
+        // `withUTF8` is free for native strings and copies small (inline) ones to the stack.
+        var a = a
+        var b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
                 guard let x = pa.baseAddress, let y = pb.baseAddress else { return true }
                 if x == y { return true }
                 var index = 0
@@ -23,28 +25,24 @@ enum ScalarString {
                 return true
             }
         }
-        if let fast, let result = fast { return result }
-        return a.utf8.elementsEqual(b.utf8)
     }
 
     @inline(__always)
     static func hash(_ s: String, into hasher: inout Hasher) {
-        let done: Void? = s.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-        if done == nil {
-            for byte in s.utf8 { hasher.combine(byte) }
-        }
+        var s = s
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         hasher.combine(0xFF as UInt8)  // terminator: never a UTF-8 byte, so prefixes hash apart
     }
 
     /// Number of Unicode scalars (what JSON Schema's `minLength`/`maxLength` count).
     @inline(__always)
     static func scalarCount(_ s: String) -> Int {
-        let fast = s.utf8.withContiguousStorageIfAvailable { p -> Int in
+        var s = s
+        return s.withUTF8 { p -> Int in
             var count = 0
             for byte in p where byte & 0xC0 != 0x80 { count += 1 }
             return count
         }
-        return fast ?? s.unicodeScalars.count
     }
 
     /// Lexicographic order by scalars (equivalently by UTF-8 bytes), used for deterministic output.

@@ -57,7 +57,8 @@ struct SchemaEvaluation {
     private(set) var aborted = false
     /// Why the evaluation was aborted, as an error (built even while probing, so it is never lost).
     private(set) var abortError: ValidationError?
-    /// Set when `maxErrors` errors were collected; evaluation stops.
+    /// Set when `maxErrors` errors were collected; evaluation stops (the verdict is already known to be
+    /// "invalid": collecting only runs after the flag pass failed).
     private var stopped = false
     private var annotations: [EvaluatedSet] = []
     private var scope: [Int32] = []
@@ -193,7 +194,7 @@ struct SchemaEvaluation {
                 position += 1
             }
             if node.unevaluatedItems >= 0 {
-                for (offset, item) in items.enumerated() where !annotations[own].contains(offset) {
+                for (offset, item) in items.enumerated() where !stopped && !annotations[own].contains(offset) {
                     if collecting { path.append(.index(offset)) }
                     let ok = evaluate(node.unevaluatedItems, item, -1)
                     if collecting { path.removeLast() }
@@ -214,7 +215,7 @@ struct SchemaEvaluation {
                 position += 1
             }
             if node.unevaluatedProperties >= 0 {
-                for (offset, member) in object.members.enumerated() where !annotations[own].contains(offset) {
+                for (offset, member) in object.members.enumerated() where !stopped && !annotations[own].contains(offset) {
                     if collecting { path.append(.key(member.key)) }
                     let ok = evaluate(node.unevaluatedProperties, member.value, -1)
                     if collecting { path.removeLast() }
@@ -466,22 +467,25 @@ struct SchemaEvaluation {
             return false
         case .uniqueItems:
             guard items.count > 1 else { return true }
-            if !collecting {
-                var seen = Set<JSONValue>(minimumCapacity: items.count)
-                for item in items where !seen.insert(item).inserted { return false }
-                return true
-            }
-            var first: [JSONValue: Int] = [:]
-            var duplicates: [(Int, Int)] = []
-            for (position, item) in items.enumerated() {
-                if let earlier = first[item] {
-                    duplicates.append((earlier, position))
+            // Hash each item once and index positions (no copies of the items); equal hashes are
+            // confirmed with instance equality.
+            var seen = KeyIndex(minimumCapacity: items.count)
+            var firstDuplicate: (Int, Int)? = nil
+            var duplicates = 0
+            for position in items.indices {
+                var hasher = Hasher()
+                hasher.combine(items[position])
+                let hash = hasher.finalize()
+                if let earlier = seen.find(hash: hash, matches: { items[$0] == items[position] }) {
+                    if !collecting { return false }
+                    if firstDuplicate == nil { firstDuplicate = (earlier, position) }
+                    duplicates += 1
                 } else {
-                    first[item] = position
+                    seen.insert(hash: hash, position: position)
                 }
             }
-            guard let (earlier, later) = duplicates.first else { return true }
-            let more = duplicates.count > 1 ? " (and \(duplicates.count - 1) more duplicate\(duplicates.count == 2 ? "" : "s"))" : ""
+            guard let (earlier, later) = firstDuplicate else { return true }
+            let more = duplicates > 1 ? " (and \(duplicates - 1) more duplicate\(duplicates == 2 ? "" : "s"))" : ""
             report(index, "uniqueItems", "items \(earlier) and \(later) are equal (\(Self.describe(items[later])))\(more); items must be unique")
             return false
         case .prefixItems(let range):
@@ -500,7 +504,7 @@ struct SchemaEvaluation {
         case .items(let child, let from):
             var valid = true
             var position = Int(from)
-            while position < items.count {
+            while position < items.count && !stopped {
                 if collecting { path.append(.index(position)) }
                 let ok = evaluate(child, items[position], -1)
                 if collecting { path.removeLast() }
@@ -602,6 +606,7 @@ struct SchemaEvaluation {
     ) -> Bool {
         var valid = true
         for (position, member) in object.members.enumerated() {
+            if stopped { return false }
             var matched = false
             let child = applicator.propertyNode(member.key)
             if child >= 0 {
