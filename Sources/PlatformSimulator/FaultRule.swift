@@ -73,7 +73,8 @@ public struct FaultRule: Sendable, Codable, Equatable {
 
     /// Whether the rule answers with an error (as opposed to only delaying the real answer).
     var answersWithError: Bool {
-        dropConnection != true && (httpStatus != nil || errorCode != nil || errorMessage != nil
-            || retryAfterMilliseconds != nil)
+        dropConnection != true
+            && (httpStatus != nil || errorCode != nil || errorMessage != nil
+                || retryAfterMilliseconds != nil)
     }
 }

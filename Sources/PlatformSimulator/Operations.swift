@@ -67,7 +67,9 @@ struct CancelCall: Sendable {
     var iotInstanceId: String?
 
     static func prepare(_ parameters: [String: String]) -> Result<CancelCall, OperationError> {
-        guard let productKey = parameters["ProductKey"] else { return .failure(.gateway(.missingParameter("ProductKey"))) }
+        guard let productKey = parameters["ProductKey"] else {
+            return .failure(.gateway(.missingParameter("ProductKey")))
+        }
         guard let firmwareId = parameters["FirmwareId"], !firmwareId.isEmpty else {
             return .failure(.gateway(.missingParameter("FirmwareId")))
         }
@@ -80,7 +82,8 @@ struct CancelCall: Sendable {
             return .failure(
                 .gateway(
                     .invalidParameter(
-                        "DeviceName.N holds \(names.count) names; at most \(maximumDeviceNames) are allowed in one call."
+                        "DeviceName.N holds \(names.count) names; "
+                            + "at most \(maximumDeviceNames) are allowed in one call."
                     )
                 )
             )
@@ -146,7 +149,9 @@ struct ListTasksCall: Sendable {
         let currentPage = parameters["CurrentPage"].map { Int($0) } ?? 1
         guard let currentPage, currentPage >= 1, currentPage <= 100_000 / pageSize else {
             return .failure(
-                .gateway(.invalidParameter("CurrentPage must be a number from 1, with PageSize × CurrentPage <= 100000."))
+                .gateway(
+                    .invalidParameter("CurrentPage must be a number from 1, with PageSize × CurrentPage <= 100000.")
+                )
             )
         }
         return .success(

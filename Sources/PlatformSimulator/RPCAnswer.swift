@@ -60,7 +60,8 @@ struct GatewayError: Sendable, Error {
     )
 
     /// The prefix the official SDKs strip to compare the server's string-to-sign with their own.
-    static let signatureMismatchPrefix = "Specified signature is not matched with our calculation. server string to sign is:"
+    static let signatureMismatchPrefix =
+        "Specified signature is not matched with our calculation. server string to sign is:"
 
     static func signatureDoesNotMatch(serverStringToSign: String) -> Self {
         Self(status: 400, code: "SignatureDoesNotMatch", message: signatureMismatchPrefix + serverStringToSign)
@@ -113,7 +114,10 @@ struct BusinessError: Sendable, Error {
         )
     }
 
-    static let productNotFound = Self(code: "iot.prod.NotExistedProduct", message: "The specified product does not exist.")
+    static let productNotFound = Self(
+        code: "iot.prod.NotExistedProduct",
+        message: "The specified product does not exist."
+    )
     static let nullProductKey = Self(code: "iot.prod.NullProductKey", message: "The ProductKey is empty.")
     static let firmwareNotFound = Self(
         code: "iot.ota.FirmwareNotFound",
@@ -223,7 +227,10 @@ enum AnswerBuilder {
         writer.string("HostId", hostId)
         writer.string("Code", error.code)
         writer.string("Message", error.message)
-        writer.string("Recommend", "https://api.aliyun.com/troubleshoot?q=\(error.code)&product=Iot&requestId=\(requestId)")
+        writer.string(
+            "Recommend",
+            "https://api.aliyun.com/troubleshoot?q=\(error.code)&product=Iot&requestId=\(requestId)"
+        )
         return RPCAnswer(status: error.status, body: writer.finished(), requestId: requestId, errorCode: error.code)
     }
 

@@ -32,7 +32,9 @@ struct RPCEngine: Sendable {
     }
 
     /// The common parameters that must be present (and non-empty), in the order they are checked.
-    static let requiredCommonParameters = ["AccessKeyId", "Signature", "SignatureNonce", "Timestamp", "SignatureMethod", "Action"]
+    static let requiredCommonParameters = [
+        "AccessKeyId", "Signature", "SignatureNonce", "Timestamp", "SignatureMethod", "Action",
+    ]
 
     /// Handles one request.
     ///
@@ -152,7 +154,11 @@ struct RPCEngine: Sendable {
             return .answer(AnswerBuilder.gateway(.nonceUsed, requestId: requestId, hostId: hostId), delay: latency)
         }
         if qps > 0,
-            !storage.buckets.take(.init(accessKeyId: call.accessKeyId, action: call.action), rate: qps, now: call.clockNow)
+            !storage.buckets.take(
+                .init(accessKeyId: call.accessKeyId, action: call.action),
+                rate: qps,
+                now: call.clockNow
+            )
         {
             storage.stats.throttled += 1
             return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: latency)
@@ -164,7 +170,14 @@ struct RPCEngine: Sendable {
         if let fault, failing, fault.afterOperation != true {
             return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: delay, storage: &storage)
         }
-        let answer = perform(call.operation, call.prepared, requestId: requestId, hostId: hostId, now: call.now, storage: &storage)
+        let answer = perform(
+            call.operation,
+            call.prepared,
+            requestId: requestId,
+            hostId: hostId,
+            now: call.now,
+            storage: &storage
+        )
         if let fault, failing {
             return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: delay, storage: &storage)
         }

@@ -62,8 +62,13 @@ public func buildSimulatorApplication(
     try configuration.validate()
     let engine = RPCEngine(configuration: configuration, state: state, logger: logger)
     let router = Router(context: SimulatorRequestContext.self)
-    SimulatorRoutes(engine: engine, state: state, maximumBodySize: configuration.maximumBodySize, defaultHost: configuration.host)
-        .register(on: router)
+    SimulatorRoutes(
+        engine: engine,
+        state: state,
+        maximumBodySize: configuration.maximumBodySize,
+        defaultHost: configuration.host
+    )
+    .register(on: router)
     let host = configuration.host
     return Application(
         router: router,
@@ -288,7 +293,13 @@ struct SimulatorRoutes: Sendable {
             deviceName: deviceName,
             productKey: productKey,
             tasks: tasks.map {
-                .init(taskId: $0.taskId, firmwareId: $0.firmwareId, jobId: $0.jobId, status: $0.status, cancelCalls: $0.cancelCalls)
+                .init(
+                    taskId: $0.taskId,
+                    firmwareId: $0.firmwareId,
+                    jobId: $0.jobId,
+                    status: $0.status,
+                    cancelCalls: $0.cancelCalls
+                )
             }
         )
         return Self.json(.ok, Self.encode(view))

@@ -95,7 +95,10 @@ struct OTAPlatformSim: AsyncParsableCommand {
         configuration.useSingleAccount(accessKeyId: accessKeyId, accessKeySecret: secret)
 
         if !["127.0.0.1", "::1", "localhost"].contains(host) {
-            logger.warning("binding a non-loopback address: the /_sim admin API is not authenticated", metadata: ["host": "\(host)"])
+            logger.warning(
+                "binding a non-loopback address: the /_sim admin API is not authenticated",
+                metadata: ["host": "\(host)"]
+            )
         }
         try await servePlatformSimulator(configuration: configuration, logger: logger) { running in
             // One unbuffered write: scripts wait for this line, so it must not sit in a stdio buffer.

@@ -11,7 +11,12 @@ struct AuthenticationTests {
 
     /// Checks the gateway error shape and returns the answer for more checks.
     @discardableResult
-    static func expectGatewayError(_ answer: HTTPAnswer, status: Int, code: String, sourceLocation: SourceLocation = #_sourceLocation)
+    static func expectGatewayError(
+        _ answer: HTTPAnswer,
+        status: Int,
+        code: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    )
         -> HTTPAnswer
     {
         #expect(answer.status == status, "\(answer.body)", sourceLocation: sourceLocation)
@@ -70,9 +75,13 @@ struct AuthenticationTests {
         }
     }
 
-    @Test("a malformed Timestamp is InvalidTimeStamp.Format", arguments: [
-        "2024-11-19 09:47:43", "2024-11-19T09:47:43", "2024-11-19T09:47:43+08:00", "1732009663", "2024-13-01T00:00:00Z",
-    ])
+    @Test(
+        "a malformed Timestamp is InvalidTimeStamp.Format",
+        arguments: [
+            "2024-11-19 09:47:43", "2024-11-19T09:47:43", "2024-11-19T09:47:43+08:00", "1732009663",
+            "2024-13-01T00:00:00Z",
+        ]
+    )
     func malformedTimestamp(timestamp: String) async throws {
         try await withSimulator { _, caller in
             var parameters = Self.cancel
@@ -140,11 +149,17 @@ struct AuthenticationTests {
             while attempts < 200 {
                 attempts += 1
                 let nonce = RPCNonce.make()
-                let parameters = caller.common(action: "CancelOTATaskByDevice", nonce: nonce).merging(Self.cancel) { _, new in new }
+                let parameters = caller.common(action: "CancelOTATaskByDevice", nonce: nonce).merging(Self.cancel) {
+                    _,
+                    new in new
+                }
                 let signature = RPCSigner(accessKeyId: "testid", accessKeySecret: AccessKeySecret("testsecret"))
                     .sign(method: .get, parameters: parameters).signature
                 guard signature.contains("+") else { continue }
-                let (answer, _) = try await caller.send(parameters, wire: { $0.replacingOccurrences(of: "%2B", with: "+") })
+                let (answer, _) = try await caller.send(
+                    parameters,
+                    wire: { $0.replacingOccurrences(of: "%2B", with: "+") }
+                )
                 Self.expectGatewayError(answer, status: 400, code: "SignatureDoesNotMatch")
                 return
             }
@@ -162,7 +177,12 @@ struct AuthenticationTests {
             let first = try await caller.call(Self.cancel, nonce: nonce)
             #expect(first.bool("Success") == true, "\(first.body)")
             // Same nonce, new timestamp and signature: still refused.
-            let second = try await caller.call(Self.cancel, placement: .postForm, nonce: nonce, timestamp: Date().addingTimeInterval(1))
+            let second = try await caller.call(
+                Self.cancel,
+                placement: .postForm,
+                nonce: nonce,
+                timestamp: Date().addingTimeInterval(1)
+            )
             Self.expectGatewayError(second, status: 400, code: "SignatureNonceUsed")
             let stats = simulator.state.stats()
             #expect(stats.authFailures == 2)
@@ -246,7 +266,11 @@ struct AuthenticationTests {
     @Test("methods other than GET and POST are UnsupportedHTTPMethod")
     func otherMethods() async throws {
         try await withSimulator { _, caller in
-            Self.expectGatewayError(try await caller.raw("PUT", "/?Action=CancelOTATaskByDevice"), status: 400, code: "UnsupportedHTTPMethod")
+            Self.expectGatewayError(
+                try await caller.raw("PUT", "/?Action=CancelOTATaskByDevice"),
+                status: 400,
+                code: "UnsupportedHTTPMethod"
+            )
         }
     }
 
@@ -285,13 +309,23 @@ struct AuthenticationTests {
 
     @Test("the seed document's minimal parameter set (test vector 2.5) passes once its Timestamp is current")
     func seedShapedRequest() async throws {
-        try await withSimulator(testConfiguration(fixture: SimulatorFixture(
-            products: [.init(productKey: "k1nhvylABCD")],
-            firmwares: [.init(firmwareId: "168", productKey: "k1nhvylABCD")],
-            jobs: [.init(jobId: "1836340779212660001", firmwareId: "168")],
-            devices: [.init(productKey: "k1nhvylABCD", deviceName: "testDevice1"), .init(productKey: "k1nhvylABCD", deviceName: "testDevice2")],
-            tasks: [.init(deviceName: "testDevice1", jobId: "1836340779212660001"), .init(deviceName: "testDevice2", jobId: "1836340779212660001", status: "IN_PROGRESS")]
-        ))) { simulator, caller in
+        try await withSimulator(
+            testConfiguration(
+                fixture: SimulatorFixture(
+                    products: [.init(productKey: "k1nhvylABCD")],
+                    firmwares: [.init(firmwareId: "168", productKey: "k1nhvylABCD")],
+                    jobs: [.init(jobId: "1836340779212660001", firmwareId: "168")],
+                    devices: [
+                        .init(productKey: "k1nhvylABCD", deviceName: "testDevice1"),
+                        .init(productKey: "k1nhvylABCD", deviceName: "testDevice2"),
+                    ],
+                    tasks: [
+                        .init(deviceName: "testDevice1", jobId: "1836340779212660001"),
+                        .init(deviceName: "testDevice2", jobId: "1836340779212660001", status: "IN_PROGRESS"),
+                    ]
+                )
+            )
+        ) { simulator, caller in
             let parameters = [
                 "Action": "CancelOTATaskByDevice", "SignatureNonce": RPCNonce.make(), "AccessKeyId": "testid",
                 "SignatureMethod": "HMAC-SHA1", "Timestamp": RPCTimestamp.string(from: Date()), "FirmwareId": "168",

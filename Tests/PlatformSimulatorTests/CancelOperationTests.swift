@@ -100,8 +100,10 @@ struct CancelOperationTests {
                 .sign(method: .post, parameters: parameters)
             let all = signed.parameters.sorted { $0.key < $1.key }
             let encode = { (pairs: ArraySlice<(key: String, value: String)>) in
-                pairs.map { RPCCanonicalization.percentEncode($0.key) + "=" + RPCCanonicalization.percentEncode($0.value) }
-                    .joined(separator: "&")
+                pairs.map {
+                    RPCCanonicalization.percentEncode($0.key) + "=" + RPCCanonicalization.percentEncode($0.value)
+                }
+                .joined(separator: "&")
             }
             let query = encode(all[..<5])
             let body = encode(all[5...])
@@ -129,7 +131,9 @@ struct CancelOperationTests {
     @Test("JobId restricts the cancel to that batch")
     func jobIdRestriction() async throws {
         try await withSimulator { simulator, caller in
-            let answer = try await caller.call(SignedCaller.cancelParameters(deviceNames: ["dev-twojobs"], jobId: "job2"))
+            let answer = try await caller.call(
+                SignedCaller.cancelParameters(deviceNames: ["dev-twojobs"], jobId: "job2")
+            )
             #expect(answer.bool("Success") == true)
             #expect(status(simulator.state, "t-twojobs-2") == "CANCELED")
             #expect(status(simulator.state, "t-twojobs-1") == "QUEUED")
@@ -177,30 +181,62 @@ struct CancelOperationTests {
     static let operationErrors: [(String, [String: String], Int, String, String)] = [
         ("no ProductKey", ["FirmwareId": "fw1", "DeviceName.1": "dev-queued"], 400, "MissingParameter", "ProductKey"),
         ("no FirmwareId", ["ProductKey": "pk1", "DeviceName.1": "dev-queued"], 400, "MissingParameter", "FirmwareId"),
-        ("FirmwareID spelling", ["ProductKey": "pk1", "FirmwareID": "fw1", "DeviceName.1": "dev-queued"], 400,
-         "MissingParameter", "FirmwareId"),
+        (
+            "FirmwareID spelling", ["ProductKey": "pk1", "FirmwareID": "fw1", "DeviceName.1": "dev-queued"], 400,
+            "MissingParameter", "FirmwareId"
+        ),
         ("no DeviceName", ["ProductKey": "pk1", "FirmwareId": "fw1"], 200, "iot.device.NullDeviceName", "empty"),
-        ("empty DeviceName", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": ""], 200,
-         "iot.device.NullDeviceName", "empty"),
-        ("gap in DeviceName.N", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "dev-queued",
-                                 "DeviceName.3": "dev-confirm"], 400, "InvalidParameter", "DeviceName.2"),
-        ("DeviceName.0", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.0": "dev-queued"], 400,
-         "InvalidParameter", "DeviceName.0"),
-        ("duplicate names", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "dev-queued",
-                             "DeviceName.2": "dev-confirm", "DeviceName.3": "dev-queued"], 400, "InvalidParameter",
-         "DeviceName.3 repeats DeviceName.1"),
-        ("badly formed name", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "a b"], 200,
-         "iot.device.InvalidFormattedDeviceName", "a b"),
-        ("empty ProductKey", ["ProductKey": "", "FirmwareId": "fw1", "DeviceName.1": "dev-queued"], 200,
-         "iot.prod.NullProductKey", "ProductKey"),
-        ("unknown product", ["ProductKey": "nope", "FirmwareId": "fw1", "DeviceName.1": "dev-queued"], 200,
-         "iot.prod.NotExistedProduct", "product"),
-        ("unknown firmware", ["ProductKey": "pk1", "FirmwareId": "nope", "DeviceName.1": "dev-queued"], 200,
-         "iot.ota.FirmwareNotFound", "firmware"),
-        ("firmware of another product", ["ProductKey": "pk1", "FirmwareId": "fwOther", "DeviceName.1": "dev-queued"],
-         200, "iot.ota.FirmwareNotFound", "firmware"),
-        ("unknown device", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "dev-queued",
-                            "DeviceName.2": "dev-ghost"], 200, "iot.device.NotExistedDevice", "dev-ghost"),
+        (
+            "empty DeviceName", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": ""], 200,
+            "iot.device.NullDeviceName", "empty"
+        ),
+        (
+            "gap in DeviceName.N",
+            [
+                "ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "dev-queued",
+                "DeviceName.3": "dev-confirm",
+            ], 400, "InvalidParameter", "DeviceName.2"
+        ),
+        (
+            "DeviceName.0", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.0": "dev-queued"], 400,
+            "InvalidParameter", "DeviceName.0"
+        ),
+        (
+            "duplicate names",
+            [
+                "ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "dev-queued",
+                "DeviceName.2": "dev-confirm", "DeviceName.3": "dev-queued",
+            ], 400, "InvalidParameter",
+            "DeviceName.3 repeats DeviceName.1"
+        ),
+        (
+            "badly formed name", ["ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "a b"], 200,
+            "iot.device.InvalidFormattedDeviceName", "a b"
+        ),
+        (
+            "empty ProductKey", ["ProductKey": "", "FirmwareId": "fw1", "DeviceName.1": "dev-queued"], 200,
+            "iot.prod.NullProductKey", "ProductKey"
+        ),
+        (
+            "unknown product", ["ProductKey": "nope", "FirmwareId": "fw1", "DeviceName.1": "dev-queued"], 200,
+            "iot.prod.NotExistedProduct", "product"
+        ),
+        (
+            "unknown firmware", ["ProductKey": "pk1", "FirmwareId": "nope", "DeviceName.1": "dev-queued"], 200,
+            "iot.ota.FirmwareNotFound", "firmware"
+        ),
+        (
+            "firmware of another product",
+            ["ProductKey": "pk1", "FirmwareId": "fwOther", "DeviceName.1": "dev-queued"],
+            200, "iot.ota.FirmwareNotFound", "firmware"
+        ),
+        (
+            "unknown device",
+            [
+                "ProductKey": "pk1", "FirmwareId": "fw1", "DeviceName.1": "dev-queued",
+                "DeviceName.2": "dev-ghost",
+            ], 200, "iot.device.NotExistedDevice", "dev-ghost"
+        ),
     ]
 
     @Test("operation errors: code, status, message; nothing changes", arguments: operationErrors)

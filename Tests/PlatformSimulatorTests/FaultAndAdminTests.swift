@@ -197,7 +197,10 @@ struct FaultAndAdminTests {
     func readBack() async throws {
         try await withSimulator { _, caller in
             #expect(try await caller.call(Self.cancel).bool("Success") == true)
-            let page = try await caller.call(action: "ListOTATaskByJob", ["JobId": "job1", "PageSize": "3", "CurrentPage": "2"])
+            let page = try await caller.call(
+                action: "ListOTATaskByJob",
+                ["JobId": "job1", "PageSize": "3", "CurrentPage": "2"]
+            )
             #expect(page.bool("Success") == true, "\(page.body)")
             #expect(page.int("Total") == 9)
             #expect(page.int("PageSize") == 3)
@@ -210,7 +213,10 @@ struct FaultAndAdminTests {
 
             let filtered = try await caller.call(
                 action: "ListOTATaskByJob",
-                ["JobId": "job1", "TaskStatus": "CANCELED", "DeviceNames.1": "dev-queued", "DeviceNames.2": "dev-canceled"]
+                [
+                    "JobId": "job1", "TaskStatus": "CANCELED", "DeviceNames.1": "dev-queued",
+                    "DeviceNames.2": "dev-canceled",
+                ]
             )
             let canceled = try #require(filtered.object("Data")?["SimpleOTATaskInfo"] as? [[String: Any]])
             #expect(canceled.map { $0["DeviceName"] as? String } == ["dev-queued", "dev-canceled"])
@@ -234,7 +240,9 @@ struct FaultAndAdminTests {
     func readBackTuya() async throws {
         try await withSimulator(testConfiguration(responseStyle: .tuya)) { _, caller in
             let page = try await caller.call(action: "ListOTATaskByJob", ["JobId": "job2"])
-            #expect(page.keys == ["code", "currentPage", "data", "pageCount", "pageSize", "requestId", "success", "total"])
+            #expect(
+                page.keys == ["code", "currentPage", "data", "pageCount", "pageSize", "requestId", "success", "total"]
+            )
             let items = try #require(page.object("data")?["simpleOTATaskInfo"] as? [[String: Any]])
             #expect(items.first?["taskId"] as? String == "t-twojobs-2")
             #expect(items.first?["iotId"] as? String == "pk1.dev-twojobs")

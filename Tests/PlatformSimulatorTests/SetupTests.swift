@@ -12,15 +12,18 @@ struct SetupTests {
         let state = try SimulatorState(configuration: SimulatorConfiguration(generateDevices: 12))
         let tasks = state.allTasks()
         #expect(tasks.count == 12)
-        #expect(tasks.first == SimulatedTask(
-            taskId: "task-000001",
-            deviceName: "dev-000001",
-            productKey: "demoProduct",
-            firmwareId: "demoFirmware",
-            jobId: "demoJob",
-            status: "QUEUED",
-            cancelCalls: 0
-        ))
+        #expect(
+            tasks.first
+                == SimulatedTask(
+                    taskId: "task-000001",
+                    deviceName: "dev-000001",
+                    productKey: "demoProduct",
+                    firmwareId: "demoFirmware",
+                    jobId: "demoJob",
+                    status: "QUEUED",
+                    cancelCalls: 0
+                )
+        )
         #expect(tasks.last?.deviceName == "dev-000012")
         #expect(state.tasks(deviceName: "dev-000012")?.map(\.taskId) == ["task-000012"])
         #expect(state.tasks(deviceName: "dev-000013") == nil)
@@ -41,7 +44,9 @@ struct SetupTests {
               ]
             }
             """
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sim-fixture-\(UUID().uuidString).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sim-fixture-\(UUID().uuidString).json"
+        ).path
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
 
@@ -49,7 +54,9 @@ struct SetupTests {
         configuration.fixturePath = path
         try await withSimulator(configuration) { simulator, caller in
             let tasks = simulator.state.allTasks()
-            #expect(tasks.map(\.taskId) == ["wahVIzGkCMuAUE2gDERM02ABCD-thermo-01", "custom", "task-000001", "task-000002"])
+            #expect(
+                tasks.map(\.taskId) == ["wahVIzGkCMuAUE2gDERM02ABCD-thermo-01", "custom", "task-000001", "task-000002"]
+            )
             #expect(tasks.map(\.status) == ["QUEUED", "SUCCEEDED", "QUEUED", "QUEUED"])
             #expect(tasks[0].firmwareId == "T0F5b5tpFnHQrgfkABCD030100")
             #expect(tasks[0].productKey == "a1V4kdeABCD")
@@ -71,23 +78,40 @@ struct SetupTests {
         }
     }
 
-    @Test("fixture errors name the file and the entry", arguments: [
-        (#"{"product": []}"#, "fixtureUnreadable", "unknown field \"product\""),
-        (#"{"devices": [{"productKey": "p", "deviceName": "dev1", "colour": "red"}]}"#, "fixtureUnreadable", "devices[0]"),
-        (#"{"devices": [{"productKey": "p"}]}"#, "fixtureUnreadable", "missing field \"deviceName\""),
-        (#"[1, 2]"#, "fixtureUnreadable", "top level"),
-        (#"{"devices": [{"productKey": "p", "deviceName": "dev1"}]}"#, "invalidFixture", "devices[0]: unknown product p"),
-        (#"{"products": [{"productKey": "p"}], "devices": [{"productKey": "p", "deviceName": "a b"}]}"#, "invalidFixture",
-         "devices[0]: device name"),
-        (#"{"products": [{"productKey": "p"}, {"productKey": "p"}]}"#, "invalidFixture", "products[1]"),
-        (#"{"products": [{"productKey": "p"}], "firmwares": [{"firmwareId": "f", "productKey": "p"}], "jobs": [{"jobId": "j", "firmwareId": "f"}], "devices": [{"productKey": "p", "deviceName": "dev1"}], "tasks": [{"deviceName": "dev1", "jobId": "j", "status": "DONE"}]}"#,
-         "invalidFixture", "tasks[0]: status DONE"),
-        (#"{"products": [{"productKey": "p"}], "firmwares": [{"firmwareId": "f", "productKey": "p"}], "jobs": [{"jobId": "j", "firmwareId": "f"}], "tasks": [{"deviceName": "dev1", "jobId": "j"}]}"#,
-         "invalidFixture", "tasks[0]: unknown device dev1"),
-    ])
+    @Test(
+        "fixture errors name the file and the entry",
+        arguments: [
+            (#"{"product": []}"#, "fixtureUnreadable", "unknown field \"product\""),
+            (
+                #"{"devices": [{"productKey": "p", "deviceName": "dev1", "colour": "red"}]}"#, "fixtureUnreadable",
+                "devices[0]"
+            ),
+            (#"{"devices": [{"productKey": "p"}]}"#, "fixtureUnreadable", "missing field \"deviceName\""),
+            (#"[1, 2]"#, "fixtureUnreadable", "top level"),
+            (
+                #"{"devices": [{"productKey": "p", "deviceName": "dev1"}]}"#, "invalidFixture",
+                "devices[0]: unknown product p"
+            ),
+            (
+                #"{"products": [{"productKey": "p"}], "devices": [{"productKey": "p", "deviceName": "a b"}]}"#,
+                "invalidFixture",
+                "devices[0]: device name"
+            ),
+            (#"{"products": [{"productKey": "p"}, {"productKey": "p"}]}"#, "invalidFixture", "products[1]"),
+            (
+                #"{"products": [{"productKey": "p"}], "firmwares": [{"firmwareId": "f", "productKey": "p"}], "jobs": [{"jobId": "j", "firmwareId": "f"}], "devices": [{"productKey": "p", "deviceName": "dev1"}], "tasks": [{"deviceName": "dev1", "jobId": "j", "status": "DONE"}]}"#,
+                "invalidFixture", "tasks[0]: status DONE"
+            ),
+            (
+                #"{"products": [{"productKey": "p"}], "firmwares": [{"firmwareId": "f", "productKey": "p"}], "jobs": [{"jobId": "j", "firmwareId": "f"}], "tasks": [{"deviceName": "dev1", "jobId": "j"}]}"#,
+                "invalidFixture", "tasks[0]: unknown device dev1"
+            ),
+        ]
+    )
     func fixtureErrors(_ example: (String, String, String)) throws {
         let (json, code, fragment) = example
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sim-bad-\(UUID().uuidString).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sim-bad-\(UUID().uuidString).json")
+            .path
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
@@ -110,21 +134,26 @@ struct SetupTests {
     @Test("generated names clash with a fixture that defines demoProduct")
     func generatedClash() {
         #expect(throws: SimulatorError.invalidFixture("")) {
-            try SimulatorState(configuration: SimulatorConfiguration(
-                generateDevices: 1,
-                fixture: SimulatorFixture(products: [.init(productKey: "demoProduct")])
-            ))
+            try SimulatorState(
+                configuration: SimulatorConfiguration(
+                    generateDevices: 1,
+                    fixture: SimulatorFixture(products: [.init(productKey: "demoProduct")])
+                )
+            )
         }
     }
 
-    @Test("invalid settings are refused, naming the setting", arguments: [
-        (SimulatorConfiguration(port: 70_000), "port"),
-        (SimulatorConfiguration(accounts: [:]), "accounts"),
-        (SimulatorConfiguration(accounts: ["id": AccessKeySecret("  ")]), "secret"),
-        (SimulatorConfiguration(generateDevices: 1_000_000), "generateDevices"),
-        (SimulatorConfiguration(qps: -1), "qps"),
-        (SimulatorConfiguration(iotInstanceId: ""), "iotInstanceId"),
-    ])
+    @Test(
+        "invalid settings are refused, naming the setting",
+        arguments: [
+            (SimulatorConfiguration(port: 70_000), "port"),
+            (SimulatorConfiguration(accounts: [:]), "accounts"),
+            (SimulatorConfiguration(accounts: ["id": AccessKeySecret("  ")]), "secret"),
+            (SimulatorConfiguration(generateDevices: 1_000_000), "generateDevices"),
+            (SimulatorConfiguration(qps: -1), "qps"),
+            (SimulatorConfiguration(iotInstanceId: ""), "iotInstanceId"),
+        ]
+    )
     func invalidConfiguration(_ example: (SimulatorConfiguration, String)) {
         do {
             try example.0.validate()

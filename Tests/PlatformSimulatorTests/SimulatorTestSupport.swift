@@ -207,7 +207,12 @@ struct SignedCaller: Sendable {
     }
 
     /// Sends a raw request (admin API, hand-made queries).
-    func raw(_ method: String, _ path: String, body: String? = nil, contentType: String? = nil) async throws
+    func raw(
+        _ method: String,
+        _ path: String,
+        body: String? = nil,
+        contentType: String? = nil
+    ) async throws
         -> HTTPAnswer
     {
         var request = HTTPClientRequest(url: endpoint + path)
