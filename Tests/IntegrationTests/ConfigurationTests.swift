@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Logging
+import Mosquitto
+import PlatformAPI
+import PlatformSignature
+import Testing
+import Worker
+import WorkerApp
+
+/// Settings: flags first, then `OTA_CANCEL_<NAME>`, then the documented default; errors name the setting.
+@Suite("Configuration")
+struct ConfigurationTests {
+    private let minimal: [String: String] = [
+        "OTA_CANCEL_PLATFORM_ENDPOINT": "http://127.0.0.1:9",
+        "OTA_CANCEL_ACCESS_KEY_ID": "id",
+        "OTA_CANCEL_ACCESS_KEY_SECRET": "s3cr3t",
+        "OTA_CANCEL_SCHEMA_DIR": WorkerStack.repositoryRoot + "/schemas",
+    ]
+
+    private struct NoArguments: WorkerArguments {}
+
+    @Test("defaults, as documented")
+    func defaults() throws {
+        let configuration = try WorkerConfiguration.resolve(NoArguments(), environment: minimal)
+        #expect(configuration.mqtt.host == "127.0.0.1")
+        #expect(configuration.mqtt.port == 1883)
+        #expect(configuration.mqtt.protocolVersion == .v5)
+        #expect(configuration.mqtt.cleanStart == false)
+        #expect(configuration.mqtt.sessionExpiryInterval == 86_400)
+        #expect(configuration.mqtt.clientID.hasPrefix("ota-cancel-worker-"))
+        #expect(configuration.worker.commandTopic == "ota/cancel/request")
+        #expect(configuration.worker.defaultReplyTopic == "ota/cancel/reply")
+        #expect(configuration.worker.deadLetterTopic == "ota/cancel/dead-letter")
+        #expect(configuration.worker.replyTopicAllowList == ["ota/cancel/reply/#"])
+        #expect(configuration.worker.maxInFlight == 64)
+        #expect(configuration.mqtt.receiveMaximum == 64)
+        #expect(configuration.platform.method == .get)
+        #expect(configuration.platform.rateLimit.ratePerSecond == 10)
+        #expect(configuration.platform.retry.maxAttempts == 4)
+        #expect(configuration.platform.timeouts.connect == .seconds(5))
+        #expect(configuration.platform.timeouts.read == .seconds(10))
+        #expect(configuration.stateDirectory == "./state")
+        #expect(configuration.logLevel == .info)
+    }
+
+    @Test("every flag has an OTA_CANCEL_ variable, and a flag beats its variable")
+    func environmentFallback() throws {
+        var environment = minimal
+        environment["OTA_CANCEL_BROKER_HOST"] = "broker.example"
+        environment["OTA_CANCEL_BROKER_PORT"] = "8883"
+        environment["OTA_CANCEL_MQTT_VERSION"] = "3.1.1"
+        environment["OTA_CANCEL_CLIENT_ID"] = "w-7"
+        environment["OTA_CANCEL_COMMAND_TOPIC"] = "$share/g/ota/cancel/request"
+        environment["OTA_CANCEL_DEFAULT_REPLY_TOPIC"] = "r/default"
+        environment["OTA_CANCEL_DEAD_LETTER_TOPIC"] = "r/dead"
+        environment["OTA_CANCEL_REPLY_TOPIC_ALLOW"] = "r/#, s/+"
+        environment["OTA_CANCEL_PLATFORM_QPS"] = "2.5"
+        environment["OTA_CANCEL_PLATFORM_METHOD"] = "post"
+        environment["OTA_CANCEL_MAX_IN_FLIGHT"] = "8"
+        environment["OTA_CANCEL_REGION_ID"] = "cn-shanghai"
+        environment["OTA_CANCEL_STATE_DIR"] = "/tmp/x"
+        environment["OTA_CANCEL_LOG_LEVEL"] = "DEBUG"
+        let fromEnvironment = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(fromEnvironment.mqtt.host == "broker.example")
+        #expect(fromEnvironment.mqtt.port == 8883)
+        #expect(fromEnvironment.mqtt.protocolVersion == .v3_1_1)
+        #expect(fromEnvironment.mqtt.clientID == "w-7")
+        #expect(fromEnvironment.worker.commandTopic == "$share/g/ota/cancel/request")
+        #expect(fromEnvironment.worker.defaultReplyTopic == "r/default")
+        #expect(fromEnvironment.worker.deadLetterTopic == "r/dead")
+        #expect(fromEnvironment.worker.replyTopicAllowList == ["r/#", "s/+"])
+        #expect(fromEnvironment.platform.rateLimit.ratePerSecond == 2.5)
+        #expect(fromEnvironment.platform.method == .post)
+        #expect(fromEnvironment.worker.maxInFlight == 8)
+        #expect(fromEnvironment.platform.regionId == "cn-shanghai")
+        #expect(fromEnvironment.stateDirectory == "/tmp/x")
+        #expect(fromEnvironment.logLevel == .debug)
+
+        let flags = TestArguments(brokerHost: "flag.example", brokerPort: 1884, clientId: "from-flag", maxInFlight: 3)
+        let fromFlags = try WorkerConfiguration.resolve(flags, environment: environment)
+        #expect(fromFlags.mqtt.host == "flag.example")
+        #expect(fromFlags.mqtt.port == 1884)
+        #expect(fromFlags.mqtt.clientID == "from-flag")
+        #expect(fromFlags.worker.maxInFlight == 3)
+        #expect(fromFlags.mqtt.protocolVersion == .v3_1_1)
+    }
+
+    @Test("the secret comes from a file or the environment, and never shows in the summary")
+    func secret() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)").path
+        try "from-file-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        var environment = minimal
+        environment["OTA_CANCEL_ACCESS_KEY_SECRET_FILE"] = file
+        let configuration = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(configuration.platform.accessKeySecret == AccessKeySecret("from-file-secret"))
+        #expect(!configuration.summary.contains("from-file-secret"))
+        #expect(!configuration.summary.contains("s3cr3t"))
+        #expect(!"\(configuration)".contains("from-file-secret"))
+        #expect(configuration.summary.contains("access-key-secret"))
+    }
+
+    @Test(
+        "bad values are refused with the setting's name",
+        arguments: [
+            ("OTA_CANCEL_BROKER_PORT", "eighty", "broker-port"),
+            ("OTA_CANCEL_BROKER_PORT", "70000", "broker-port"),
+            ("OTA_CANCEL_MQTT_VERSION", "3.1", "mqtt-version"),
+            ("OTA_CANCEL_PLATFORM_METHOD", "PUT", "platform-method"),
+            ("OTA_CANCEL_PLATFORM_ENDPOINT", "ftp://x", "platform-endpoint"),
+            ("OTA_CANCEL_MAX_IN_FLIGHT", "0", "max-in-flight"),
+            ("OTA_CANCEL_DEFAULT_REPLY_TOPIC", "a/#", "default-reply-topic"),
+            ("OTA_CANCEL_LOG_LEVEL", "loud", "log-level"),
+            ("OTA_CANCEL_ACCESS_KEY_SECRET", "", "secret"),
+            ("OTA_CANCEL_SCHEMA_DIR", "/nonexistent", "schema"),
+        ]
+    )
+    func badValues(variable: String, value: String, name: String) throws {
+        var environment = minimal
+        environment[variable] = value
+        do {
+            let configuration = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+            _ = try WorkerApp.loadCommandSchema(configuration)
+            Issue.record("\(variable)=\(value) was accepted")
+        } catch {
+            #expect(error.message.contains(name), "\(error.message)")
+        }
+    }
+
+    @Test("required settings are named when missing")
+    func required() {
+        for missing in ["OTA_CANCEL_PLATFORM_ENDPOINT", "OTA_CANCEL_ACCESS_KEY_ID", "OTA_CANCEL_ACCESS_KEY_SECRET"] {
+            var environment = minimal
+            environment.removeValue(forKey: missing)
+            #expect(throws: WorkerError.self) { try WorkerConfiguration.resolve(NoArguments(), environment: environment) }
+        }
+    }
+}
