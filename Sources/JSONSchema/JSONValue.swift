@@ -8,15 +8,23 @@
 /// ``JSONNumber``), strings and keys compare by Unicode scalars, and objects compare regardless of
 /// member order. `Hashable` agrees with that equality, which is what `uniqueItems` relies on.
 public enum JSONValue: Sendable {
+    /// `null`.
     case null
+    /// `true` or `false` (never equal to a number).
     case bool(Bool)
+    /// A number, exact (see ``JSONNumber``).
     case number(JSONNumber)
+    /// A string; compared by Unicode scalars.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object with ordered, unique keys (see ``JSONObject``).
     case object(JSONObject)
 }
 
 extension JSONValue: Hashable {
+    /// JSON Schema instance equality: same type and equal value; numbers by mathematical value,
+    /// strings by Unicode scalars, arrays element-wise, objects regardless of member order.
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
@@ -29,6 +37,7 @@ extension JSONValue: Hashable {
         }
     }
 
+    /// Consistent with ``==(_:_:)``: `1` and `1.0` hash alike, `"\u{E4}"` and `"a\u{308}"` do not.
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .null:
