@@ -26,8 +26,8 @@ struct CompiledTables {
 /// The immutable result of compilation, shared by every copy of a validator.
 ///
 /// Nodes, keywords and child lists are plain data in buffers allocated once here, so evaluation reads
-/// them without reference counting; the rest (values, regexes, names) stays in ordinary arrays that are
-/// only touched by the keywords that need them.
+/// them without reference counting; compiled regexes live in such a buffer too, so they are used in
+/// place. The rest (values, names) stays in ordinary arrays only touched by the keywords that need them.
 ///
 /// - Important: Immutable after `init`: the unsafe buffers are allocated and initialised in `init`,
 ///   never written afterwards, and freed in `deinit`, so one instance is safely shared by any number of
@@ -41,7 +41,8 @@ final class CompiledSchema: @unchecked Sendable {
     let values: [JSONValue]
     let enums: [(values: [JSONValue], set: Set<JSONValue>?)]
     let numbers: [JSONNumber]
-    let regexes: [ECMARegex]
+    /// In a frozen buffer too: `regexes[i].search(_:)` then runs in place, without copying the program.
+    let regexes: UnsafeBufferPointer<ECMARegex>
     let formats: [(name: String, check: @Sendable (String) -> Bool)]
     let stringLists: [[String]]
     let dependentRequired: [[(key: String, required: [String])]]
@@ -62,7 +63,7 @@ final class CompiledSchema: @unchecked Sendable {
         values = tables.values
         enums = tables.enums
         numbers = tables.numbers
-        regexes = tables.regexes
+        regexes = Self.freeze(tables.regexes)
         formats = tables.formats
         stringLists = tables.stringLists
         dependentRequired = tables.dependentRequired
@@ -88,5 +89,6 @@ final class CompiledSchema: @unchecked Sendable {
         UnsafeMutableBufferPointer(mutating: nodes).deinitialize().deallocate()
         UnsafeMutableBufferPointer(mutating: keywords).deinitialize().deallocate()
         UnsafeMutableBufferPointer(mutating: children).deinitialize().deallocate()
+        UnsafeMutableBufferPointer(mutating: regexes).deinitialize().deallocate()
     }
 }

@@ -64,8 +64,9 @@ struct ECMARegex: Sendable {
 
     /// Whether `text` contains a match (an unanchored search, as JSON Schema requires).
     func search(_ text: String) -> Outcome {
-        if let result = text.utf8.withContiguousStorageIfAvailable({ search(bytes: $0) }) { return result }
-        return Array(text.utf8).withUnsafeBufferPointer { search(bytes: $0) }
+        // `withUTF8` is free for native strings and copies small (inline) ones to the stack.
+        var text = text
+        return text.withUTF8 { search(bytes: $0) }
     }
 
     private func search(bytes: UnsafeBufferPointer<UInt8>) -> Outcome {
