@@ -76,6 +76,7 @@ let package = Package(
             dependencies: [
                 "PlatformSignature",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -157,7 +158,14 @@ let package = Package(
         ),
         .testTarget(
             name: "PlatformAPITests",
-            dependencies: ["PlatformAPI", "PlatformSignature", "PlatformSimulator", "TestSupport"],
+            dependencies: [
+                "PlatformAPI",
+                "PlatformSignature",
+                "PlatformSimulator",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -167,6 +175,8 @@ let package = Package(
                 "PlatformSignature",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -115,6 +115,12 @@ public final class MosquittoClient: Sendable {
         core.shared.withLock { $0.machine.isConnected }
     }
 
+    /// How many publish/subscribe calls are suspended waiting for their acknowledgement (tests use it to know
+    /// that a call is really pending before they change the broker under it).
+    package var waitingForAcknowledgements: Int {
+        core.shared.withLock { $0.acks.waitingCount }
+    }
+
     /// Starts the network loop and returns after the first successful CONNACK.
     ///
     /// While the broker is unreachable it keeps retrying with the reconnect backoff until the task is

@@ -37,6 +37,12 @@ struct OTAPlatformSim: AsyncParsableCommand {
     )
     var accessKeySecret: String?
 
+    @Option(
+        name: .customLong("access-key-secret-file"),
+        help: "A file holding the AccessKey secret (default: env OTA_SIM_ACCESS_KEY_SECRET_FILE)."
+    )
+    var accessKeySecretFile: String?
+
     @Option(name: .customLong("generate-devices"), help: "Seed demoProduct/demoFirmware/demoJob and N devices.")
     var generateDevices: Int = 0
 
@@ -91,7 +97,16 @@ struct OTAPlatformSim: AsyncParsableCommand {
             responseStyle: ResponseStyle(name: responseStyle) ?? .aliyun,
             iotInstanceId: iotInstanceId
         )
-        let secret = accessKeySecret ?? ProcessInfo.processInfo.environment["OTA_SIM_ACCESS_KEY_SECRET"] ?? "testsecret"
+        let environment = ProcessInfo.processInfo.environment
+        let secretFile = accessKeySecretFile ?? environment["OTA_SIM_ACCESS_KEY_SECRET_FILE"]
+        var secret = accessKeySecret ?? environment["OTA_SIM_ACCESS_KEY_SECRET"] ?? "testsecret"
+        if accessKeySecret == nil, let secretFile {
+            // A secrets file (docker compose `secrets:`), so the secret is never on a command line.
+            guard let data = FileManager.default.contents(atPath: secretFile),
+                let text = String(data: data, encoding: .utf8)
+            else { throw ValidationError("--access-key-secret-file: cannot read \(secretFile)") }
+            secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         configuration.useSingleAccount(accessKeyId: accessKeyId, accessKeySecret: secret)
 
         if !["127.0.0.1", "::1", "localhost"].contains(host) {

@@ -414,6 +414,12 @@ struct ClientIntegrationTests {
         await broker.stop()
         try await events.waitFor { $0.isLostConnection }
         let pending = Task { try await client.publish(to: "t", payload: [1], qos: .atLeastOnce) }
+        // The publish must be waiting for its PUBACK before the broker comes back refusing (on a loaded machine
+        // the task may start late, and would then find the loop already gone).
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(30)
+        while client.waitingForAcknowledgements == 0 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(10)) }
+        try #require(client.waitingForAcknowledgements == 1)
 
         try await broker.restart(extraConfig: ["allow_anonymous false", "password_file \(passwordFile)"])
         let refusal = MosquittoError(.connectionRefused(0x87))

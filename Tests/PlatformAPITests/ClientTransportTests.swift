@@ -91,7 +91,7 @@ struct ClientTransportTests {
 
     @Test("a slow answer hits the read timeout: timeout, transient")
     func readTimeout() async throws {
-        let slow = ScriptedHTTPServer.Response(status: 200, body: #"{"Success":true}"#, delay: .seconds(3))
+        let slow = ScriptedHTTPServer.Response(status: 200, body: #"{"Success":true}"#, delay: .seconds(60))
         try await ScriptedHTTPServer.with([slow]) { server in
             var configuration = testConfiguration(endpoint: server.endpoint)
             configuration.timeouts = .init(connect: .seconds(2), read: .milliseconds(300))
@@ -100,7 +100,7 @@ struct ClientTransportTests {
             let result = try await withClient(configuration) { await $0.cancelOTATaskByDevice(Self.request, deadline: nil) }
             let error = try #require(result.error)
             #expect(error == .timeout && error.isTransient && result.attempts == 1)
-            #expect(started.duration(to: .now) < .seconds(3))  // hang guard: it did not wait for the answer
+            #expect(started.duration(to: .now) < .seconds(30))  // hang guard: it did not wait for the 60 s answer
         }
     }
 
@@ -116,7 +116,7 @@ struct ClientTransportTests {
             let started = ContinuousClock.now
             let result = try await withClient(configuration) { await $0.cancelOTATaskByDevice(Self.request, deadline: nil) }
             #expect(result.succeeded && result.attempts == 2 && result.requestIds == ["n-1", "ok-1"])
-            #expect(started.duration(to: .now) < .seconds(10))  // far below the 30 s backoff ceiling
+            #expect(started.duration(to: .now) < .seconds(20))  // below the 30 s backoff ceiling (generous: CI load)
             let nonces = server.requests.map { $0.query["SignatureNonce"] }
             #expect(nonces[0] != nonces[1])
         }
@@ -163,13 +163,13 @@ struct ClientTransportTests {
         try await ScriptedHTTPServer.with([throttled]) { server in
             let started = ContinuousClock.now
             let result = try await withClient(testConfiguration(endpoint: server.endpoint)) {
-                await $0.cancelOTATaskByDevice(Self.request, deadline: .now + .seconds(5))
+                await $0.cancelOTATaskByDevice(Self.request, deadline: .now + .seconds(30))
             }
             let error = try #require(result.error)
             #expect(error == .deadlineExceeded && error.isTransient)
             #expect(error.platformCode == "Throttling.User" && error.requestId == "t-9" && error.httpStatus == 400)
             #expect(result.attempts == 1 && server.requests.count == 1)
-            #expect(started.duration(to: .now) < .seconds(5))  // it did not sleep until the deadline
+            #expect(started.duration(to: .now) < .seconds(20))  // it did not sleep until the 30 s deadline
         }
     }
 
@@ -177,18 +177,22 @@ struct ClientTransportTests {
     func deadlineDuringAttempt() async throws {
         let script: [ScriptedHTTPServer.Response] = [
             .init(status: 503, body: #"{"Code":"ServiceUnavailable","Message":"busy","RequestId":"u-1"}"#),
-            .init(status: 200, body: #"{"Success":true}"#, delay: .seconds(3)),
+            .init(status: 200, body: #"{"Success":true}"#, delay: .seconds(60)),
         ]
         try await ScriptedHTTPServer.with(script) { server in
             let started = ContinuousClock.now
-            let result = try await withClient(testConfiguration(endpoint: server.endpoint)) {
-                await $0.cancelOTATaskByDevice(Self.request, deadline: .now + .milliseconds(800))
+            // The deadline leaves seconds for the first attempt and its short backoff, so a loaded machine
+            // still reaches the second attempt; the 60 s answer is what the deadline must cut short.
+            var configuration = testConfiguration(endpoint: server.endpoint)
+            configuration.timeouts.read = .seconds(50)  // the deadline, not the read timeout, ends the attempt
+            let result = try await withClient(configuration) {
+                await $0.cancelOTATaskByDevice(Self.request, deadline: .now + .seconds(8))
             }
             let error = try #require(result.error)
             #expect(error == .deadlineExceeded && error.isTransient)
             #expect(error.platformCode == "ServiceUnavailable" && error.requestId == "u-1" && error.httpStatus == 503)
             #expect(result.attempts == 2 && result.requestIds == ["u-1"])
-            #expect(started.duration(to: .now) < .seconds(3))  // hang guard: the slow answer was not awaited
+            #expect(started.duration(to: .now) < .seconds(40))  // hang guard: the 60 s answer was not awaited
         }
     }
 
@@ -235,7 +239,7 @@ struct ClientTransportTests {
 
     @Test("a cancelled task gets `cancelled`")
     func cancellation() async throws {
-        let slow = ScriptedHTTPServer.Response(status: 200, body: #"{"Success":true}"#, delay: .seconds(3))
+        let slow = ScriptedHTTPServer.Response(status: 200, body: #"{"Success":true}"#, delay: .seconds(60))
         try await ScriptedHTTPServer.with([slow]) { server in
             try await withClient(testConfiguration(endpoint: server.endpoint)) { client in
                 let call = Task { await client.cancelOTATaskByDevice(Self.request, deadline: nil) }

@@ -145,7 +145,7 @@ struct SimulatorIntegrationTests {
             #expect(error == .deadlineExceeded && error.isTransient)
             #expect(error.platformCode == "ServiceUnavailable" && error.httpStatus == 503)
             #expect(result.attempts >= 2 && result.attempts < 1000)
-            #expect(started.duration(to: .now) < .seconds(5))  // hang guard
+            #expect(started.duration(to: .now) < .seconds(30))  // hang guard
             #expect(simulator.state.stats().cancelCalls == 0)
         }
     }
@@ -160,8 +160,9 @@ struct SimulatorIntegrationTests {
             let started = ContinuousClock.now
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             let error = try #require(result.error)
+            // A timeout (not the success the simulator sends after 3 s) shows the answer was not awaited.
             #expect(error == .timeout && error.isTransient && result.attempts == 1)
-            #expect(started.duration(to: .now) < .seconds(3))  // hang guard: it did not wait for the answer
+            #expect(started.duration(to: .now) < .seconds(30))  // hang guard
         }
     }
 
