@@ -17,13 +17,16 @@ import Testing
 /// is a failure.
 @Suite("JSON-Schema-Test-Suite draft 2020-12", .serialized)
 struct JSONSchemaTestSuiteTests {
+    /// `$JSON_SCHEMA_TEST_SUITE` if set (and only that), else the copy next to the repository.
     static let root: String? = {
-        let environment = ProcessInfo.processInfo.environment["JSON_SCHEMA_TEST_SUITE"]
-        let candidates = [environment, repositoryRoot() + "/../shared/json-schema-test-suite"].compactMap { $0 }
-        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/tests/draft2020-12") }
+        let path =
+            ProcessInfo.processInfo.environment["JSON_SCHEMA_TEST_SUITE"]
+            ?? repositoryRoot() + "/../shared/json-schema-test-suite"
+        return FileManager.default.fileExists(atPath: path + "/tests/draft2020-12") ? path : nil
     }()
 
-    static let absent = "the test suite is absent: set JSON_SCHEMA_TEST_SUITE to a JSON-Schema-Test-Suite checkout"
+    static let absent =
+        "the test suite is absent: set JSON_SCHEMA_TEST_SUITE to a JSON-Schema-Test-Suite checkout (with tests/draft2020-12)"
 
     /// Outcome of one suite file.
     struct FileResult {
