@@ -24,6 +24,7 @@ let package = Package(
     products: [
         .executable(name: "ota-cancel-worker", targets: ["ota-cancel-worker"]),
         .executable(name: "ota-platform-sim", targets: ["ota-platform-sim"]),
+        .executable(name: "ota-cancel-bench", targets: ["ota-cancel-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -126,6 +127,16 @@ let package = Package(
             name: "ota-platform-sim",
             dependencies: [
                 "PlatformSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .executableTarget(
+            name: "ota-cancel-bench",
+            dependencies: [
+                "Mosquitto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

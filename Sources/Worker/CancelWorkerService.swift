@@ -78,7 +78,7 @@ public final class CancelWorkerService: Service, Sendable {
         let sessionPresent = try await client.connect()
         _ = try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: configuration.commandTopic, qos: .atLeastOnce)])
         state.withLock { $0.ready = true }
-        logger.info(
+        logger.notice(
             "worker ready",
             metadata: [
                 "ota.command-topic": "\(configuration.commandTopic)",

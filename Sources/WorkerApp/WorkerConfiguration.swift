@@ -224,37 +224,37 @@ struct SettingResolver {
     }
 
     func int(_ name: String, _ flag: Int?, default value: Int, range: ClosedRange<Int>) throws(WorkerError) -> Int {
-        var result = value
-        var origin = "--\(name)"
-        if let flag {
-            result = flag
-        } else if let (text, variable) = raw(name) {
-            guard let parsed = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                throw .invalidConfiguration("\(name) (from \(variable)) must be an integer, not '\(text)'")
-            }
-            result = parsed
-            origin = variable
-        }
-        guard range.contains(result) else {
-            throw .invalidConfiguration("\(name) (from \(origin)) must be between \(range.lowerBound) and \(range.upperBound), not \(result)")
-        }
-        return result
+        try number(name, flag, default: value, range: range, kind: "an integer") { Int($0) }
     }
 
     func double(_ name: String, _ flag: Double?, default value: Double, range: ClosedRange<Double>) throws(WorkerError) -> Double {
+        try number(name, flag, default: value, range: range, kind: "a number") { Double($0).flatMap { $0.isFinite ? $0 : nil } }
+    }
+
+    /// A number from its flag, else its variable (parsed), else the default; always checked against `range`.
+    private func number<Value: Comparable>(
+        _ name: String,
+        _ flag: Value?,
+        default value: Value,
+        range: ClosedRange<Value>,
+        kind: String,
+        parse: (String) -> Value?
+    ) throws(WorkerError) -> Value {
         var result = value
         var origin = "--\(name)"
         if let flag {
             result = flag
         } else if let (text, variable) = raw(name) {
-            guard let parsed = Double(text.trimmingCharacters(in: .whitespaces)), parsed.isFinite else {
-                throw .invalidConfiguration("\(name) (from \(variable)) must be a number, not '\(text)'")
+            guard let parsed = parse(text.trimmingCharacters(in: .whitespaces)) else {
+                throw .invalidConfiguration("\(name) (from \(variable)) must be \(kind), not '\(text)'")
             }
             result = parsed
             origin = variable
         }
         guard range.contains(result) else {
-            throw .invalidConfiguration("\(name) (from \(origin)) must be between \(range.lowerBound) and \(range.upperBound), not \(result)")
+            throw .invalidConfiguration(
+                "\(name) (from \(origin)) must be between \(range.lowerBound) and \(range.upperBound), not \(result)"
+            )
         }
         return result
     }

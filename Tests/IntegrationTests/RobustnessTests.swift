@@ -27,6 +27,16 @@ final class Collector: Sendable {
 
     var messages: [MQTTMessage] { received.value }
 
+    /// A connected collector, subscribed (SUBACK received) to `filters`.
+    static func subscribed(to filters: [String], port: Int) async throws -> Collector {
+        var logger = Logger(label: "test-client")
+        logger.logLevel = .warning
+        let collector = try Collector(port: port, logger: logger)
+        try await collector.client.connect()
+        try await collector.client.subscribe(to: filters.map { MQTTSubscribeInfo(topicFilter: $0, qos: .atLeastOnce) })
+        return collector
+    }
+
     /// Waits (hang guard only) until `count` messages arrived.
     func waitFor(_ count: Int, within seconds: Int = 60) async throws -> [MQTTMessage] {
         let clock = ContinuousClock()
@@ -40,18 +50,10 @@ final class Collector: Sendable {
 
 @Suite("Robustness", .timeLimit(.minutes(3)))
 struct RobustnessTests {
-    private var logger: Logger {
-        var logger = Logger(label: "test-client")
-        logger.logLevel = .warning
-        return logger
-    }
-
     @Test("unparseable messages without a Response Topic go to the dead-letter topic with the original payload")
     func deadLetter() async throws {
         try await withWorkerStack { stack in
-            let collector = try Collector(port: stack.broker.port, logger: logger)
-            _ = try await collector.client.connect()
-            _ = try await collector.client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "ota/cancel/dead-letter", qos: .atLeastOnce)])
+            let collector = try await Collector.subscribed(to: ["ota/cancel/dead-letter"], port: stack.broker.port)
             let result = try await runProcess(
                 "mosquitto_pub",
                 ["-h", "127.0.0.1", "-p", "\(stack.broker.port)", "-q", "1", "-t", "ota/cancel/request", "-m", "this is { not json"],
@@ -71,12 +73,7 @@ struct RobustnessTests {
     @Test("a flood of hostile payloads: every message is answered or dead-lettered, and the worker still works")
     func hostileFlood() async throws {
         try await withWorkerStack { stack in
-            let collector = try Collector(port: stack.broker.port, logger: logger)
-            _ = try await collector.client.connect()
-            _ = try await collector.client.subscribe(to: [
-                MQTTSubscribeInfo(topicFilter: "ota/cancel/dead-letter", qos: .atLeastOnce),
-                MQTTSubscribeInfo(topicFilter: "ota/cancel/reply/#", qos: .atLeastOnce),
-            ])
+            let collector = try await Collector.subscribed(to: ["ota/cancel/dead-letter", "ota/cancel/reply/#"], port: stack.broker.port)
             let payloads: [[UInt8]] = [
                 [], [0xFF, 0xFE, 0x00], Array("null".utf8), Array("[]".utf8), Array(String(repeating: "[", count: 100_000).utf8),
                 Array(#"{"productKey":1e99999}"#.utf8), Array(#"{"a":"\ud800"}"#.utf8), Array(#"{"a":1,"a":2}"#.utf8),
@@ -114,9 +111,7 @@ struct RobustnessTests {
     @Test("200 commands at once: 200 replies, each correlated, each device cancelled once")
     func manyCommands() async throws {
         try await withWorkerStack { stack in
-            let collector = try Collector(port: stack.broker.port, logger: logger)
-            _ = try await collector.client.connect()
-            _ = try await collector.client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "ota/cancel/reply/many", qos: .atLeastOnce)])
+            let collector = try await Collector.subscribed(to: ["ota/cancel/reply/many"], port: stack.broker.port)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 1...200 {
                     group.addTask {
@@ -153,9 +148,7 @@ struct RobustnessTests {
     func gracefulShutdownDrains() async throws {
         // Every platform answer takes 1 s, so the commands are in flight when the shutdown starts.
         try await withWorkerStack(simulator: SimulatorConfiguration(generateDevices: 100, qps: 0, latency: .seconds(1))) { stack in
-            let collector = try Collector(port: stack.broker.port, logger: logger)
-            _ = try await collector.client.connect()
-            _ = try await collector.client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "ota/cancel/reply/drain", qos: .atLeastOnce)])
+            let collector = try await Collector.subscribed(to: ["ota/cancel/reply/drain"], port: stack.broker.port)
             for index in 1...10 {
                 try await collector.client.publish(
                     to: "ota/cancel/request",

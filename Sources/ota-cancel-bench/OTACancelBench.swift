@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Foundation
+import Logging
+import Mosquitto
+import Synchronization
+
+/// `ota-cancel-bench`: a load generator for a running worker.
+///
+/// Publishes cancel commands over MQTT 5 (Response Topic + Correlation Data), keeps a bounded number of them
+/// outstanding, and measures the round trip of each until its reply arrives: throughput and latency
+/// percentiles, the way a rollback trigger experiences the worker.
+@main
+struct OTACancelBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ota-cancel-bench",
+        abstract: "Measure a running ota-cancel-worker: commands per second and round-trip latency."
+    )
+
+    @Option(help: "MQTT broker host.")
+    var brokerHost = "127.0.0.1"
+
+    @Option(help: "MQTT broker port.")
+    var brokerPort = 1883
+
+    @Option(help: "Commands to send.")
+    var count = 1_000
+
+    @Option(help: "Commands outstanding at once (1 measures the latency of one command alone).")
+    var concurrency = 64
+
+    @Option(help: "Devices per command.")
+    var devicesPerCommand = 1
+
+    @Option(help: "Number of distinct devices to cycle through (dev-000001 ...).")
+    var deviceRange = 1_000
+
+    @Option(help: "productKey of the commands.")
+    var productKey = "demoProduct"
+
+    @Option(help: "firmwareId of the commands.")
+    var firmwareId = "demoFirmware"
+
+    @Option(help: "The worker's command topic.")
+    var commandTopic = "ota/cancel/request"
+
+    @Option(help: "A label printed with the results.")
+    var label = "run"
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() async throws {
+        guard count > 0, concurrency > 0, devicesPerCommand > 0, deviceRange > 0 else {
+            throw ValidationError("count, concurrency, devices-per-command and device-range must be positive")
+        }
+        var logger = Logger(label: "ota-cancel-bench")
+        logger.logLevel = .warning
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let replyTopic = "ota/cancel/reply/bench-\(run)"
+        let tracker = Tracker(count: count)
+
+        var configuration = MosquittoConfiguration(clientID: "ota-cancel-bench-\(run)")
+        configuration.host = brokerHost
+        configuration.port = brokerPort
+        configuration.cleanStart = true
+        configuration.sessionExpiryInterval = 0
+        configuration.receiveMaximum = 65_535
+        configuration.sendMaximum = 65_535
+        let client = try MosquittoClient(configuration: configuration, logger: logger) { message in
+            tracker.replied(message)
+        }
+        try await client.connect()
+        try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: replyTopic, qos: .atLeastOnce)])
+
+        let payloads = (0..<count).map { index in
+            let names = (0..<devicesPerCommand).map { offset in
+                String(format: "\"dev-%06d\"", (index * devicesPerCommand + offset) % deviceRange + 1)
+            }
+            return Array(
+                (#"{"productKey":""# + productKey + #"","firmwareId":""# + firmwareId + #"","deviceNames":["#
+                    + names.joined(separator: ",") + "]}").utf8
+            )
+        }
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                if index >= concurrency { try await tracker.waitForSlot(outstanding: concurrency) }
+                tracker.sent(index)
+                group.addTask {
+                    try await client.publish(
+                        to: commandTopic,
+                        payload: payloads[index],
+                        qos: .atLeastOnce,
+                        properties: MQTTProperties(responseTopic: replyTopic, correlationData: Array("\(index)".utf8))
+                    )
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await tracker.waitForAll(timeout: .seconds(600))
+        let elapsed = started.duration(to: .now)
+        await client.disconnect()
+        print(tracker.report(label: label, elapsed: elapsed, devicesPerCommand: devicesPerCommand, concurrency: concurrency, json: json))
+    }
+}
+
+/// Send times, reply times and statuses, shared between the publishing task and the MQTT loop thread.
+final class Tracker: Sendable {
+    private struct State {
+        var sentAt: [ContinuousClock.Instant?]
+        var latencies: [Duration] = []
+        var statuses: [String: Int] = [:]
+        var outstanding = 0
+        var unexpected = 0
+    }
+
+    private let state: Mutex<State>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        state = Mutex(State(sentAt: Array(repeating: nil, count: count)))
+    }
+
+    func sent(_ index: Int) {
+        state.withLock {
+            $0.sentAt[index] = .now
+            $0.outstanding += 1
+        }
+    }
+
+    /// Called on the MQTT loop thread for every reply.
+    func replied(_ message: MQTTMessage) {
+        let now = ContinuousClock.now
+        let index = Int(String(decoding: message.properties.correlationData ?? [], as: UTF8.self)) ?? -1
+        let status = Self.status(in: message.payload)
+        state.withLock { state in
+            guard index >= 0, index < state.sentAt.count, let sentAt = state.sentAt[index] else {
+                state.unexpected += 1
+                return
+            }
+            state.sentAt[index] = nil
+            state.latencies.append(sentAt.duration(to: now))
+            state.statuses[status, default: 0] += 1
+            state.outstanding -= 1
+        }
+    }
+
+    func waitForSlot(outstanding limit: Int) async throws {
+        while state.withLock({ $0.outstanding }) >= limit { try await Task.sleep(for: .microseconds(200)) }
+    }
+
+    func waitForAll(timeout: Duration) async throws {
+        let giveUp = ContinuousClock.now + timeout
+        while state.withLock({ $0.latencies.count }) < count {
+            guard ContinuousClock.now < giveUp else { throw ValidationError("timed out waiting for replies") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// The `status` of a reply without a JSON parser: it is the third key the worker writes.
+    private static func status(in payload: [UInt8]) -> String {
+        let text = String(decoding: payload.prefix(200), as: UTF8.self)
+        guard let range = text.range(of: #""status":""#) else { return "unknown" }
+        return String(text[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func report(label: String, elapsed: Duration, devicesPerCommand: Int, concurrency: Int, json: Bool) -> String {
+        state.withLock { state in
+            let sorted = state.latencies.sorted()
+            func percentile(_ p: Double) -> Double {
+                guard !sorted.isEmpty else { return 0 }
+                let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)
+                return milliseconds(sorted[max(0, index)])
+            }
+            let seconds = milliseconds(elapsed) / 1000
+            let rate = Double(sorted.count) / seconds
+            let statuses = state.statuses.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+            if json {
+                return "{\"label\":\"\(label)\",\"commands\":\(sorted.count),\"devicesPerCommand\":\(devicesPerCommand),"
+                    + "\"concurrency\":\(concurrency),\"seconds\":\(f(seconds, 3)),\"commandsPerSecond\":\(f(rate, 1)),"
+                    + "\"p50ms\":\(f(percentile(0.5))),\"p90ms\":\(f(percentile(0.9))),\"p99ms\":\(f(percentile(0.99))),"
+                    + "\"maxms\":\(f(percentile(1))),\"statuses\":\"\(statuses)\",\"unexpected\":\(state.unexpected)}"
+            }
+            return "\(label): \(sorted.count) commands (\(devicesPerCommand) devices each, \(concurrency) outstanding) in "
+                + "\(f(seconds)) s = \(f(rate, 0)) commands/s; latency p50 \(f(percentile(0.5))) ms, "
+                + "p90 \(f(percentile(0.9))) ms, p99 \(f(percentile(0.99))) ms, max \(f(percentile(1))) ms; \(statuses)"
+        }
+    }
+
+    private func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}
