@@ -149,6 +149,8 @@ public final class MosquittoBroker: Sendable {
     private static func writeConfig(directory: String, port: Int, persistence: Bool, extraConfig: [String]) throws {
         let defaults = [
             "allow_anonymous true",
+            // Without it the broker's small packets wait for delayed ACKs: ~40 ms per request/response.
+            "set_tcp_nodelay true",
             "persistence \(persistence)",
             "persistence_location \(directory)/",
             "log_dest file \(directory)/mosquitto.log",
