@@ -16,7 +16,9 @@
 /// tracked only when a schema uses it). What the validator cannot honour is refused when compiling
 /// instead of being silently ignored: other dialects, required unknown vocabularies, `multipleOf`
 /// beyond 19 significant digits (see ``SchemaCompilationError``). Keywords that are not part of draft
-/// 2020-12 at all are annotations and ignored, as the specification requires.
+/// 2020-12 at all are annotations and ignored, as the specification requires, with one exception:
+/// draft 7's `dependencies`, which the 2020-12 meta-schema still declares (deprecated), is applied with
+/// its old meaning (`dependentSchemas` and `dependentRequired` in one keyword) rather than ignored.
 ///
 /// - Important: A validator is immutable and `Sendable`: compile it once at start-up and call it from
 ///   any number of threads or tasks concurrently.

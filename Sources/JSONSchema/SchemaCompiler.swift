@@ -320,6 +320,33 @@ struct SchemaCompiler {
             objectKeywords.append(.dependentSchemas(intern(pairs, into: \.dependentSchemas)))
         }
 
+        // `dependencies`: draft 7's keyword, split in 2019-09 into `dependentSchemas` (its schema members)
+        // and `dependentRequired` (its string-array members). The 2020-12 meta-schema still declares it,
+        // deprecated, with exactly that shape, and schemas written for older drafts still use it: applying
+        // its old meaning is what their authors expect, where treating it as an annotation would silently
+        // accept what they meant to reject.
+        if let dependencies = value("dependencies", applicator) {
+            guard case .object(let members) = dependencies else {
+                throw invalid(place, "dependencies", "must be an object of schemas and string arrays")
+            }
+            var schemas: [(key: String, node: Int32)] = []
+            var required: [(key: String, required: [String])] = []
+            for (key, member) in members {
+                switch member {
+                case .array:
+                    required.append((key, try strings(member, "dependencies", place)))
+                case .object, .bool:
+                    let child = try compileChild(
+                        place.child(member, "dependencies", key), path: path + "/dependencies/" + JSONPointer.escape(key))
+                    schemas.append((key, child))
+                default:
+                    throw invalid(place, "dependencies", "must be an object of schemas and string arrays")
+                }
+            }
+            if !required.isEmpty { objectKeywords.append(.dependencies(intern(required, into: \.dependentRequired))) }
+            if !schemas.isEmpty { objectKeywords.append(.dependentSchemas(intern(schemas, into: \.dependentSchemas))) }
+        }
+
         // Numbers.
         if let multiple = value("multipleOf", validation) {
             let divisor = try number(multiple, "multipleOf", place)

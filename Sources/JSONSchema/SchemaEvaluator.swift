@@ -566,14 +566,16 @@ struct SchemaEvaluation {
                 report(index, "required", "missing required property \(Excerpt.quoted(name))")
             }
             return valid
-        case .dependentRequired(let table):
+        case .dependentRequired(let table), .dependencies(let table):
+            let keywordName: String
+            if case .dependencies = keyword { keywordName = "dependencies" } else { keywordName = "dependentRequired" }
             var valid = true
             for (key, names) in compiled.dependentRequired[Int(table)] where object.position(of: key) != nil {
                 for name in names where object.position(of: name) == nil {
                     if !collecting { return false }
                     valid = false
                     report(
-                        index, "dependentRequired",
+                        index, keywordName,
                         "property \(Excerpt.quoted(name)) is required when \(Excerpt.quoted(key)) is present"
                     )
                 }

@@ -126,6 +126,9 @@ enum Keyword: Sendable {
     case required(Int32)
     /// `dependentRequired[i]`.
     case dependentRequired(Int32)
+    /// `dependentRequired[i]`, from the string-array members of draft 7's `dependencies` (its schema
+    /// members become a ``dependentSchemas(_:)``): the same check, reported under its own keyword.
+    case dependencies(Int32)
     /// `applicators[i]`.
     case properties(Int32)
     case propertyNames(Int32)

@@ -116,6 +116,12 @@ struct SchemaRegistry {
                         let suffix = "/" + JSONPointer.escape(keyword) + "/" + JSONPointer.escape(name)
                         try index(place.child(schema, keyword, name), scopes: scopes.map { ($0.uri, $0.pointer + suffix) })
                     }
+                } else if keyword == "dependencies", case .object(let members) = value {
+                    // Draft 7's combined keyword: only its object and boolean members are schemas.
+                    for (name, schema) in members where schema.objectValue != nil || schema.boolValue != nil {
+                        let suffix = "/dependencies/" + JSONPointer.escape(name)
+                        try index(place.child(schema, keyword, name), scopes: scopes.map { ($0.uri, $0.pointer + suffix) })
+                    }
                 } else if Self.schemaArrayKeywords.contains(keyword), case .array(let elements) = value {
                     for (position, schema) in elements.enumerated() {
                         let suffix = "/" + JSONPointer.escape(keyword) + "/\(position)"

@@ -245,6 +245,34 @@ struct JSONSchemaValidatorTests {
         #expect(try validator.check(#"{"a":1,"b":2,"c":3,"e":4,"f":5}"#).map(\.keywordLocation) == ["/maxProperties"])
     }
 
+    @Test func draft7DependenciesKeepTheirMeaning() throws {
+        let validator = try makeValidator(
+            ##"""
+            {"dependencies":{"a":["b","c"],"d":{"required":["e"]},"f":false,"g":{"$ref":"#/$defs/s"}},
+             "$defs":{"s":{"properties":{"g":{"type":"string"}}}}}
+            """##)
+        #expect(try validator.accepts(#"{"a":1,"b":2,"c":3}"#))
+        #expect(try validator.accepts(#"{"b":1,"d":2,"e":3}"#))
+        #expect(try validator.accepts(#"{"g":"text"}"#))
+        #expect(try validator.accepts("[1]"))
+        let errors = try validator.check(#"{"a":1,"b":2}"#)
+        #expect(errors.map(\.keywordLocation) == ["/dependencies"])
+        #expect(errors.map(\.message) == ["property 'c' is required when 'a' is present"])
+        #expect(try validator.check(#"{"d":1,"e":2,"b":3}"#).isEmpty)
+        #expect(try validator.check(#"{"d":1}"#).map(\.keywordLocation) == ["/dependencies/d/required"])
+        #expect(try validator.check(#"{"f":1}"#).map(\.keywordLocation) == ["/dependencies/f"])
+        let throughRef = try validator.check(#"{"g":1}"#)
+        #expect(throughRef.map(\.keywordLocation) == ["/dependencies/g/$ref/properties/g/type"])
+        #expect(throughRef.first?.absoluteKeywordLocation == "#/$defs/s/properties/g/type")
+        // A schema member's properties count as evaluated, like dependentSchemas'.
+        let evaluated = try makeValidator(#"{"dependencies":{"g":{"properties":{"g":true}}},"unevaluatedProperties":false}"#)
+        #expect(try evaluated.accepts(#"{"g":1}"#))
+        #expect(try evaluated.check(#"{"g":1,"h":1}"#).map(\.keywordLocation) == ["/unevaluatedProperties"])
+        for schema in [#"{"dependencies":[]}"#, #"{"dependencies":{"a":1}}"#, #"{"dependencies":{"a":[1]}}"#] {
+            #expect(try compilationError(schema)?.code == .invalidKeywordValue, "\(schema)")
+        }
+    }
+
     @Test func propertyNamesApplyToKeys() throws {
         let validator = try makeValidator(#"{"propertyNames":{"pattern":"^[a-z]+$","maxLength":3}}"#)
         #expect(try validator.accepts(#"{"abc":1}"#))
