@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
+public import Foundation
 
-/// A scripted failure for the next RPC calls: an error answer, a delay, or a connection closed without answer.
+/// A scripted failure for the next RPC calls: an error answer, a delay (fixed or random), a body that trickles
+/// out, or a connection closed without answer; for every call, the next few, or a share of them.
 ///
 /// A client's retry, backoff and timeout logic can only be tested against a platform that fails on purpose.
 /// Rules apply to authenticated calls that passed the quota (the faults a real platform shows after it accepted
 /// a request), first rule first; each call consumes at most one rule. All fields are optional so the JSON form
-/// posted to `POST /_sim/faults` stays short: `{"httpStatus": 503, "count": 2}`.
+/// posted to `POST /_sim/faults` (or given to `ota-platform-sim --fault`) stays short:
+/// `{"httpStatus": 503, "count": 2}`, `{"errorCode": "Throttling.User", "probability": 0.1}`.
 public struct FaultRule: Sendable, Codable, Equatable {
     /// The HTTP status of the error answer. Default: derived from ``errorCode`` (`InternalError` 500,
     /// `ServiceUnavailable` 503, `Throttling*` 400, other gateway codes 400, `iot.*` codes 200), or 500 when
@@ -30,6 +33,21 @@ public struct FaultRule: Sendable, Codable, Equatable {
     public var afterOperation: Bool?
     /// Only calls with this `Action` match. Default `nil`: every action.
     public var action: String?
+    /// The share of matching calls the rule hits, in `(0, 1]`. Default `nil`: every matching call (as `1`).
+    ///
+    /// Each matching call draws once; a call the rule misses goes on to the next rule (and is answered normally
+    /// when no rule hits it). ``count`` counts only the calls hit. The draws come from the simulator's random
+    /// generator, which ``SimulatorConfiguration/randomSeed`` makes reproducible.
+    public var probability: Double?
+    /// With ``latencyMilliseconds`` (or 0 when that is absent) the bounds of a random delay: each hit waits a
+    /// uniformly drawn whole number of milliseconds in `[latencyMilliseconds, maxLatencyMilliseconds]`.
+    /// Default `nil`: the delay is ``latencyMilliseconds`` exactly.
+    public var maxLatencyMilliseconds: Int?
+    /// Writes the answer's status and headers at once and then its body in ten pieces spread over this many
+    /// milliseconds (a slow or congested platform). Default `nil`: the body is written in one piece.
+    ///
+    /// Alone, the rule slows down the real answer; with an error it slows down the error answer.
+    public var slowBodyMilliseconds: Int?
 
     /// Creates a rule; every argument defaults to `nil` (see each property).
     public init(
@@ -41,7 +59,10 @@ public struct FaultRule: Sendable, Codable, Equatable {
         latencyMilliseconds: Int? = nil,
         dropConnection: Bool? = nil,
         afterOperation: Bool? = nil,
-        action: String? = nil
+        action: String? = nil,
+        probability: Double? = nil,
+        maxLatencyMilliseconds: Int? = nil,
+        slowBodyMilliseconds: Int? = nil
     ) {
         self.httpStatus = httpStatus
         self.errorCode = errorCode
@@ -52,6 +73,9 @@ public struct FaultRule: Sendable, Codable, Equatable {
         self.dropConnection = dropConnection
         self.afterOperation = afterOperation
         self.action = action
+        self.probability = probability
+        self.maxLatencyMilliseconds = maxLatencyMilliseconds
+        self.slowBodyMilliseconds = slowBodyMilliseconds
     }
 
     /// Checks the fields that cannot be applied.
@@ -63,12 +87,34 @@ public struct FaultRule: Sendable, Codable, Equatable {
         if let retryAfterMilliseconds, retryAfterMilliseconds < 0 { return "retryAfterMilliseconds must be >= 0" }
         if let latencyMilliseconds, latencyMilliseconds < 0 { return "latencyMilliseconds must be >= 0" }
         if let errorCode, errorCode.isEmpty { return "errorCode must not be empty" }
+        if let probability, !(probability > 0 && probability <= 1) {
+            return "probability must be in (0, 1] (omit it for every call)"
+        }
+        if let maxLatencyMilliseconds {
+            if maxLatencyMilliseconds < (latencyMilliseconds ?? 0) {
+                return "maxLatencyMilliseconds must be >= latencyMilliseconds (or >= 0 without it)"
+            }
+        }
+        if let slowBodyMilliseconds, slowBodyMilliseconds < 0 { return "slowBodyMilliseconds must be >= 0" }
+        if slowBodyMilliseconds != nil, dropConnection == true {
+            return "slowBodyMilliseconds needs a body: it cannot be combined with dropConnection"
+        }
         if dropConnection != true, httpStatus == nil, errorCode == nil, errorMessage == nil,
-            retryAfterMilliseconds == nil, latencyMilliseconds == nil
+            retryAfterMilliseconds == nil, latencyMilliseconds == nil, maxLatencyMilliseconds == nil,
+            slowBodyMilliseconds == nil
         {
-            return "the rule does nothing: set httpStatus, errorCode, latencyMilliseconds or dropConnection"
+            return "the rule does nothing: set httpStatus, errorCode, latencyMilliseconds, maxLatencyMilliseconds, "
+                + "slowBodyMilliseconds or dropConnection"
         }
         return nil
+    }
+
+    /// The delay this rule adds to one call: ``latencyMilliseconds``, or a draw between it and
+    /// ``maxLatencyMilliseconds``.
+    func latency(using generator: inout some RandomNumberGenerator) -> Duration {
+        let low = max(0, latencyMilliseconds ?? 0)
+        guard let high = maxLatencyMilliseconds, high > low else { return .milliseconds(low) }
+        return .milliseconds(Int.random(in: low...high, using: &generator))
     }
 
     /// Whether the rule answers with an error (as opposed to only delaying the real answer).
@@ -76,5 +122,37 @@ public struct FaultRule: Sendable, Codable, Equatable {
         dropConnection != true
             && (httpStatus != nil || errorCode != nil || errorMessage != nil
                 || retryAfterMilliseconds != nil)
+    }
+
+    /// The JSON keys a rule may have: a misspelt key (`"probabilty"`) would otherwise be ignored silently and
+    /// the rule would apply to every call.
+    static let knownKeys: Set<String> = [
+        "httpStatus", "errorCode", "errorMessage", "count", "retryAfterMilliseconds", "latencyMilliseconds",
+        "dropConnection", "afterOperation", "action", "probability", "maxLatencyMilliseconds",
+        "slowBodyMilliseconds",
+    ]
+
+    /// Decodes a rule from JSON, refusing unknown keys and rules that cannot apply (``problem()``).
+    ///
+    /// - Throws: ``SimulatorError`` with code `invalidConfiguration` saying what is wrong.
+    public static func decode(json data: Data) throws(SimulatorError) -> FaultRule {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .invalidConfiguration("a fault rule is a JSON object, e.g. {\"httpStatus\":503,\"count\":2}")
+        }
+        let unknown = Set(object.keys).subtracting(knownKeys).sorted()
+        guard unknown.isEmpty else {
+            throw .invalidConfiguration(
+                "unknown key(s) \(unknown.joined(separator: ", ")); a fault rule has "
+                    + knownKeys.sorted().joined(separator: ", ")
+            )
+        }
+        let rule: FaultRule
+        do {
+            rule = try JSONDecoder().decode(FaultRule.self, from: data)
+        } catch {
+            throw .invalidConfiguration("not a fault rule: \(error)")
+        }
+        if let problem = rule.problem() { throw .invalidConfiguration(problem) }
+        return rule
     }
 }

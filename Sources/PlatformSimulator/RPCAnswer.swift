@@ -9,6 +9,8 @@ struct RPCAnswer: Sendable {
     var errorCode: String?
     /// Sent as `x-acs-retry-after` when set.
     var retryAfterMilliseconds: Int?
+    /// When set, the body is written in pieces spread over this long (a fault rule's slow body).
+    var slowBody: Duration?
 }
 
 /// What the HTTP layer does with a request.

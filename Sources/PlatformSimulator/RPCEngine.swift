@@ -14,6 +14,8 @@ struct RPCEngine: Sendable {
     let style: ResponseStyle
     let qps: Int
     let latency: Duration
+    let maximumLatency: Duration?
+    let clockOffsetSeconds: Double
     let toleranceSeconds: Double
     let iotInstanceId: String?
     let state: SimulatorState
@@ -24,8 +26,9 @@ struct RPCEngine: Sendable {
         style = configuration.responseStyle
         qps = configuration.qps
         latency = configuration.latency
-        let tolerance = configuration.timestampTolerance.components
-        toleranceSeconds = Double(tolerance.seconds) + Double(tolerance.attoseconds) * 1e-18
+        maximumLatency = configuration.maximumLatency
+        clockOffsetSeconds = Self.seconds(configuration.clockOffset)
+        toleranceSeconds = Self.seconds(configuration.timestampTolerance)
         iotInstanceId = configuration.iotInstanceId
         self.state = state
         self.logger = logger
@@ -43,8 +46,9 @@ struct RPCEngine: Sendable {
     ///   - query: the raw query string (without `?`), if any.
     ///   - form: the raw `application/x-www-form-urlencoded` body of a POST, if any.
     ///   - hostId: the `HostId` of gateway errors (the request's authority).
-    ///   - now: the simulator's clock.
-    func handle(method: String, query: Substring?, form: Substring?, hostId: String, now: Date = Date()) -> RPCOutcome {
+    ///   - now: the real time; the simulator's clock is this plus the configured clock offset.
+    func handle(method: String, query: Substring?, form: Substring?, hostId: String, now realNow: Date = Date()) -> RPCOutcome {
+        let now = clockOffsetSeconds == 0 ? realNow : realNow.addingTimeInterval(clockOffsetSeconds)
         let requestId = UUID().uuidString
         guard let rpcMethod = RPCHTTPMethod(rawValue: method) else {
             return reject(.unsupportedHTTPMethod, requestId: requestId, hostId: hostId, authentication: false)
@@ -149,9 +153,10 @@ struct RPCEngine: Sendable {
     private func admitAndPerform(_ call: AdmittedCall, storage: inout SimulatorState.Storage) -> RPCOutcome {
         let requestId = call.requestId
         let hostId = call.hostId
+        let baseDelay = baseDelay(&storage.random)
         guard storage.nonces.insert(call.nonce, expiresAt: call.nonceExpiry, now: call.nowSeconds) else {
             storage.stats.authFailures += 1
-            return .answer(AnswerBuilder.gateway(.nonceUsed, requestId: requestId, hostId: hostId), delay: latency)
+            return .answer(AnswerBuilder.gateway(.nonceUsed, requestId: requestId, hostId: hostId), delay: baseDelay)
         }
         if qps > 0,
             !storage.buckets.take(
@@ -161,16 +166,16 @@ struct RPCEngine: Sendable {
             )
         {
             storage.stats.throttled += 1
-            return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: latency)
+            return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: baseDelay)
         }
         let fault = Self.takeFault(action: call.action, from: &storage)
-        let faultLatency = fault?.latencyMilliseconds.map { Duration.milliseconds($0) } ?? .zero
-        let delay = latency + faultLatency
+        let faultLatency = fault.map { $0.latency(using: &storage.random) } ?? .zero
+        let delay = baseDelay + faultLatency
         let failing = fault.map { $0.dropConnection == true || $0.answersWithError } ?? false
         if let fault, failing, fault.afterOperation != true {
             return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: delay, storage: &storage)
         }
-        let answer = perform(
+        var answer = perform(
             call.operation,
             call.prepared,
             requestId: requestId,
@@ -181,7 +186,24 @@ struct RPCEngine: Sendable {
         if let fault, failing {
             return faultOutcome(fault, requestId: requestId, hostId: hostId, delay: delay, storage: &storage)
         }
+        answer.slowBody = fault?.slowBodyMilliseconds.map { .milliseconds($0) }
         return .answer(answer, delay: delay)
+    }
+
+    /// The configured delay of one answer: ``latency``, or a draw up to ``maximumLatency``.
+    private func baseDelay(_ random: inout SimulatorRandom) -> Duration {
+        guard let maximumLatency, maximumLatency > latency else { return latency }
+        let low = Self.milliseconds(latency)
+        let high = Self.milliseconds(maximumLatency)
+        return .milliseconds(Int64.random(in: low...high, using: &random))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     // MARK: Parameters
@@ -222,20 +244,32 @@ struct RPCEngine: Sendable {
     }
 
     private func reject(_ error: GatewayError, requestId: String, hostId: String, authentication: Bool) -> RPCOutcome {
-        state.storage.withLock { storage in
+        let delay = state.storage.withLock { storage in
             storage.stats.requests += 1
             storage.stats.errorAnswers += 1
             if authentication { storage.stats.authFailures += 1 }
+            return baseDelay(&storage.random)
         }
         logger.debug("RPC request refused", metadata: ["sim.request.id": "\(requestId)", "sim.code": "\(error.code)"])
-        return .answer(AnswerBuilder.gateway(error, requestId: requestId, hostId: hostId), delay: latency)
+        return .answer(AnswerBuilder.gateway(error, requestId: requestId, hostId: hostId), delay: delay)
     }
 
-    /// Consumes the first rule that matches `action`.
+    /// Consumes the first rule that matches `action` and hits (a rule with a ``FaultRule/probability`` draws).
     private static func takeFault(action: String, from storage: inout SimulatorState.Storage) -> FaultRule? {
-        guard !storage.faults.isEmpty,
-            let index = storage.faults.firstIndex(where: { $0.action == nil || $0.action == action })
-        else { return nil }
+        guard !storage.faults.isEmpty else { return nil }
+        var found: Int?
+        for index in storage.faults.indices {
+            let rule = storage.faults[index]
+            guard rule.action == nil || rule.action == action else { continue }
+            if let probability = rule.probability, probability < 1,
+                Double.random(in: 0..<1, using: &storage.random) >= probability
+            {
+                continue
+            }
+            found = index
+            break
+        }
+        guard let index = found else { return nil }
         let rule = storage.faults[index]
         if let count = rule.count {
             if count <= 1 {
@@ -271,6 +305,7 @@ struct RPCEngine: Sendable {
                 hostId: hostId
             )
         answer.retryAfterMilliseconds = rule.retryAfterMilliseconds
+        answer.slowBody = rule.slowBodyMilliseconds.map { .milliseconds($0) }
         return .answer(answer, delay: delay)
     }
 

@@ -241,10 +241,11 @@ struct SimulatorRoutes: Sendable {
             if let retryAfter = answer.retryAfterMilliseconds {
                 headers[Self.retryAfterHeader] = String(retryAfter)
             }
+            let body = ByteBuffer(string: answer.body)
             return Response(
                 status: HTTPResponse.Status(code: answer.status),
                 headers: headers,
-                body: .init(byteBuffer: ByteBuffer(string: answer.body))
+                body: answer.slowBody.map { Self.slowBody(body, over: $0) } ?? .init(byteBuffer: body)
             )
         case .drop(let delay):
             if delay > .zero { try? await Task.sleep(for: delay) }
@@ -252,6 +253,24 @@ struct SimulatorRoutes: Sendable {
             // without having written a byte, which is what the client must experience.
             try? await context.channel.close().get()
             return Response(status: .internalServerError)
+        }
+    }
+
+    /// A body written in ten pieces (fewer for a shorter body), one every tenth of `duration`: the status and
+    /// headers go out at once, the last byte after about `duration`. The length is announced up front, as a
+    /// slow platform behind a proxy would, so the client waits for the rest rather than taking a short body.
+    static func slowBody(_ body: ByteBuffer, over duration: Duration) -> ResponseBody {
+        let length = body.readableBytes
+        let pieces = max(1, min(10, length))
+        let pause = duration / pieces
+        return ResponseBody(contentLength: length) { writer in
+            var remaining = body
+            for piece in 0..<pieces {
+                try await Task.sleep(for: pause)
+                let size = piece == pieces - 1 ? remaining.readableBytes : length / pieces
+                if let slice = remaining.readSlice(length: size) { try await writer.write(slice) }
+            }
+            try await writer.finish(nil)
         }
     }
 
@@ -330,11 +349,10 @@ struct SimulatorRoutes: Sendable {
         let buffer = try await request.body.collect(upTo: 64 * 1024)
         let rule: FaultRule
         do {
-            rule = try JSONDecoder().decode(FaultRule.self, from: Data(buffer.readableBytesView))
+            rule = try FaultRule.decode(json: Data(buffer.readableBytesView))
         } catch {
-            return Self.adminError(.badRequest, "the body is not a FaultRule: \(error)")
+            return Self.adminError(.badRequest, error.message)
         }
-        if let problem = rule.problem() { return Self.adminError(.badRequest, problem) }
         state.injectFault(rule)
         return Self.json(.created, #"{"faults":\#(state.faults().count)}"#)
     }

@@ -34,7 +34,23 @@ public struct SimulatorConfiguration: Sendable {
     /// answered `Throttling.User`.
     public var qps: Int
     /// Added to every RPC answer, after the work is done and before the answer is written. Default `.zero`.
+    ///
+    /// With ``maximumLatency`` it is the lower bound of a random delay.
     public var latency: Duration
+    /// When set, every RPC answer waits a random time drawn uniformly (whole milliseconds) between ``latency``
+    /// and this. Default `nil`: exactly ``latency``.
+    public var maximumLatency: Duration?
+    /// Fault rules in force from the start (the executable's `--fault` flags), before any added at run time;
+    /// ``SimulatorState/reset()`` restores them. Default `[]`.
+    public var faults: [FaultRule]
+    /// Seeds the random draws of fault probabilities and random latencies, for reproducible runs. Default
+    /// `nil`: a random seed.
+    public var randomSeed: UInt64?
+    /// How far the simulator's clock is from the real one (positive: ahead). Default `.zero`.
+    ///
+    /// A platform whose clock disagrees with the client's by more than ``timestampTolerance`` answers
+    /// `InvalidTimeStamp.Expired`; this is how a test provokes that from a correct client.
+    public var clockOffset: Duration
     /// The shape of the operations' JSON answers. Default ``ResponseStyle/aliyun``.
     public var responseStyle: ResponseStyle
     /// The simulated instance's ID. Default `nil` (an old public instance, which has none).
@@ -70,7 +86,11 @@ public struct SimulatorConfiguration: Sendable {
         iotInstanceId: String? = nil,
         timestampTolerance: Duration = .seconds(15 * 60),
         nonceMemoryCapacity: Int = 1_000_000,
-        maximumBodySize: Int = 1_048_576
+        maximumBodySize: Int = 1_048_576,
+        maximumLatency: Duration? = nil,
+        faults: [FaultRule] = [],
+        randomSeed: UInt64? = nil,
+        clockOffset: Duration = .zero
     ) {
         self.host = host
         self.port = port
@@ -85,6 +105,10 @@ public struct SimulatorConfiguration: Sendable {
         self.timestampTolerance = timestampTolerance
         self.nonceMemoryCapacity = nonceMemoryCapacity
         self.maximumBodySize = maximumBodySize
+        self.maximumLatency = maximumLatency
+        self.faults = faults
+        self.randomSeed = randomSeed
+        self.clockOffset = clockOffset
     }
 
     /// Replaces ``accounts`` with one account, for callers that hold the secret as text (flags, environment).
@@ -110,6 +134,12 @@ public struct SimulatorConfiguration: Sendable {
         }
         guard qps >= 0 else { throw .invalidConfiguration("qps must be >= 0 (0 = no quota), got \(qps)") }
         guard latency >= .zero else { throw .invalidConfiguration("latency must not be negative") }
+        if let maximumLatency, maximumLatency < latency {
+            throw .invalidConfiguration("maximumLatency must not be below latency")
+        }
+        for (index, rule) in faults.enumerated() {
+            if let problem = rule.problem() { throw .invalidConfiguration("faults[\(index)]: \(problem)") }
+        }
         guard timestampTolerance > .zero else { throw .invalidConfiguration("timestampTolerance must be positive") }
         guard nonceMemoryCapacity > 0 else { throw .invalidConfiguration("nonceMemoryCapacity must be positive") }
         guard maximumBodySize > 0 else { throw .invalidConfiguration("maximumBodySize must be positive") }

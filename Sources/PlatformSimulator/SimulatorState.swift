@@ -15,10 +15,14 @@ public final class SimulatorState: Sendable {
         var faults: [FaultRule] = []
         var nonces: NonceMemory
         var buckets = TokenBuckets()
+        /// Draws for fault probabilities and random latencies (seeded by the configuration, or at random).
+        var random: SimulatorRandom
     }
 
     let storage: LockedValue<Storage>
     private let initialCatalog: Catalog
+    private let initialFaults: [FaultRule]
+    private let randomSeed: UInt64?
 
     /// Builds the state a configuration describes: fixture file, in-code fixture, then generated devices.
     ///
@@ -33,12 +37,26 @@ public final class SimulatorState: Sendable {
             generateDevices: configuration.generateDevices,
             createdAt: Date()
         )
-        self.init(catalog: catalog, nonceMemoryCapacity: configuration.nonceMemoryCapacity)
+        self.init(
+            catalog: catalog,
+            nonceMemoryCapacity: configuration.nonceMemoryCapacity,
+            faults: configuration.faults,
+            randomSeed: configuration.randomSeed
+        )
     }
 
-    init(catalog: Catalog, nonceMemoryCapacity: Int) {
+    init(catalog: Catalog, nonceMemoryCapacity: Int, faults: [FaultRule] = [], randomSeed: UInt64? = nil) {
         self.initialCatalog = catalog
-        self.storage = LockedValue(Storage(catalog: catalog, nonces: NonceMemory(capacity: nonceMemoryCapacity)))
+        self.initialFaults = faults
+        self.randomSeed = randomSeed
+        self.storage = LockedValue(
+            Storage(
+                catalog: catalog,
+                faults: faults,
+                nonces: NonceMemory(capacity: nonceMemoryCapacity),
+                random: SimulatorRandom(seed: randomSeed)
+            )
+        )
     }
 
     /// A snapshot of the counters.
@@ -120,14 +138,40 @@ public final class SimulatorState: Sendable {
         storage.withLock { $0.faults }
     }
 
-    /// Restores the catalog the simulator started with and clears counters, faults, nonces and quota buckets.
+    /// Restores the state the simulator started with: its catalog, the fault rules of its configuration (none
+    /// unless ``SimulatorConfiguration/faults`` has some) and its random sequence; clears counters, nonces and
+    /// quota buckets.
     public func reset() {
         storage.withLock { storage in
             storage.catalog = initialCatalog
             storage.stats = SimulatorStats()
-            storage.faults.removeAll()
+            storage.faults = initialFaults
             storage.nonces.removeAll()
             storage.buckets.removeAll()
+            storage.random = SimulatorRandom(seed: randomSeed)
         }
+    }
+}
+
+/// The simulator's random numbers: SplitMix64, small, fast and reproducible from a seed.
+///
+/// Fault probabilities and random latencies draw from it under the state's lock, so a seeded simulator gives
+/// the same sequence of decisions for the same sequence of calls (a test can count on a share being hit
+/// without being at the mercy of chance), while an unseeded one starts from a random seed.
+struct SimulatorRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// - Parameter seed: the seed; `nil` draws one from the system's generator.
+    init(seed: UInt64?) {
+        var system = SystemRandomNumberGenerator()
+        state = seed ?? system.next()
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

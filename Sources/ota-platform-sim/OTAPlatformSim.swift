@@ -55,6 +55,30 @@ struct OTAPlatformSim: AsyncParsableCommand {
     @Option(name: .customLong("latency-ms"), help: "Milliseconds added to every RPC answer.")
     var latencyMilliseconds: Int = 0
 
+    @Option(
+        name: .customLong("latency-max-ms"),
+        help: "With it, every RPC answer waits a random time between --latency-ms and this (milliseconds)."
+    )
+    var latencyMaxMilliseconds: Int?
+
+    @Option(
+        name: .customLong("fault"),
+        help: """
+            A fault rule in force from the start, as JSON (repeatable; see docs/simulator.md), e.g. \
+            '{"httpStatus":503,"probability":0.1}' or '{"latencyMilliseconds":100,"maxLatencyMilliseconds":900}'.
+            """
+    )
+    var faults: [String] = []
+
+    @Option(name: .customLong("seed"), help: "Seed of the random draws (fault probabilities, random latency).")
+    var seed: UInt64?
+
+    @Option(
+        name: .customLong("clock-offset-seconds"),
+        help: "How far the simulator's clock runs ahead (negative: behind); beyond 900 s calls get InvalidTimeStamp.Expired."
+    )
+    var clockOffsetSeconds: Int = 0
+
     @Option(name: .customLong("response-style"), help: "aliyun (PascalCase) or tuya (lower camel case).")
     var responseStyle: String = "aliyun"
 
@@ -69,6 +93,10 @@ struct OTAPlatformSim: AsyncParsableCommand {
             throw ValidationError("--response-style must be aliyun or tuya, got \(responseStyle)")
         }
         guard latencyMilliseconds >= 0 else { throw ValidationError("--latency-ms must be >= 0") }
+        if let latencyMaxMilliseconds, latencyMaxMilliseconds < latencyMilliseconds {
+            throw ValidationError("--latency-max-ms must be >= --latency-ms")
+        }
+        _ = try parsedFaults()
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -97,6 +125,10 @@ struct OTAPlatformSim: AsyncParsableCommand {
             responseStyle: ResponseStyle(name: responseStyle) ?? .aliyun,
             iotInstanceId: iotInstanceId
         )
+        configuration.maximumLatency = latencyMaxMilliseconds.map { .milliseconds($0) }
+        configuration.faults = try parsedFaults()
+        configuration.randomSeed = seed
+        configuration.clockOffset = .seconds(clockOffsetSeconds)
         let environment = ProcessInfo.processInfo.environment
         let secretFile = accessKeySecretFile ?? environment["OTA_SIM_ACCESS_KEY_SECRET_FILE"]
         var secret = accessKeySecret ?? environment["OTA_SIM_ACCESS_KEY_SECRET"] ?? "testsecret"
@@ -129,5 +161,16 @@ struct OTAPlatformSim: AsyncParsableCommand {
             )
         }
         logger.info("simulator stopped")
+    }
+
+    /// The `--fault` rules, decoded and checked.
+    private func parsedFaults() throws -> [FaultRule] {
+        try faults.enumerated().map { index, text in
+            do throws(SimulatorError) {
+                return try FaultRule.decode(json: Data(text.utf8))
+            } catch {
+                throw ValidationError("--fault #\(index + 1): \(error.message)")
+            }
+        }
     }
 }
