@@ -59,7 +59,6 @@ public final class PlatformAPIClient: Service, Sendable {
     /// The configuration the client was created with.
     public let configuration: PlatformAPIConfiguration
     private let logger: Logger
-    private let signer: RPCSigner
     private let bucket: TokenBucket<ContinuousClock>?
     private let lifecycle: Mutex<Lifecycle>
     /// Why the configured endpoint cannot be called, found once at creation (a configuration error is
@@ -92,7 +91,6 @@ public final class PlatformAPIClient: Service, Sendable {
     public init(configuration: PlatformAPIConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.signer = RPCSigner(accessKeyId: configuration.accessKeyId, accessKeySecret: configuration.accessKeySecret)
         if let rate = configuration.rateLimit.ratePerSecond, let burst = configuration.rateLimit.burst {
             self.bucket = TokenBucket(ratePerSecond: rate, burst: burst, clock: ContinuousClock())
         } else {
@@ -264,34 +262,19 @@ public final class PlatformAPIClient: Service, Sendable {
 
     /// The exact request an attempt would send (for dry runs and a `sign` command): all common parameters added.
     ///
+    /// The same pure function as ``PlatformAPIConfiguration/signedRequest(for:timestamp:nonce:)``.
     /// - Parameters:
     ///   - request: the operation parameters.
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
     public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
-        signer.sign(method: configuration.method, parameters: parameters(for: request, timestamp: timestamp, nonce: nonce))
+        configuration.signedRequest(for: request, timestamp: timestamp, nonce: nonce)
     }
 
-    /// Every parameter an attempt sends and signs, except `Signature`.
-    ///
-    /// `AccessKeyId`, `SignatureMethod=HMAC-SHA1`, `SignatureNonce`, `Timestamp`, and when configured (non-empty)
-    /// `SignatureVersion`, `Format`, `Version`, `RegionId`; then the operation parameters, with the configured
-    /// `IotInstanceId` when the request has none.
+    /// Every parameter an attempt sends and signs, except `Signature`; see
+    /// ``PlatformAPIConfiguration/parameters(for:timestamp:nonce:)``.
     public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
-        var parameters = request.operationParameters()
-        parameters["AccessKeyId"] = configuration.accessKeyId
-        parameters["SignatureMethod"] = "HMAC-SHA1"
-        parameters["SignatureNonce"] = nonce
-        parameters["Timestamp"] = RPCTimestamp.string(from: timestamp)
-        func setIfPresent(_ name: String, _ value: String?) {
-            if let value, !value.isEmpty { parameters[name] = value }
-        }
-        setIfPresent("SignatureVersion", configuration.signatureVersion)
-        setIfPresent("Format", configuration.format)
-        setIfPresent("Version", configuration.apiVersion)
-        setIfPresent("RegionId", configuration.regionId)
-        if parameters["IotInstanceId"] == nil { setIfPresent("IotInstanceId", configuration.iotInstanceId) }
-        return parameters
+        configuration.parameters(for: request, timestamp: timestamp, nonce: nonce)
     }
 
     // MARK: One attempt
@@ -338,7 +321,7 @@ public final class PlatformAPIClient: Service, Sendable {
         let retryAfter = Self.retryAfter(in: response.headers)
         let body: ByteBuffer
         do {
-            body = try await response.body.collect(upTo: configuration.maxResponseBodyBytes)
+            body = try await Self.collect(response.body, upTo: configuration.maxResponseBodyBytes, until: attemptEnd)
         } catch is NIOTooManyBytesError {
             return AttemptOutcome(
                 result: .failure(PlatformAPIError(
@@ -383,6 +366,31 @@ public final class PlatformAPIClient: Service, Sendable {
             return AttemptOutcome(result: .failure(error), requestId: parsed.requestId, retryAfter: retryAfter)
         }
         return AttemptOutcome(result: .success(parsed), requestId: parsed.requestId, retryAfter: retryAfter)
+    }
+
+    /// Reads a whole body, but not past `end`: AsyncHTTPClient's deadline covers the request and the response
+    /// head only, and its read timeout only a silence, so a platform that trickles its body a byte at a time
+    /// would otherwise hold the attempt (and the command) for as long as it likes.
+    ///
+    /// - Throws: `HTTPClientError.deadlineExceeded` when `end` comes first (the request is cancelled), or what
+    ///   reading the body threw.
+    private static func collect(
+        _ body: HTTPClientResponse.Body,
+        upTo maximum: Int,
+        until end: ContinuousClock.Instant
+    ) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: maximum) }
+            group.addTask {
+                try await Task.sleep(until: end, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else {
+                throw HTTPClientError.deadlineExceeded
+            }
+            return buffer
+        }
     }
 
     /// Turns whatever AsyncHTTPClient or NIO threw into our error, scrubbed of the secret.
@@ -505,8 +513,9 @@ public final class PlatformAPIClient: Service, Sendable {
         return nil
     }
 
-    /// `nil` when `endpoint` is an absolute `http` or `https` URL with a host and no query or fragment.
-    static func problem(withEndpoint endpoint: String) -> String? {
+    /// Why `endpoint` cannot be called, or `nil` when it is an absolute `http` or `https` URL with a host and no
+    /// query or fragment.
+    public static func problem(withEndpoint endpoint: String) -> String? {
         guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil
         else {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+public import Foundation
 public import PlatformSignature
 
 /// Everything the platform client needs to know: where to call, as whom, how patiently and how fast.
@@ -16,22 +17,23 @@ public struct PlatformAPIConfiguration: Sendable {
     /// The AccessKey secret; it is only ever used as the HMAC key, never sent, logged or put in an error.
     /// No default.
     public var accessKeySecret: AccessKeySecret
-    /// The HTTP method. Default `.get` (the seed document's shape).
+    /// Which common parameters every call carries. Default ``PlatformProfile/aliyun``: `Format=JSON`,
+    /// `Version=2018-01-20`, `SignatureVersion=1.0` and ``regionId`` when set (DESIGN §3's list).
+    ///
+    /// ``PlatformProfile/tuya`` sends only what the seed's sample request sends. A parameter the profile leaves
+    /// out is neither sent nor signed.
+    public var profile: PlatformProfile
+    /// The HTTP method. Default `.get` (the seed document's shape), whatever the profile.
     ///
     /// `.post` is the official SDKs' shape. Either way the parameters travel in the query string and the body
     /// is empty, so the platform sees the same parameters and only the first token of the string-to-sign
-    /// differs.
+    /// differs. Both platforms accept both methods for this API (its metadata says `POST|GET`).
     public var method: RPCHTTPMethod
-    /// Sent as `RegionId` when set (Alibaba requires it; Tuya's samples omit it). Default `nil`.
+    /// Sent as `RegionId` by the ``PlatformProfile/aliyun`` profile when set (Alibaba requires it; Tuya has no
+    /// such parameter and the ``PlatformProfile/tuya`` profile never sends it). Default `nil`.
     public var regionId: String?
     /// Sent as `IotInstanceId` when set and the request has none of its own. Default `nil`.
     public var iotInstanceId: String?
-    /// Sent as `Version` when set. Default `"2018-01-20"`; `nil` omits it (Tuya's samples do).
-    public var apiVersion: String?
-    /// Sent as `Format` when set. Default `"JSON"` (the platform's own default is XML, which we do not parse).
-    public var format: String?
-    /// Sent as `SignatureVersion` when set. Default `"1.0"`.
-    public var signatureVersion: String?
     /// Connect and read timeouts of one HTTP attempt. Default: connect 5 s, read 10 s.
     public var timeouts: Timeouts
     /// How failed attempts are retried. Default ``RetryPolicy/default``: at most 4 attempts, full-jitter
@@ -54,12 +56,10 @@ public struct PlatformAPIConfiguration: Sendable {
         self.endpoint = endpoint
         self.accessKeyId = accessKeyId
         self.accessKeySecret = accessKeySecret
+        self.profile = .aliyun
         self.method = .get
         self.regionId = nil
         self.iotInstanceId = nil
-        self.apiVersion = "2018-01-20"
-        self.format = "JSON"
-        self.signatureVersion = "1.0"
         self.timeouts = Timeouts()
         self.retry = .default
         self.rateLimit = .default
@@ -82,6 +82,43 @@ public struct PlatformAPIConfiguration: Sendable {
             self.connect = connect
             self.read = read
         }
+    }
+}
+
+extension PlatformAPIConfiguration {
+    /// Every parameter a call sends and signs, except `Signature`: a pure function of the configuration, the
+    /// request, the time and the nonce.
+    ///
+    /// `AccessKeyId`, `SignatureMethod=HMAC-SHA1`, `SignatureNonce`, `Timestamp`, then what ``profile`` adds
+    /// (``PlatformProfile/aliyun``: `Format`, `Version`, `SignatureVersion`, and `RegionId` when configured;
+    /// ``PlatformProfile/tuya``: nothing), then the operation parameters, with the configured `IotInstanceId`
+    /// when the request has none.
+    /// - Parameters:
+    ///   - request: the operation parameters.
+    ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
+    ///   - nonce: becomes `SignatureNonce`.
+    public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
+        var parameters = request.operationParameters()
+        parameters["AccessKeyId"] = accessKeyId
+        parameters["SignatureMethod"] = "HMAC-SHA1"
+        parameters["SignatureNonce"] = nonce
+        parameters["Timestamp"] = RPCTimestamp.string(from: timestamp)
+        for common in profile.additionalCommonParameters(regionId: regionId) {
+            parameters[common.name] = common.value
+        }
+        if parameters["IotInstanceId"] == nil, let iotInstanceId, !iotInstanceId.isEmpty {
+            parameters["IotInstanceId"] = iotInstanceId
+        }
+        return parameters
+    }
+
+    /// The exact request a call would send with ``method``: parameters, string-to-sign and signature.
+    ///
+    /// Pure and deterministic (time and nonce are inputs), so a dry run, the `sign` command and the client
+    /// itself produce the same bytes for the same inputs.
+    public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
+        RPCSigner(accessKeyId: accessKeyId, accessKeySecret: accessKeySecret)
+            .sign(method: method, parameters: parameters(for: request, timestamp: timestamp, nonce: nonce))
     }
 }
 

@@ -20,12 +20,15 @@ public protocol WorkerArguments: Sendable {
     var replyTopicAllowList: [String]? { get }
     var platformEndpoint: String? { get }
     var platformMethod: String? { get }
+    var platformProfile: String? { get }
     var accessKeyId: String? { get }
     var accessKeySecretFile: String? { get }
     var regionId: String? { get }
     var iotInstanceId: String? { get }
     var platformQps: Double? { get }
     var platformMaxAttempts: Int? { get }
+    var platformConnectTimeout: Double? { get }
+    var platformReadTimeout: Double? { get }
     var maxInFlight: Int? { get }
     var maxDeviceNames: Int? { get }
     var maxPayloadBytes: Int? { get }
@@ -50,12 +53,15 @@ extension WorkerArguments {
     public var replyTopicAllowList: [String]? { nil }
     public var platformEndpoint: String? { nil }
     public var platformMethod: String? { nil }
+    public var platformProfile: String? { nil }
     public var accessKeyId: String? { nil }
     public var accessKeySecretFile: String? { nil }
     public var regionId: String? { nil }
     public var iotInstanceId: String? { nil }
     public var platformQps: Double? { nil }
     public var platformMaxAttempts: Int? { nil }
+    public var platformConnectTimeout: Double? { nil }
+    public var platformReadTimeout: Double? { nil }
     public var maxInFlight: Int? { nil }
     public var maxDeviceNames: Int? { nil }
     public var maxPayloadBytes: Int? { nil }

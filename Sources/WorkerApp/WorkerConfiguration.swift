@@ -133,7 +133,19 @@ public struct WorkerConfiguration: Sendable {
             throw .invalidConfiguration("platform-method must be GET or POST, not '\(method)'")
         }
         platform.method = rpcMethod
+        let profileName = try settings.string("platform-profile", arguments.platformProfile, default: "aliyun")
+        guard let profile = PlatformProfile(name: profileName) else {
+            throw .invalidConfiguration("platform-profile must be aliyun or tuya, not '\(profileName)'")
+        }
+        platform.profile = profile
         platform.regionId = try settings.optionalString("region-id", arguments.regionId)
+        if platform.regionId != nil, !profile.sendsRegionId {
+            throw .invalidConfiguration("region-id is not sent with platform-profile \(profile) (Tuya has no RegionId): remove it")
+        }
+        platform.timeouts = .init(
+            connect: .milliseconds(Int64(try settings.double("platform-connect-timeout", arguments.platformConnectTimeout, default: 5, range: 0.1...300) * 1000)),
+            read: .milliseconds(Int64(try settings.double("platform-read-timeout", arguments.platformReadTimeout, default: 10, range: 0.1...3_600) * 1000))
+        )
         platform.iotInstanceId = try settings.optionalString("iot-instance-id", arguments.iotInstanceId)
         let qps = try settings.double("platform-qps", arguments.platformQps, default: 10, range: 0...10_000)
         // The client's bucket holds half a second's worth of calls: the platform's own bucket (a full second)
@@ -171,7 +183,7 @@ public struct WorkerConfiguration: Sendable {
     /// Where the command schema is looked for: `--schema-dir`, else `./schemas`, else the installed copy.
     public static let installedSchemaDirectory = "/usr/share/ota-cancel-worker/schemas"
 
-    private static func commandSchemaPath(schemaDir: String?) throws(WorkerError) -> String {
+    static func commandSchemaPath(schemaDir: String?) throws(WorkerError) -> String {
         let fileName = "cancel-command.schema.json"
         if let schemaDir { return schemaDir + "/" + fileName }
         let candidates = ["schemas/" + fileName, installedSchemaDirectory + "/" + fileName]
@@ -181,7 +193,7 @@ public struct WorkerConfiguration: Sendable {
         )
     }
 
-    private static func readSecretFile(_ path: String, setting: String) throws(WorkerError) -> String {
+    static func readSecretFile(_ path: String, setting: String) throws(WorkerError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .invalidConfiguration("\(setting): cannot read '\(path)'")
         }
@@ -276,6 +288,8 @@ extension WorkerConfiguration {
             ("reply-topic-allow", worker.replyTopicAllowList.joined(separator: ", ")),
             ("platform-endpoint", platform.endpoint),
             ("platform-method", platform.method.rawValue),
+            ("platform-profile", platform.profile.name),
+            ("platform-timeouts", "connect \(platform.timeouts.connect), read \(platform.timeouts.read)"),
             ("access-key-id", platform.accessKeyId),
             ("access-key-secret", "(set)"),
             ("region-id", platform.regionId ?? "(not sent)"),

@@ -47,6 +47,9 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "HTTP method of platform calls: GET or POST. (default: GET)")
     var platformMethod: String?
 
+    @Option(help: "Request profile: aliyun (Format, Version, SignatureVersion, RegionId: the official SDKs' parameters) or tuya (the seed's: none of them). (default: aliyun)")
+    var platformProfile: String?
+
     @Option(help: "AccessKey ID. (required)")
     var accessKeyId: String?
 
@@ -64,6 +67,12 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
 
     @Option(help: "Attempts per platform call, retries of transient errors included. (default: 4)")
     var platformMaxAttempts: Int?
+
+    @Option(help: "Seconds to connect to the platform (TCP and TLS). (default: 5)")
+    var platformConnectTimeout: Double?
+
+    @Option(help: "Seconds of silence while waiting for the platform's answer; an attempt ends after connect + read timeouts. (default: 10)")
+    var platformReadTimeout: Double?
 
     @Option(help: "Commands processed at once. (default: 64)")
     var maxInFlight: Int?

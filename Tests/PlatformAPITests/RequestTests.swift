@@ -125,7 +125,7 @@ struct RequestTests {
         #expect(parameters["IotInstanceId"] == "configured-instance")
     }
 
-    @Test("reference §2.5: Tuya-shaped set (no Version/Format/SignatureVersion/RegionId) matches the vector")
+    @Test("reference §2.5: the tuya profile sends the seed's set (no Version/Format/SignatureVersion/RegionId)")
     func tuyaVector() {
         for (method, expected) in [(RPCHTTPMethod.get, "Nc8BbMr+oXPPaEK9H0nlTw6Nha4="), (.post, "3/cj14WCOds0y5s04LoPm00udoM=")] {
             var configuration = PlatformAPIConfiguration(
@@ -134,9 +134,9 @@ struct RequestTests {
                 accessKeySecret: AccessKeySecret("testsecret")
             )
             configuration.method = method
-            configuration.apiVersion = nil
-            configuration.format = nil
-            configuration.signatureVersion = nil
+            configuration.profile = .tuya
+            // Tuya has no RegionId: the profile leaves it out even when one is configured.
+            configuration.regionId = "cn-shanghai"
             let client = PlatformAPIClient(configuration: configuration, logger: Logger(label: "test"))
             let request = CancelOTATaskByDeviceRequest(
                 productKey: "k1nhvylABCD",
@@ -157,7 +157,7 @@ struct RequestTests {
         let configuration = PlatformAPIConfiguration(endpoint: "http://x", accessKeyId: "id", accessKeySecret: AccessKeySecret("s"))
         #expect(configuration.method == .get)
         #expect(configuration.regionId == nil && configuration.iotInstanceId == nil)
-        #expect(configuration.apiVersion == "2018-01-20" && configuration.format == "JSON" && configuration.signatureVersion == "1.0")
+        #expect(configuration.profile == .aliyun)
         #expect(configuration.timeouts.connect == .seconds(5) && configuration.timeouts.read == .seconds(10))
         #expect(configuration.retry == .default && configuration.retry.maxAttempts == 4)
         #expect(configuration.retry.ceiling(beforeRetry: 0) == .milliseconds(200))
@@ -165,5 +165,41 @@ struct RequestTests {
         #expect(configuration.rateLimit.ratePerSecond == 10 && configuration.rateLimit.burst == 10)
         #expect(configuration.maxDeviceNamesPerCall == 200)
         #expect(configuration.maxResponseBodyBytes == 1 << 20)
+    }
+
+    @Test("the aliyun profile: exactly the official Python SDK's parameters, RegionId only when configured")
+    func aliyunProfile() {
+        var configuration = PlatformAPIConfiguration(
+            endpoint: "https://iot.cn-shanghai.aliyuncs.com",
+            accessKeyId: "testid",
+            accessKeySecret: AccessKeySecret("testsecret")
+        )
+        let request = CancelOTATaskByDeviceRequest(productKey: "pk", firmwareId: "fw", deviceNames: ["dev1"])
+        let operation: Set = ["Action", "ProductKey", "FirmwareId", "DeviceName.1"]
+        let always: Set = ["AccessKeyId", "SignatureMethod", "SignatureNonce", "Timestamp"]
+        let withoutRegion = configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n")
+        #expect(Set(withoutRegion.keys) == operation.union(always).union(["Format", "Version", "SignatureVersion"]))
+        #expect(withoutRegion["Format"] == "JSON" && withoutRegion["Version"] == "2018-01-20")
+        #expect(withoutRegion["SignatureVersion"] == "1.0" && withoutRegion["SignatureMethod"] == "HMAC-SHA1")
+        configuration.regionId = "cn-shanghai"
+        #expect(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n")["RegionId"] == "cn-shanghai")
+        configuration.regionId = ""
+        #expect(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n")["RegionId"] == nil)
+        configuration.profile = .tuya
+        configuration.regionId = "cn-shanghai"
+        #expect(Set(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n").keys) == operation.union(always))
+    }
+
+    @Test("profiles: names, reference methods; the method stays the configuration's choice")
+    func profileNames() {
+        #expect(PlatformProfile(name: "aliyun") == .aliyun && PlatformProfile(name: "TUYA") == .tuya)
+        #expect(PlatformProfile(name: "alibaba") == nil && PlatformProfile(name: "") == nil)
+        #expect(PlatformProfile.allProfiles.map(\.name) == ["aliyun", "tuya"])
+        #expect(PlatformProfile.aliyun.referenceMethod == .post && PlatformProfile.tuya.referenceMethod == .get)
+        var configuration = PlatformAPIConfiguration(endpoint: "http://x", accessKeyId: "id", accessKeySecret: AccessKeySecret("s"))
+        configuration.profile = .tuya
+        configuration.method = .post
+        let request = CancelOTATaskByDeviceRequest(productKey: "pk", firmwareId: "fw", deviceNames: ["dev1"])
+        #expect(configuration.signedRequest(for: request, timestamp: Self.timestamp, nonce: "n").stringToSign.hasPrefix("POST&%2F&"))
     }
 }

@@ -46,11 +46,7 @@ struct SimulatorIntegrationTests {
     func tuya() async throws {
         try await withSimulatorAndClient(
             simulator: SimulatorConfiguration(generateDevices: 5, responseStyle: .tuya),
-            configure: { configuration in
-                configuration.apiVersion = nil
-                configuration.format = nil
-                configuration.signatureVersion = nil
-            }
+            configure: { $0.profile = .tuya }
         ) { simulator, client in
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             #expect(result.succeeded && result.attempts == 1 && result.requestIds.count == 1)
@@ -174,6 +170,36 @@ struct SimulatorIntegrationTests {
             simulator.state.injectFault(FaultRule(count: 1, latencyMilliseconds: 3000))
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             #expect(result.succeeded && result.attempts == 2)
+        }
+    }
+
+    @Test("a body that trickles past connect + read is a timeout even though no silence reaches the read timeout")
+    func slowBody() async throws {
+        try await withSimulatorAndClient(configure: {
+            $0.timeouts = .init(connect: .milliseconds(500), read: .milliseconds(500))
+            $0.retry = .none
+        }) { simulator, client in
+            // Ten pieces 300 ms apart: never 500 ms of silence, 3 s in all, past the 1 s an attempt may last.
+            simulator.state.injectFault(FaultRule(count: 1, slowBodyMilliseconds: 3_000))
+            let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
+            let error = try #require(result.error)
+            #expect(error == .timeout && error.isTransient && result.attempts == 1)
+            // The slow answer was the real one: the platform acted, the client could not know.
+            #expect(simulator.state.tasks(deviceName: "dev-000001")?.map(\.status) == ["CANCELED"])
+        }
+    }
+
+    @Test("a slow body within the attempt's time is read whole")
+    func slowBodyWithin() async throws {
+        try await withSimulatorAndClient(configure: {
+            $0.timeouts = .init(connect: .seconds(2), read: .seconds(2))
+            $0.retry = .none
+        }) { simulator, client in
+            simulator.state.injectFault(FaultRule(count: 1, slowBodyMilliseconds: 500))
+            let started = ContinuousClock.now
+            let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
+            #expect(result.succeeded && result.attempts == 1)
+            #expect(started.duration(to: .now) >= .milliseconds(450))
         }
     }
 
