@@ -32,7 +32,14 @@ public struct CancelWorkerConfiguration: Sendable {
     public var maxDeviceNames: Int
 
     /// How long graceful shutdown waits for in-flight commands before giving up. Default 20 s.
+    ///
+    /// Commands still running then stay in the journal and run again at the next start.
     public var drainTimeout: Duration
+
+    /// The deadline of a command that sets none (and whose message has no MQTT 5 expiry). Default 1 hour;
+    /// `nil` for none. While the platform answers transient errors, a command is retried until its deadline,
+    /// then answered `expired` (or `partial`); this bounds how late a cancel can be executed.
+    public var defaultDeadline: Duration?
 
     public init(
         commandTopic: String = "ota/cancel/request",
@@ -42,7 +49,8 @@ public struct CancelWorkerConfiguration: Sendable {
         maxInFlight: Int = 64,
         maxPayloadBytes: Int = 4 << 20,
         maxDeviceNames: Int = 10_000,
-        drainTimeout: Duration = .seconds(20)
+        drainTimeout: Duration = .seconds(20),
+        defaultDeadline: Duration? = .seconds(3600)
     ) {
         self.commandTopic = commandTopic
         self.defaultReplyTopic = defaultReplyTopic
@@ -52,5 +60,6 @@ public struct CancelWorkerConfiguration: Sendable {
         self.maxPayloadBytes = maxPayloadBytes
         self.maxDeviceNames = maxDeviceNames
         self.drainTimeout = drainTimeout
+        self.defaultDeadline = defaultDeadline
     }
 }

@@ -7,178 +7,224 @@ import Foundation
 import JSONSchema
 import Synchronization
 
-/// The pipeline as a `Service`: MQTT in, intake on the loop thread, execution with bounded concurrency,
-/// replies out (DESIGN §1).
+/// The pipeline as a `Service` (DESIGN §1): MQTT in, intake and journal on the loop thread, execution from
+/// the journal with bounded concurrency, replies out, each acknowledged reply marked in the journal.
 ///
-/// `run()` owns everything: it connects, subscribes, processes until graceful shutdown, drains what is in
-/// flight (bounded by ``CancelWorkerConfiguration/drainTimeout``) and disconnects cleanly.
+/// Nothing the broker has had acknowledged exists only in memory: a message is journaled inside the MQTT
+/// callback (its PUBACK leaves after the callback returns), every platform call is recorded as it ends, and a
+/// reply is stored before it is published. `run()` first replays what a previous run left: stored replies not
+/// yet acknowledged are published again, accepted commands are executed (calls already answered are not
+/// repeated).
+///
+/// Graceful shutdown: no new command is started, the ones running get ``CancelWorkerConfiguration/drainTimeout``
+/// to finish (then they are cancelled and stay in the journal), stored replies are flushed, the MQTT session
+/// is closed cleanly.
 public final class CancelWorkerService: Service, Sendable {
     private let configuration: CancelWorkerConfiguration
-    private let mqttConfiguration: MosquittoConfiguration
     private let intake: CommandIntake
     private let executor: CommandExecutor
+    private let journal: Journal
+    private let connection: MQTTConnection
     private let logger: Logger
     private let state = Mutex(State())
 
     private struct State {
-        var ready = false
-        /// Messages decided on the loop thread and not yet answered.
-        var pending = 0
-        var counters = CancelWorkerService.Counters()
-        var fatalError: MosquittoError?
         var draining = false
+        var wakePending = false
+        var fatal: (any Error)?
+        var counters = CancelWorkerService.Counters()
     }
 
-    /// What the worker has done since it started (for logs, tests and, later, metrics).
+    /// What the worker has done since it started (for logs, tests and metrics).
     public struct Counters: Sendable, Hashable {
         public var received = 0
+        public var accepted = 0
+        public var started = 0
+        public var duplicates = 0
         public var executed = 0
+        public var retried = 0
         public var rejected = 0
         public var expired = 0
         public var deadLettered = 0
         public var repliesPublished = 0
+        public var replayedReplies = 0
         public var publishFailures = 0
+    }
+
+    /// How the MQTT connection is supervised.
+    public struct Supervision: Sendable {
+        /// Exit (the service throws) when libmosquitto's loop gives up, instead of reconnecting. Default `false`.
+        public var exitOnConnectionFailure: Bool
+        public init(exitOnConnectionFailure: Bool = false) {
+            self.exitOnConnectionFailure = exitOnConnectionFailure
+        }
     }
 
     public init(
         configuration: CancelWorkerConfiguration,
         mqtt: MosquittoConfiguration,
         schema: CommandSchema,
+        journal: Journal,
         platform: PlatformAPIClient,
         platformConfiguration: PlatformAPIConfiguration,
+        supervision: Supervision = .init(),
         logger: Logger
     ) {
         self.configuration = configuration
-        self.mqttConfiguration = mqtt
         self.intake = CommandIntake(configuration: configuration, schema: schema)
         self.executor = CommandExecutor(platform: platform, platformConfiguration: platformConfiguration)
+        self.journal = journal
+        self.connection = MQTTConnection(
+            configuration: mqtt,
+            subscription: MQTTSubscribeInfo(topicFilter: configuration.commandTopic, qos: .atLeastOnce),
+            supervision: .init(exitOnFailure: supervision.exitOnConnectionFailure),
+            logger: logger
+        )
         self.logger = logger
     }
 
-    /// Connected, subscribed and processing.
-    public var isReady: Bool { state.withLock { $0.ready } }
+    /// Ready: the journal is open, the MQTT connection is up and subscribed, and the worker is not shutting down.
+    public var isReady: Bool { connection.isUp && !state.withLock { $0.draining } }
 
     /// A snapshot of the counters.
     public var counters: Counters { state.withLock { $0.counters } }
 
-    public func run() async throws {
-        let (decisions, continuation) = AsyncStream.makeStream(of: IntakeDecision.self, bufferingPolicy: .unbounded)
-        let intake = self.intake
-        let logger = self.logger
-        let client = try MosquittoClient(configuration: mqttConfiguration, logger: logger) { [self] message in
-            // On the loop thread: the PUBACK leaves only after this returns (DESIGN §1).
-            let decision = intake.decide(message)
-            self.state.withLock {
-                $0.pending += 1
-                $0.counters.received += 1
-            }
-            continuation.yield(decision)
-        }
+    private enum DispatchEvent: Sendable {
+        case wake
+        case finished(Int64)
+        case drainTimedOut
+    }
 
-        let sessionPresent = try await client.connect()
-        _ = try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: configuration.commandTopic, qos: .atLeastOnce)])
-        state.withLock { $0.ready = true }
+    public func run() async throws {
+        let (events, emit) = AsyncStream.makeStream(of: DispatchEvent.self)
+        let (replies, replyQueue) = AsyncStream.makeStream(of: PendingReply.self)
+
+        // Replay what a previous run left.
+        let pending = try await journal.pendingReplies()
+        for reply in pending { replyQueue.yield(reply) }
+        let counts = try await journal.counts()
+        state.withLock { $0.counters.replayedReplies = pending.count }
         logger.notice(
-            "worker ready",
+            "journal open",
             metadata: [
-                "ota.command-topic": "\(configuration.commandTopic)",
-                "mqtt.session-present": "\(sessionPresent)",
+                "ota.journal": "\(journal.configuration.path ?? ":memory:")",
+                "ota.replies-to-publish": "\(pending.count)",
+                "ota.commands-to-run": "\(counts["accepted", default: 0])",
+                "ota.duplicates-waiting": "\(counts["waiting", default: 0])",
             ]
         )
+        let wake: @Sendable () -> Void = { [self] in
+            // Coalesced: one pending wake-up is enough, however many messages arrive before the dispatcher looks.
+            if self.state.withLock({ state in defer { state.wakePending = true }; return !state.wakePending }) {
+                emit.yield(.wake)
+            }
+        }
+        wake()
+
+        let onMessage: MosquittoClient.MessageHandler = { [self] message in
+            self.receive(message, wake: wake, replies: replyQueue)
+        }
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Supervision: when libmosquitto's loop gives up for good, stop like a graceful shutdown.
-                if let error = await self.watchEvents(of: client) {
-                    self.state.withLock { $0.fatalError = error }
-                    await self.drain(client: client, continuation: continuation)
+                do {
+                    try await self.connection.run(onMessage: onMessage)
+                } catch is CancellationError {
+                } catch {
+                    // The connection gave up and the worker was told to stop then: drain, then fail.
+                    self.state.withLock { $0.fatal = error }
+                    self.beginDrain(emit: emit)
+                }
+            }
+            group.addTask { await self.pruneRegularly() }
+            group.addTask {
+                // Commands waiting for a retry become due without a message arriving.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    wake()
                 }
             }
             group.addTask {
                 do {
                     try await gracefulShutdown()
-                    await self.drain(client: client, continuation: continuation)
-                } catch {
-                    continuation.finish()  // cancelled: stop at once
+                    self.logger.notice("shutting down: no new commands; draining those in flight")
+                } catch {}
+                self.beginDrain(emit: emit)
+            }
+            let readyLogged = Task {
+                while !Task.isCancelled && !self.connection.isUp { try? await Task.sleep(for: .milliseconds(20)) }
+                if self.connection.isUp {
+                    self.logger.notice("worker ready", metadata: ["ota.command-topic": "\(self.configuration.commandTopic)"])
                 }
             }
-            await self.process(decisions, client: client)
+            async let publishing: Void = publish(replies)
+            await dispatch(events, emit: emit, wake: wake, replies: replyQueue)
+            readyLogged.cancel()
+            // No command runs any more; the replies they produced are queued. Flush them, bounded.
+            replyQueue.finish()
+            await publishing
+            await connection.stop()
             group.cancelAll()
         }
-        state.withLock { $0.ready = false }
-        await client.disconnect()
-        logger.info("worker stopped", metadata: ["ota.counters": "\(counters)"])
-        if let fatal = state.withLock({ $0.fatalError }) {
-            throw WorkerError.mqtt("the MQTT network loop gave up: \(fatal)")
-        }
+        logger.notice("worker stopped", metadata: ["ota.counters": "\(counters)"])
+        if let fatal = state.withLock({ $0.fatal }) { throw fatal }
     }
 
-    /// Processes decisions with at most `maxInFlight` at once, until the stream ends.
-    private func process(_ decisions: AsyncStream<IntakeDecision>, client: MosquittoClient) async {
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await decision in decisions {
-                if running >= configuration.maxInFlight {
-                    await group.next()
-                    running -= 1
-                }
-                group.addTask { await self.handle(decision, client: client) }
-                running += 1
-            }
-        }
-    }
-
-    /// Graceful shutdown: wait until nothing is pending (bounded), then stop the MQTT loop and end the stream.
-    private func drain(client: MosquittoClient, continuation: AsyncStream<IntakeDecision>.Continuation) async {
-        let alreadyDraining = state.withLock { state in
+    private func beginDrain(emit: AsyncStream<DispatchEvent>.Continuation) {
+        let first = state.withLock { state -> Bool in
             defer { state.draining = true }
-            state.ready = false
-            return state.draining
+            return !state.draining
         }
-        if alreadyDraining { return }
-        logger.info("shutting down: draining in-flight commands", metadata: ["ota.pending": "\(state.withLock { $0.pending })"])
-        let clock = ContinuousClock()
-        let giveUp = clock.now + configuration.drainTimeout
-        while state.withLock({ $0.pending }) > 0 && clock.now < giveUp {
-            try? await clock.sleep(for: .milliseconds(20))
+        guard first else { return }
+        emit.yield(.wake)
+        let timeout = configuration.drainTimeout
+        Task {
+            try? await Task.sleep(for: timeout)
+            emit.yield(.drainTimedOut)
         }
-        await client.disconnect()
-        let left = state.withLock { $0.pending }
-        if left > 0 {
-            logger.error(
-                "shutdown left commands unanswered (drain timeout reached)",
-                metadata: ["ota.unanswered": "\(left)"]
-            )
-        }
-        continuation.finish()
     }
 
-    private func handle(_ decision: IntakeDecision, client: MosquittoClient) async {
-        defer { state.withLock { $0.pending -= 1 } }
-        switch decision {
-        case .execute(let accepted):
-            let started = ContinuousClock.now
-            let reply = await executor.execute(accepted)
-            state.withLock {
-                $0.counters.executed += 1
-                if reply.status == .expired { $0.counters.expired += 1 }
-            }
-            logger.info(
-                "command done",
-                metadata: [
-                    "ota.correlation-id": "\(accepted.correlationId ?? "-")",
-                    "ota.status": "\(reply.status.rawValue)",
-                    "ota.devices": "\(accepted.command.deviceNames.count)",
-                    "ota.calls": "\(reply.calls ?? 0)",
-                    "ota.attempts": "\(reply.attempts ?? 0)",
-                    "ota.duration": "\(ContinuousClock.now - started)",
-                ]
+    // MARK: - Intake (MQTT loop thread)
+
+    /// Decides, journals, and hands on one message. The PUBACK leaves only after this returns.
+    private func receive(_ message: MQTTMessage, wake: () -> Void, replies: AsyncStream<PendingReply>.Continuation) {
+        let decision = intake.decide(message)
+        let action: JournalAction
+        do {
+            action = try journal.record(decision, at: Date())
+        } catch {
+            // Fail-stop: returning would let the PUBACK go for a message that is stored nowhere. Exiting here
+            // means the broker keeps it and delivers it again when the worker is back.
+            logger.critical(
+                "the journal cannot record a message; stopping without acknowledging it",
+                metadata: ["ota.error": "\(error)"]
             )
-            await publish(reply, on: accepted.route, client: client)
-        case .answer(let reply, let route):
-            state.withLock {
-                if reply.status == .expired { $0.counters.expired += 1 } else { $0.counters.rejected += 1 }
+            fflush(nil)
+            _exit(75)
+        }
+        state.withLock { state in
+            state.counters.received += 1
+            switch (decision, action) {
+            case (.deadLetter, _): state.counters.deadLettered += 1
+            case (.answer(let reply, _), _): if reply.status == .expired { state.counters.expired += 1 } else { state.counters.rejected += 1 }
+            case (.execute, .execute): state.counters.accepted += 1
+            case (.execute, .publish(let reply)):
+                if String(decoding: reply.message.payload.prefix(160), as: UTF8.self).contains(#""status":"rejected""#) {
+                    state.counters.rejected += 1
+                } else {
+                    state.counters.duplicates += 1
+                }
+            case (.execute, .waitForOriginal): state.counters.duplicates += 1
             }
+        }
+        switch action {
+        case .execute: wake()
+        case .publish(let reply): replies.yield(reply)
+        case .waitForOriginal: break
+        }
+        if case .deadLetter = decision {
+            logger.warning("message dead-lettered", metadata: ["ota.dead-letter-topic": "\(configuration.deadLetterTopic)"])
+        } else if case .answer(let reply, _) = decision {
             logger.notice(
                 "command not executed",
                 metadata: [
@@ -187,51 +233,187 @@ public final class CancelWorkerService: Service, Sendable {
                     "ota.errors": "\(reply.errors?.map(\.message) ?? [])",
                 ]
             )
-            await publish(reply, on: route, client: client)
-        case .deadLetter(let message):
-            state.withLock { $0.counters.deadLettered += 1 }
-            logger.warning("message dead-lettered", metadata: ["ota.dead-letter-topic": "\(message.topic)"])
-            await publish(message, client: client)
         }
     }
 
-    private func publish(_ reply: CancelReply, on route: ReplyRoute, client: MosquittoClient) async {
-        await publish(
-            OutgoingMessage(topic: route.topic, payload: reply.jsonValue.serializedBytes(), properties: route.replyProperties),
-            client: client
-        )
-    }
+    // MARK: - Dispatch
 
-    private func publish(_ message: OutgoingMessage, client: MosquittoClient) async {
-        do {
-            try await client.publish(to: message.topic, payload: message.payload, qos: .atLeastOnce, properties: message.properties)
-            state.withLock { $0.counters.repliesPublished += 1 }
-        } catch {
-            state.withLock { $0.counters.publishFailures += 1 }
-            logger.error(
-                "reply could not be published",
-                metadata: ["ota.topic": "\(message.topic)", "mqtt.error": "\(error)"]
-            )
-        }
-    }
-
-    /// Logs connection events; returns the error when the network loop has given up for good.
-    private func watchEvents(of client: MosquittoClient) async -> MosquittoError? {
-        for await event in client.events {
-            switch event {
-            case .connected(let sessionPresent):
-                logger.info("MQTT connected", metadata: ["mqtt.session-present": "\(sessionPresent)"])
-            case .connectionRefused(let error):
-                logger.error("MQTT connection refused by the broker", metadata: ["mqtt.error": "\(error)"])
-            case .disconnected(let error):
-                if let error {
-                    logger.warning("MQTT connection lost; reconnecting", metadata: ["mqtt.error": "\(error)"])
+    /// Runs journaled commands, at most `maxInFlight` at once, until a drain completes.
+    private func dispatch(
+        _ events: AsyncStream<DispatchEvent>,
+        emit: AsyncStream<DispatchEvent>.Continuation,
+        wake: @escaping @Sendable () -> Void,
+        replies: AsyncStream<PendingReply>.Continuation
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = Set<Int64>()
+            for await event in events {
+                switch event {
+                case .finished(let id): running.remove(id)
+                case .wake: state.withLock { $0.wakePending = false }
+                case .drainTimedOut:
+                    if !running.isEmpty {
+                        logger.warning(
+                            "drain timeout: stopping the commands still running; they stay in the journal",
+                            metadata: ["ota.running": "\(running.count)"]
+                        )
+                        group.cancelAll()
+                    }
                 }
-            case .loopExited(let error):
-                logger.critical("MQTT network loop gave up; stopping", metadata: ["mqtt.error": "\(error)"])
-                return error
+                if state.withLock({ $0.draining }) {
+                    if running.isEmpty { break }
+                    continue
+                }
+                let ready: [JournaledCommand]
+                do {
+                    ready = try await journal.readyCommands(
+                        excluding: running,
+                        limit: configuration.maxInFlight - running.count,
+                        now: Date()
+                    )
+                } catch {
+                    fatalJournalError(error)
+                }
+                for job in ready {
+                    running.insert(job.id)
+                    group.addTask {
+                        await self.execute(job, replies: replies)
+                        emit.yield(.finished(job.id))
+                    }
+                }
             }
         }
-        return nil
+    }
+
+    private func execute(_ job: JournaledCommand, replies: AsyncStream<PendingReply>.Continuation) async {
+        let started = ContinuousClock.now
+        state.withLock { $0.counters.started += 1 }
+        let journal = self.journal
+        let result = await executor.execute(job) { batch, outcome in
+            do {
+                try await journal.recordCall(job.id, batch: batch, outcome: outcome)
+            } catch {
+                self.fatalJournalError(error)
+            }
+        }
+        // Cancelled by a drain timeout or a forced stop: the command stays in the journal for the next run.
+        if Task.isCancelled { return }
+        do {
+            switch result {
+            case .retry(let date):
+                try await journal.scheduleRetry(job.id, at: date)
+                state.withLock { $0.counters.retried += 1 }
+                logger.info(
+                    "command will be retried (transient platform errors)",
+                    metadata: [
+                        "ota.correlation-id": "\(job.accepted.correlationId ?? "-")",
+                        "ota.retry-at": "\(RFC3339.string(from: date))",
+                        "ota.round": "\(job.retryRound + 1)",
+                    ]
+                )
+            case .reply(let reply):
+                let stored = try await journal.complete(job.id, reply: reply.jsonValue.serializedBytes(), route: job.accepted.route)
+                for pendingReply in stored { replies.yield(pendingReply) }
+                state.withLock {
+                    $0.counters.executed += 1
+                    if reply.status == .expired { $0.counters.expired += 1 }
+                }
+                logger.info(
+                    "command done",
+                    metadata: [
+                        "ota.correlation-id": "\(job.accepted.correlationId ?? "-")",
+                        "ota.status": "\(reply.status.rawValue)",
+                        "ota.devices": "\(job.accepted.command.deviceNames.count)",
+                        "ota.calls": "\(reply.calls ?? 0)",
+                        "ota.attempts": "\(reply.attempts ?? 0)",
+                        "ota.reason": "\(job.accepted.command.reason ?? "-")",
+                        "ota.requested-by": "\(job.accepted.command.requestedBy ?? "-")",
+                        "ota.duration": "\(ContinuousClock.now - started)",
+                    ]
+                )
+            }
+        } catch {
+            fatalJournalError(error)
+        }
+    }
+
+    // MARK: - Replies
+
+    /// Publishes stored replies (QoS 1, up to 256 awaiting their PUBACK at once) and marks each acknowledged one.
+    /// After the queue ends (shutdown), waits at most the drain timeout for the last acknowledgements.
+    private func publish(_ replies: AsyncStream<PendingReply>) async {
+        // Children return `false`; the drain timer returns `true`.
+        await withTaskGroup(of: Bool.self) { group in
+            var inFlight = 0
+            for await reply in replies {
+                if inFlight >= 256 {
+                    _ = await group.next()
+                    inFlight -= 1
+                }
+                group.addTask {
+                    await self.publish(reply)
+                    return false
+                }
+                inFlight += 1
+            }
+            guard inFlight > 0 else { return }
+            let timeout = configuration.drainTimeout
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return true
+            }
+            while let timedOut = await group.next() {
+                if timedOut {
+                    logger.warning("shutdown: replies still unacknowledged stay in the journal for the next start")
+                    group.cancelAll()
+                    break
+                }
+                inFlight -= 1
+                if inFlight == 0 { break }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func publish(_ reply: PendingReply) async {
+        // A reply is retried until the broker acknowledges it or the worker stops; it stays in the journal
+        // either way, so a stop only delays it to the next start.
+        var delay: Duration = .milliseconds(50)
+        while true {
+            do {
+                try await connection.publish(reply.message)
+                try await journal.markReplied(reply.id)
+                state.withLock { $0.counters.repliesPublished += 1 }
+                return
+            } catch let error as WorkerError where error.codeName == "Journal" {
+                fatalJournalError(error)
+            } catch {
+                state.withLock { $0.counters.publishFailures += 1 }
+                if Task.isCancelled || state.withLock({ $0.draining }) && !connection.isUp { return }
+                logger.warning("reply not acknowledged yet; trying again", metadata: ["ota.topic": "\(reply.message.topic)", "mqtt.error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    // MARK: - Housekeeping
+
+    private func pruneRegularly() async {
+        while !Task.isCancelled {
+            do {
+                let deleted = try await journal.prune(now: Date())
+                if deleted > 0 { logger.debug("journal pruned", metadata: ["ota.deleted": "\(deleted)"]) }
+            } catch {
+                logger.error("journal pruning failed", metadata: ["ota.error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(60))
+        }
+    }
+
+    private func fatalJournalError(_ error: any Error) -> Never {
+        logger.critical("the journal failed; stopping (everything recorded so far is safe)", metadata: ["ota.error": "\(error)"])
+        fflush(nil)
+        _exit(75)
     }
 }

@@ -3,13 +3,27 @@ public import Foundation
 public import PlatformAPI
 import PlatformSignature
 
-/// Executes an accepted command: plans the platform calls (at most 200 devices each), makes them through
-/// the platform client (which paces, retries and re-signs), and builds the reply.
+/// What running a command led to.
+public enum ExecutionResult: Sendable {
+    /// Finished: this is the reply.
+    case reply(CancelReply)
+    /// Some calls failed transiently and the deadline is still ahead: run the command again at this time
+    /// (only the calls that have not succeeded or failed for good are made again).
+    case retry(at: Date)
+}
+
+/// Executes a journaled command: plans the platform calls (at most 200 devices each), makes the ones not done
+/// yet through the platform client (which paces, retries and re-signs), records each outcome, and builds the
+/// reply, or asks for a retry while transient failures last and the deadline allows.
 public struct CommandExecutor: Sendable {
     private let platform: PlatformAPIClient
     private let maxDeviceNamesPerCall: Int
     private let method: RPCHTTPMethod
     private let now: @Sendable () -> Date
+    /// First delay between command-level retries; doubles each round up to ``maximumRetryDelay``. Default 1 s.
+    public var initialRetryDelay: Duration = .seconds(1)
+    /// Longest delay between command-level retries. Default 30 s.
+    public var maximumRetryDelay: Duration = .seconds(30)
 
     public init(
         platform: PlatformAPIClient,
@@ -22,8 +36,16 @@ public struct CommandExecutor: Sendable {
         self.now = now
     }
 
-    /// Runs the command to its reply. Never throws: every outcome, failures included, is a reply.
-    public func execute(_ accepted: AcceptedCommand) async -> CancelReply {
+    /// Runs the command. Never throws: every outcome is a reply or a retry.
+    ///
+    /// - Parameters:
+    ///   - job: the command with the outcomes of its batches so far.
+    ///   - record: stores one batch's outcome before the next step depends on it (the journal).
+    public func execute(
+        _ job: JournaledCommand,
+        record: @escaping @Sendable (Int, BatchOutcome) async -> Void
+    ) async -> ExecutionResult {
+        let accepted = job.accepted
         let command = accepted.command
         let batches = CancelOTATaskByDeviceRequest.batches(
             productKey: command.productKey,
@@ -47,70 +69,136 @@ public struct CommandExecutor: Sendable {
             reply.calls = 0
             reply.attempts = 0
             reply.completedAt = now()
-            return reply
+            return .reply(reply)
         }
 
-        if let deadline = accepted.deadline, deadline <= now() {
-            reply.status = .expired
-            reply.completedAt = now()
-            return reply
-        }
-        let clockDeadline = accepted.deadline.map { ContinuousClock.now + .seconds($0.timeIntervalSince(now())) }
-
-        let results = await withTaskGroup(of: (Int, PlatformCallResult).self) { group in
-            for (index, batch) in batches.enumerated() {
-                group.addTask { (index, await platform.cancelOTATaskByDevice(batch, deadline: clockDeadline)) }
+        var outcomes = job.batches
+        let deadlinePassed = accepted.deadline.map { $0 <= now() } ?? false
+        let pending = batches.indices.filter { outcomes[$0]?.final != true }
+        if !deadlinePassed && !pending.isEmpty {
+            let clockDeadline = accepted.deadline.map { ContinuousClock.now + .seconds($0.timeIntervalSince(now())) }
+            let results = await withTaskGroup(of: (Int, BatchOutcome).self) { group in
+                for index in pending {
+                    group.addTask {
+                        let result = await platform.cancelOTATaskByDevice(batches[index], deadline: clockDeadline)
+                        let outcome = self.outcome(of: result, deadline: accepted.deadline)
+                        await record(index, outcome)
+                        return (index, outcome)
+                    }
+                }
+                var results = [Int: BatchOutcome]()
+                for await (index, outcome) in group { results[index] = outcome }
+                return results
             }
-            var ordered = [PlatformCallResult?](repeating: nil, count: batches.count)
-            for await (index, result) in group { ordered[index] = result }
-            return ordered.compactMap { $0 }
+            for (index, outcome) in results {
+                var merged = outcome
+                if let previous = outcomes[index], !previous.final { merged.attempts += previous.attempts }
+                outcomes[index] = merged
+            }
+        }
+
+        // Transient failures with the deadline still ahead: try again later rather than answer "failed".
+        if accepted.deadline.map({ $0 > now() }) == true, batches.indices.contains(where: { outcomes[$0]?.final != true }) {
+            return .retry(at: retryDate(round: job.retryRound, deadline: accepted.deadline))
         }
 
         var cancelled = [String]()
         var failed = [CancelReply.FailedGroup]()
         var requestIds = [String]()
         var attempts = 0
-        for result in results {
-            attempts += result.attempts
-            switch result.result {
-            case .success(let response):
-                cancelled += result.request.deviceNames
-                if let id = response.requestId { requestIds.append(id) }
-            case .failure(let error):
+        var calls = 0
+        var permanentFailure = false
+        for (index, batch) in batches.enumerated() {
+            let outcome = outcomes[index] ?? BatchOutcome(
+                succeeded: false,
+                final: true,
+                code: "DeadlineExceeded",
+                message: "the deadline passed before this call could be made",
+                transient: true,
+                attempts: 0
+            )
+            attempts += outcome.attempts
+            if outcome.attempts > 0 { calls += 1 }
+            if outcome.succeeded {
+                cancelled += batch.deviceNames
+                if let id = outcome.requestId { requestIds.append(id) }
+            } else {
+                if !outcome.transient { permanentFailure = true }
                 failed.append(
                     .init(
-                        deviceNames: result.request.deviceNames,
-                        code: error.platformCode ?? error.shortDescription,
-                        message: error.message,
-                        requestId: error.requestId ?? result.requestIds.last,
-                        httpStatus: error.httpStatus,
-                        transient: error.isTransient,
-                        attempts: result.attempts
+                        deviceNames: batch.deviceNames,
+                        code: outcome.code ?? "Unknown",
+                        message: outcome.message ?? "",
+                        requestId: outcome.requestId,
+                        httpStatus: outcome.httpStatus,
+                        transient: outcome.transient || !outcome.final,
+                        attempts: outcome.attempts
                     )
                 )
             }
         }
         reply.cancelledDevices = cancelled
         reply.requestIds = requestIds
-        reply.calls = results.filter { $0.attempts > 0 }.count
+        reply.calls = calls
         reply.attempts = attempts
+        if !failed.isEmpty { reply.failedGroups = failed }
+        let expired = accepted.deadline.map { $0 <= now() } ?? false
         if failed.isEmpty {
             reply.status = .succeeded
+        } else if !cancelled.isEmpty {
+            reply.status = .partial
+        } else if expired && !permanentFailure {
+            // Nothing succeeded and only time (an outage, the quota) stood in the way.
+            reply.status = .expired
         } else {
-            reply.failedGroups = failed
-            if attempts == 0, accepted.deadline.map({ $0 <= now() }) == true {
-                // The deadline passed before a single call could be made (e.g. while waiting for the quota).
-                reply.status = .expired
-                reply.failedGroups = nil
-                reply.calls = nil
-                reply.attempts = nil
-                reply.cancelledDevices = nil
-                reply.requestIds = nil
-            } else {
-                reply.status = cancelled.isEmpty ? .failed : .partial
-            }
+            reply.status = .failed
         }
         reply.completedAt = now()
-        return reply
+        return .reply(reply)
+    }
+
+    /// A call's result as the journal keeps it. Transient failures are final only once the deadline has passed
+    /// (or when there is no deadline to retry towards).
+    private func outcome(of result: PlatformCallResult, deadline: Date?) -> BatchOutcome {
+        switch result.result {
+        case .success(let response):
+            return BatchOutcome(succeeded: true, final: true, requestId: response.requestId, attempts: result.attempts)
+        case .failure(let error):
+            let retryLater = error.isTransient && error != .cancelled && error != .shutdown
+                && deadline.map { $0 > now() } == true
+            return BatchOutcome(
+                succeeded: false,
+                final: !retryLater && error != .cancelled && error != .shutdown,
+                requestId: error.requestId ?? result.requestIds.last,
+                code: error.platformCode ?? Self.workerCode(error.code),
+                message: error.message,
+                httpStatus: error.httpStatus,
+                transient: error.isTransient,
+                attempts: result.attempts
+            )
+        }
+    }
+
+    /// The contract's name for a failure the platform did not name itself.
+    static func workerCode(_ code: PlatformAPIError.Code) -> String {
+        switch code {
+        case .transport: "Transport"
+        case .timeout: "Timeout"
+        case .httpStatus: "HTTPStatus"
+        case .invalidResponse: "InvalidResponse"
+        case .invalidRequest: "InvalidRequest"
+        case .deadlineExceeded: "DeadlineExceeded"
+        case .cancelled: "Cancelled"
+        case .shutdown: "Shutdown"
+        default: "Platform"
+        }
+    }
+
+    /// Exponential backoff with equal jitter, capped, and never later than the deadline.
+    private func retryDate(round: Int, deadline: Date?) -> Date {
+        let base = min(maximumRetryDelay.seconds, initialRetryDelay.seconds * pow(2, Double(min(round, 20))))
+        let delay = base / 2 + Double.random(in: 0...(base / 2))
+        let date = now().addingTimeInterval(delay)
+        return deadline.map { min($0, date) } ?? date
     }
 }

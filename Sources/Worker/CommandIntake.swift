@@ -10,15 +10,37 @@ public struct AcceptedCommand: Sendable {
     public var correlationId: String?
     public var route: ReplyRoute
     public var receivedAt: Date
-    /// The effective deadline: the earlier of the command's `deadline` and the MQTT 5 Message Expiry.
+    /// The effective deadline: the earliest of the command's `deadline`, the MQTT 5 Message Expiry and the
+    /// configured default.
     public var deadline: Date?
+    /// The payload as received (the journal keeps it to run the command again after a restart).
+    public var payload: [UInt8]
+    /// SHA-256 of the payload's canonical form: "the same command" for deduplication.
+    public var digest: [UInt8]
 
-    public init(command: CancelCommand, correlationId: String?, route: ReplyRoute, receivedAt: Date, deadline: Date?) {
+    public init(
+        command: CancelCommand,
+        correlationId: String?,
+        route: ReplyRoute,
+        receivedAt: Date,
+        deadline: Date?,
+        payload: [UInt8],
+        digest: [UInt8]
+    ) {
         self.command = command
         self.correlationId = correlationId
         self.route = route
         self.receivedAt = receivedAt
         self.deadline = deadline
+        self.payload = payload
+        self.digest = digest
+    }
+
+    /// The deduplication key: the reply topic, then the MQTT 5 Correlation Data, else the payload's
+    /// `correlationId` (each requester's correlation ids live in the namespace of its own reply topic).
+    public var dedupeKey: [UInt8]? {
+        guard let correlation = route.correlationData ?? correlationId.map({ Array($0.utf8) }) else { return nil }
+        return Array(route.topic.utf8) + [0] + correlation
     }
 }
 
@@ -163,11 +185,15 @@ public struct CommandIntake: Sendable {
             return .answer(reply, route)
         }
 
-        // 5. The deadline: the earlier of the command's and the message's own expiry.
+        // 5. The deadline: the earliest of the command's, the message's own expiry and the configured default.
         var deadline = command.deadline
         if let expiry = message.properties.messageExpiryInterval {
             let expiresAt = receivedAt.addingTimeInterval(TimeInterval(expiry))
             deadline = min(deadline ?? expiresAt, expiresAt)
+        }
+        if let defaultDeadline = configuration.defaultDeadline {
+            let bound = receivedAt.addingTimeInterval(defaultDeadline.seconds)
+            deadline = min(deadline ?? bound, bound)
         }
         if let deadline, deadline <= receivedAt {
             var reply = CancelReply(correlationId: correlationId, status: .expired, receivedAt: receivedAt, completedAt: now())
@@ -176,7 +202,15 @@ public struct CommandIntake: Sendable {
             return .answer(reply, route)
         }
         return .execute(
-            AcceptedCommand(command: command, correlationId: correlationId, route: route, receivedAt: receivedAt, deadline: deadline)
+            AcceptedCommand(
+                command: command,
+                correlationId: correlationId,
+                route: route,
+                receivedAt: receivedAt,
+                deadline: deadline,
+                payload: message.payload,
+                digest: Canonical.digest(of: payload)
+            )
         )
     }
 

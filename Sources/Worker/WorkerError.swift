@@ -8,6 +8,7 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidConfiguration = "InvalidConfiguration"
         case mqtt = "MQTT"
         case platform = "Platform"
+        case journal = "Journal"
     }
 
     private let code: Code
@@ -41,6 +42,11 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The MQTT connection failed in a way the worker cannot recover from by itself.
     public static func mqtt(_ detail: String, file: String = #fileID, line: Int = #line) -> Self {
         Self(.mqtt, detail, file: file, line: line)
+    }
+
+    /// The journal (the SQLite database in the state folder) could not be opened, read or written.
+    public static func journal(_ detail: String, file: String = #fileID, line: Int = #line) -> Self {
+        Self(.journal, detail, file: file, line: line)
     }
 
     /// The stable code, e.g. `InvalidConfiguration`.

@@ -14,10 +14,13 @@ public enum WorkerApp {
     public struct Built: Sendable {
         public var serviceGroup: ServiceGroup
         public var worker: CancelWorkerService
+        public var ops: OpsServer
+        public var journal: Journal
     }
 
-    /// Builds the services in shutdown order: the platform client first (it stops last, after the pipeline
-    /// has drained its calls), then the MQTT pipeline (it stops consuming first).
+    /// Builds the services in shutdown order: the operations server first (probes answer to the end), the
+    /// platform client next (it stops after the pipeline has drained its calls), then the MQTT pipeline (it
+    /// stops taking commands first).
     ///
     /// - Parameter signals: `true` in the executable (SIGTERM and SIGINT start a graceful shutdown); tests
     ///   stop the group by cancelling or by `triggerGracefulShutdown()`.
@@ -32,18 +35,23 @@ public enum WorkerApp {
         } catch {
             throw .invalidConfiguration("state-dir: cannot create '\(configuration.stateDirectory)': \(error.localizedDescription)")
         }
+        let journal = try Journal(configuration: configuration.journal)
         let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
         let worker = CancelWorkerService(
             configuration: configuration.worker,
             mqtt: configuration.mqtt,
             schema: schema,
+            journal: journal,
             platform: platform,
             platformConfiguration: configuration.platform,
+            supervision: configuration.supervision,
             logger: logger
         )
+        let ops = OpsServer(configuration: configuration.ops, worker: worker, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
+                    .init(service: ops),
                     .init(service: platform),
                     .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
@@ -51,7 +59,7 @@ public enum WorkerApp {
                 logger: logger
             )
         )
-        return Built(serviceGroup: group, worker: worker)
+        return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal)
     }
 
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.

@@ -36,6 +36,13 @@ public protocol WorkerArguments: Sendable {
     var stateDir: String? { get }
     var schemaDir: String? { get }
     var logLevel: String? { get }
+    var journalSync: String? { get }
+    var journalRetention: Double? { get }
+    var journalMaxEntries: Int? { get }
+    var defaultDeadline: Double? { get }
+    var exitOnConnectionFailure: Bool? { get }
+    var opsHost: String? { get }
+    var opsPort: Int? { get }
 }
 
 extension WorkerArguments {
@@ -69,4 +76,11 @@ extension WorkerArguments {
     public var stateDir: String? { nil }
     public var schemaDir: String? { nil }
     public var logLevel: String? { nil }
+    public var journalSync: String? { nil }
+    public var journalRetention: Double? { nil }
+    public var journalMaxEntries: Int? { nil }
+    public var defaultDeadline: Double? { nil }
+    public var exitOnConnectionFailure: Bool? { nil }
+    public var opsHost: String? { nil }
+    public var opsPort: Int? { nil }
 }

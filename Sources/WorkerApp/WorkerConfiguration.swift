@@ -16,6 +16,12 @@ public struct WorkerConfiguration: Sendable {
     /// The state folder (journal and other local state). Created when missing.
     public var stateDirectory: String
     public var logLevel: Logger.Level
+    /// The journal in the state folder.
+    public var journal: JournalConfiguration
+    /// The operations endpoints (health, readiness).
+    public var ops: OpsServerConfiguration
+    /// What to do when the MQTT connection fails for good.
+    public var supervision: CancelWorkerService.Supervision
 
     public init(
         mqtt: MosquittoConfiguration,
@@ -23,7 +29,10 @@ public struct WorkerConfiguration: Sendable {
         worker: CancelWorkerConfiguration,
         commandSchemaPath: String,
         stateDirectory: String,
-        logLevel: Logger.Level
+        logLevel: Logger.Level,
+        journal: JournalConfiguration? = nil,
+        ops: OpsServerConfiguration = .init(),
+        supervision: CancelWorkerService.Supervision = .init()
     ) {
         self.mqtt = mqtt
         self.platform = platform
@@ -31,6 +40,9 @@ public struct WorkerConfiguration: Sendable {
         self.commandSchemaPath = commandSchemaPath
         self.stateDirectory = stateDirectory
         self.logLevel = logLevel
+        self.journal = journal ?? JournalConfiguration(path: stateDirectory + "/journal.sqlite")
+        self.ops = ops
+        self.supervision = supervision
     }
 
     /// The prefix of every environment variable the worker reads.
@@ -97,6 +109,8 @@ public struct WorkerConfiguration: Sendable {
         worker.drainTimeout = .milliseconds(
             Int64(try settings.double("drain-timeout", arguments.drainTimeout, default: 20, range: 0...3_600) * 1000)
         )
+        let defaultDeadline = try settings.double("default-deadline", arguments.defaultDeadline, default: 3600, range: 0...31_536_000)
+        worker.defaultDeadline = defaultDeadline == 0 ? nil : .milliseconds(Int64(defaultDeadline * 1000))
         for (name, topic) in [("default-reply-topic", worker.defaultReplyTopic), ("dead-letter-topic", worker.deadLetterTopic)] {
             if let problem = MQTTTopic.problemWithTopicName(topic) {
                 throw .invalidConfiguration("\(name) '\(topic)' cannot be published to: \(problem)")
@@ -163,13 +177,35 @@ public struct WorkerConfiguration: Sendable {
                 "log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(levelText)'"
             )
         }
+        // Journal, operations endpoints, supervision.
+        let syncText = try settings.string("journal-sync", arguments.journalSync, default: "normal")
+        guard let synchronous = JournalConfiguration.Synchronous(name: syncText) else {
+            throw .invalidConfiguration("journal-sync must be normal or full, not '\(syncText)'")
+        }
+        let retention = try settings.double("journal-retention", arguments.journalRetention, default: 86_400, range: 60...31_536_000)
+        let journal = JournalConfiguration(
+            path: stateDirectory + "/journal.sqlite",
+            synchronous: synchronous,
+            retention: .milliseconds(Int64(retention * 1000)),
+            maxEntries: try settings.int("journal-max-entries", arguments.journalMaxEntries, default: 1_000_000, range: 1_000...100_000_000)
+        )
+        let ops = OpsServerConfiguration(
+            host: try settings.string("ops-host", arguments.opsHost, default: "127.0.0.1"),
+            port: try settings.int("ops-port", arguments.opsPort, default: 9464, range: 0...65_535)
+        )
+        let supervision = CancelWorkerService.Supervision(
+            exitOnConnectionFailure: try settings.bool("exit-on-connection-failure", arguments.exitOnConnectionFailure, default: false)
+        )
         return WorkerConfiguration(
             mqtt: mqtt,
             platform: platform,
             worker: worker,
             commandSchemaPath: schemaPath,
             stateDirectory: stateDirectory,
-            logLevel: logLevel
+            logLevel: logLevel,
+            journal: journal,
+            ops: ops,
+            supervision: supervision
         )
     }
 
@@ -227,6 +263,16 @@ struct SettingResolver {
 
     func string(_ name: String, _ flag: String?, default value: String) throws(WorkerError) -> String {
         try optionalString(name, flag) ?? value
+    }
+
+    func bool(_ name: String, _ flag: Bool?, default value: Bool) throws(WorkerError) -> Bool {
+        if let flag { return flag }
+        guard let (text, variable) = raw(name) else { return value }
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw .invalidConfiguration("\(name) (from \(variable)) must be true or false, not '\(text)'")
+        }
     }
 
     func list(_ name: String, _ flag: [String]?, default value: [String]) throws(WorkerError) -> [String] {
@@ -300,7 +346,11 @@ extension WorkerConfiguration {
             ("max-device-names", "\(worker.maxDeviceNames)"),
             ("max-payload-bytes", "\(worker.maxPayloadBytes)"),
             ("drain-timeout", "\(worker.drainTimeout)"),
+            ("default-deadline", worker.defaultDeadline.map { "\($0)" } ?? "(none)"),
             ("state-dir", stateDirectory),
+            ("journal", "\(journal.path ?? ":memory:") (synchronous=\(journal.synchronous), retention \(journal.retention), at most \(journal.maxEntries) entries)"),
+            ("ops", "http://\(ops.host):\(ops.port)/health/ready"),
+            ("exit-on-connection-failure", "\(supervision.exitOnConnectionFailure)"),
             ("command-schema", commandSchemaPath),
             ("log-level", logLevel.rawValue),
         ]

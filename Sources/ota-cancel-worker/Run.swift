@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import Logging
+import Foundation
 import ServiceLifecycle
+import UnixSignals
 import Worker
 import WorkerApp
 
@@ -26,6 +28,21 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "ota-cancel-worker")
         let built = try WorkerApp.buildServiceGroup(configuration, logger: logger)
+        // The first SIGTERM/SIGINT starts a graceful shutdown (the service group traps it); a second one ends the
+        // process at once: everything acknowledged is in the journal, so nothing is lost.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let impatience = Task {
+            var seen = 0
+            for await signal in signals {
+                seen += 1
+                if seen >= 2 {
+                    logger.warning("second \(signal): stopping now; the journal has everything to resume")
+                    fflush(nil)
+                    _exit(130)
+                }
+            }
+        }
+        defer { impatience.cancel() }
         try await built.serviceGroup.run()
     }
 }

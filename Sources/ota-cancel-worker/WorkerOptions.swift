@@ -95,5 +95,26 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
     var logLevel: String?
 
+    @Option(help: "Journal durability: normal (survives a crash of the worker) or full (also a power loss; a disk flush per message). (default: normal)")
+    var journalSync: String?
+
+    @Option(help: "Seconds a replied command is kept for deduplication. (default: 86400)")
+    var journalRetention: Double?
+
+    @Option(help: "Most replied commands kept in the journal. (default: 1000000)")
+    var journalMaxEntries: Int?
+
+    @Option(help: "Deadline, in seconds after receipt, of a command that sets none; transient platform errors are retried until then. 0 for none. (default: 3600)")
+    var defaultDeadline: Double?
+
+    @Flag(inversion: .prefixedNo, help: "Exit (non-zero) when the MQTT connection fails for good, instead of reconnecting with backoff. (default: reconnect)")
+    var exitOnConnectionFailure: Bool?
+
+    @Option(help: "Address of the health endpoints (/health/live, /health/ready). (default: 127.0.0.1)")
+    var opsHost: String?
+
+    @Option(help: "Port of the health endpoints; 0 picks a free one. (default: 9464)")
+    var opsPort: Int?
+
     var replyTopicAllowList: [String]? { replyTopicAllow.isEmpty ? nil : replyTopicAllow }
 }

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Logging
+import Mosquitto
+import Synchronization
+
+/// The worker's MQTT connection, supervised: when libmosquitto's loop gives up for good (refused credentials,
+/// DNS failure), the client is rebuilt and reconnected with backoff, or the worker stops when told to
+/// (DESIGN §5, "a supervisor that notices when the loop thread gives up").
+///
+/// Replies are published through ``publish(_:)``, which always uses the current client.
+final class MQTTConnection: Sendable {
+    /// Whether to keep reconnecting after the loop gave up, and how patiently.
+    struct Supervision: Sendable {
+        /// Stop the worker (non-zero exit) instead of retrying. Default `false`.
+        var exitOnFailure = false
+        /// First delay before a new client is built. Default 1 s; doubles up to ``maximumDelay``.
+        var initialDelay: Duration = .seconds(1)
+        /// Longest delay between attempts. Default 60 s.
+        var maximumDelay: Duration = .seconds(60)
+    }
+
+    private struct State {
+        var client: MosquittoClient?
+        var connected = false
+        var subscribed = false
+        var stopping = false
+    }
+
+    private let configuration: MosquittoConfiguration
+    private let subscription: MQTTSubscribeInfo
+    private let supervision: Supervision
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let stopSignal: AsyncStream<Void>
+    private let stopContinuation: AsyncStream<Void>.Continuation
+
+    init(configuration: MosquittoConfiguration, subscription: MQTTSubscribeInfo, supervision: Supervision, logger: Logger) {
+        self.configuration = configuration
+        self.subscription = subscription
+        self.supervision = supervision
+        self.logger = logger
+        (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Connected to the broker and subscribed to the command topic.
+    var isUp: Bool { state.withLock { $0.connected && $0.subscribed } }
+
+    /// Connects, subscribes, and keeps the connection until ``stop()``.
+    ///
+    /// - Throws: the error that ended the loop, when ``Supervision/exitOnFailure`` is set (or the very first
+    ///   connection is refused with that option); `CancellationError` when cancelled.
+    func run(onMessage: @escaping MosquittoClient.MessageHandler) async throws {
+        var failures = 0
+        while !state.withLock({ $0.stopping }) {
+            let client = try MosquittoClient(configuration: configuration, logger: logger, onMessage: onMessage)
+            // Known before it connects, so that stop() can end a connect that keeps retrying.
+            let stopping = state.withLock { state -> Bool in
+                state.client = client
+                return state.stopping
+            }
+            if stopping { break }
+            var failure: (any Error)?
+            do {
+                let sessionPresent = try await client.connect()
+                try await client.subscribe(to: [subscription])
+                state.withLock {
+                    $0.connected = true
+                    $0.subscribed = true
+                }
+                failures = 0
+                logger.notice(
+                    "MQTT connected and subscribed",
+                    metadata: ["mqtt.topic": "\(subscription.topicFilter)", "mqtt.session-present": "\(sessionPresent)"]
+                )
+                failure = await watch(client)
+            } catch is CancellationError {
+                await client.disconnect()
+                throw CancellationError()
+            } catch {
+                failure = error
+            }
+            state.withLock {
+                $0.client = nil
+                $0.connected = false
+                $0.subscribed = false
+            }
+            await client.disconnect()
+            guard let failure, !state.withLock({ $0.stopping }) else { return }
+            if supervision.exitOnFailure {
+                logger.critical("MQTT connection failed for good; stopping as configured", metadata: ["mqtt.error": "\(failure)"])
+                throw failure
+            }
+            let base = min(supervision.maximumDelay.seconds, supervision.initialDelay.seconds * pow(2, Double(min(failures, 20))))
+            failures += 1
+            logger.critical(
+                "MQTT connection failed for good; building a new client",
+                metadata: ["mqtt.error": "\(failure)", "mqtt.retry-in": "\(String(format: "%.1f", base)) s"]
+            )
+            try await Task.sleep(for: .seconds(base))
+        }
+    }
+
+    /// Follows the client's events until its loop gives up (returns the error) or ``stop()`` is called (nil).
+    private func watch(_ client: MosquittoClient) async -> (any Error)? {
+        await withTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                for await event in client.events {
+                    switch event {
+                    case .connected(let sessionPresent):
+                        self.state.withLock { $0.connected = true }
+                        self.logger.info("MQTT reconnected", metadata: ["mqtt.session-present": "\(sessionPresent)"])
+                    case .connectionRefused(let error):
+                        self.logger.error("MQTT connection refused by the broker", metadata: ["mqtt.error": "\(error)"])
+                    case .disconnected(let error):
+                        self.state.withLock { $0.connected = false }
+                        if let error { self.logger.warning("MQTT connection lost; reconnecting", metadata: ["mqtt.error": "\(error)"]) }
+                    case .loopExited(let error):
+                        return error
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                for await _ in self.stopSignal { break }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Publishes a reply with QoS 1 and waits for the broker's acknowledgement; waits for a connection first
+    /// (replies replayed at start-up are queued before the worker is connected).
+    ///
+    /// - Throws: when the connection is stopped, the client stopped first, or the task is cancelled (the reply
+    ///   stays in the journal and is published again).
+    func publish(_ message: OutgoingMessage) async throws {
+        while true {
+            let (client, stopping) = state.withLock { ($0.subscribed ? $0.client : nil, $0.stopping) }
+            if stopping { throw WorkerError.mqtt("the MQTT connection is closing") }
+            if let client {
+                try await client.publish(to: message.topic, payload: message.payload, qos: .atLeastOnce, properties: message.properties)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Disconnects cleanly and ends ``run(onMessage:)``.
+    func stop() async {
+        let client = state.withLock { state -> MosquittoClient? in
+            state.stopping = true
+            return state.client
+        }
+        stopContinuation.yield()
+        stopContinuation.finish()
+        await client?.disconnect()
+    }
+}
