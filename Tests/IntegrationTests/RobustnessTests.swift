@@ -14,11 +14,14 @@ final class Collector: Sendable {
     let client: MosquittoClient
     private let received = LockedValue<[MQTTMessage]>([])
 
-    init(port: Int, logger: Logger) throws {
-        var configuration = MosquittoConfiguration(clientID: "collector-\(UUID().uuidString.prefix(8))")
+    /// - Parameter persistentID: a fixed client id with a persistent session, so that replies published while
+    ///   the broker restarts are still delivered; `nil` for a throwaway session.
+    init(port: Int, logger: Logger, persistentID: String? = nil) throws {
+        var configuration = MosquittoConfiguration(clientID: persistentID ?? "collector-\(UUID().uuidString.prefix(8))")
         configuration.port = port
-        configuration.cleanStart = true
-        configuration.sessionExpiryInterval = 0
+        configuration.cleanStart = persistentID == nil
+        configuration.sessionExpiryInterval = persistentID == nil ? 0 : 3600
+        configuration.receiveMaximum = 1000
         let store = received
         client = try MosquittoClient(configuration: configuration, logger: logger) { message in
             store.withLock { $0.append(message) }
@@ -28,13 +31,28 @@ final class Collector: Sendable {
     var messages: [MQTTMessage] { received.value }
 
     /// A connected collector, subscribed (SUBACK received) to `filters`.
-    static func subscribed(to filters: [String], port: Int) async throws -> Collector {
+    static func subscribed(to filters: [String], port: Int, persistentID: String? = nil) async throws -> Collector {
         var logger = Logger(label: "test-client")
         logger.logLevel = .warning
-        let collector = try Collector(port: port, logger: logger)
+        let collector = try Collector(port: port, logger: logger, persistentID: persistentID)
         try await collector.client.connect()
         try await collector.client.subscribe(to: filters.map { MQTTSubscribeInfo(topicFilter: $0, qos: .atLeastOnce) })
         return collector
+    }
+
+    /// Waits (hang guard only) until `condition` holds for the messages so far.
+    func waitUntil(within seconds: Int = 120, _ condition: ([MQTTMessage]) -> Bool) async throws -> [MQTTMessage] {
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(seconds)
+        while !condition(messages) && clock.now < giveUp {
+            try await clock.sleep(for: .milliseconds(20))
+        }
+        return messages
+    }
+
+    /// The distinct Correlation Data values seen so far, as text.
+    var correlations: Set<String> {
+        Set(messages.map { String(decoding: $0.properties.correlationData ?? [], as: UTF8.self) })
     }
 
     /// Waits (hang guard only) until `count` messages arrived.
@@ -157,14 +175,17 @@ struct RobustnessTests {
                     properties: MQTTProperties(responseTopic: "ota/cancel/reply/drain", correlationData: Array("g-\(index)".utf8))
                 )
             }
-            // Wait until the worker holds all ten, then ask it to stop.
+            // Wait until all ten are running (their platform calls take a second), then ask it to stop.
             let clock = ContinuousClock()
             let giveUp = clock.now + .seconds(20)
-            while stack.worker.counters.received < 10 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(10)) }
-            #expect(stack.worker.counters.received == 10)
+            while stack.worker.counters.started < 10 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(10)) }
+            #expect(stack.worker.counters.started == 10)
             await stack.serviceGroup.triggerGracefulShutdown()
             let replies = try await collector.waitFor(10, within: 30)
             #expect(replies.count == 10)
+            // The worker counts a reply once the broker has acknowledged it, which may come a moment later.
+            let acknowledged = clock.now + .seconds(30)
+            while stack.worker.counters.repliesPublished < 10 && clock.now < acknowledged { try await clock.sleep(for: .milliseconds(10)) }
             #expect(stack.worker.counters.repliesPublished == 10)
             await collector.client.disconnect()
         }

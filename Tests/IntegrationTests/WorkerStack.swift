@@ -21,6 +21,9 @@ struct TestArguments: WorkerArguments {
     var replyTopicAllowList: [String]?
     var platformEndpoint: String?
     var platformMethod: String?
+    var platformProfile: String?
+    var platformConnectTimeout: Double?
+    var platformReadTimeout: Double?
     var accessKeyId: String? = "testid"
     var platformQps: Double?
     var platformMaxAttempts: Int?
@@ -30,6 +33,12 @@ struct TestArguments: WorkerArguments {
     var stateDir: String?
     var schemaDir: String?
     var logLevel: String?
+    var journalSync: String?
+    var defaultDeadline: Double?
+    var exitOnConnectionFailure: Bool?
+    var opsHost: String?
+    /// Tests run in parallel: the health endpoints take a free port.
+    var opsPort: Int? = 0
 }
 
 /// A real broker, the in-process simulator and the worker (its ServiceGroup, in this process), wired together.

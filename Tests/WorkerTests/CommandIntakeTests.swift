@@ -35,7 +35,7 @@ struct CommandIntakeTests {
         #expect(command.correlationId == "req-1")
         #expect(command.command.deviceNames == ["dev-000001", "dev-000002"])
         #expect(command.receivedAt == Fixtures.fixedNow)
-        #expect(command.deadline == nil)
+        #expect(command.deadline == Fixtures.fixedNow.addingTimeInterval(3600), "the default deadline: one hour")
     }
 
     @Test("binary Correlation Data is echoed but gives no correlationId text")
@@ -200,16 +200,22 @@ struct CommandIntakeTests {
     @Test("deadlines: the command's, the message expiry, the earlier of both")
     func deadlines() throws {
         let intake = try Fixtures.intake()
+        let withoutDefault = try Fixtures.intake(CancelWorkerConfiguration(defaultDeadline: nil))
+        let none = try accepted(withoutDefault.decide(Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: [1])))
+        #expect(none.deadline == nil, "no deadline anywhere and no default: none")
         let past = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"2020-01-01T00:00:00Z"}"#
         let (expired, _) = try answered(intake.decide(Fixtures.message(past)))
         #expect(expired.status == .expired)
         #expect(expired.deviceCount == 1)
 
         let future = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"2030-01-01T00:00:00+08:00"}"#
-        let command = try accepted(intake.decide(Fixtures.message(future)))
+        let command = try accepted(withoutDefault.decide(Fixtures.message(future)))
         #expect(command.deadline == RFC3339.date(from: "2030-01-01T00:00:00+08:00"))
+        // With the default (one hour), the earlier of the two applies.
+        let bounded = try accepted(intake.decide(Fixtures.message(future)))
+        #expect(bounded.deadline == Fixtures.fixedNow.addingTimeInterval(3600))
 
-        let both = try accepted(intake.decide(Fixtures.message(future, expiry: 30)))
+        let both = try accepted(withoutDefault.decide(Fixtures.message(future, expiry: 30)))
         #expect(both.deadline == Fixtures.fixedNow.addingTimeInterval(30))
 
         let badDeadline = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"tomorrow"}"#
