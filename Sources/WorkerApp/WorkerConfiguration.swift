@@ -179,12 +179,15 @@ public struct WorkerConfiguration: Sendable {
         }
         // Journal, operations endpoints, supervision.
         let syncText = try settings.string("journal-sync", arguments.journalSync, default: "normal")
-        guard let synchronous = JournalConfiguration.Synchronous(name: syncText) else {
-            throw .invalidConfiguration("journal-sync must be normal or full, not '\(syncText)'")
+        // `memory` keeps the journal in memory: nothing survives the process. It exists to measure what the
+        // durable journal costs (scripts/bench), not for production.
+        let inMemory = syncText.lowercased() == "memory"
+        guard let synchronous = inMemory ? .normal : JournalConfiguration.Synchronous(name: syncText) else {
+            throw .invalidConfiguration("journal-sync must be normal, full or memory, not '\(syncText)'")
         }
         let retention = try settings.double("journal-retention", arguments.journalRetention, default: 86_400, range: 60...31_536_000)
         let journal = JournalConfiguration(
-            path: stateDirectory + "/journal.sqlite",
+            path: inMemory ? nil : stateDirectory + "/journal.sqlite",
             synchronous: synchronous,
             retention: .milliseconds(Int64(retention * 1000)),
             maxEntries: try settings.int("journal-max-entries", arguments.journalMaxEntries, default: 1_000_000, range: 1_000...100_000_000)

@@ -95,7 +95,7 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
     var logLevel: String?
 
-    @Option(help: "Journal durability: normal (survives a crash of the worker) or full (also a power loss; a disk flush per message). (default: normal)")
+    @Option(help: "Journal durability: normal (survives a crash of the worker), full (also a power loss; a disk flush per message), or memory (nothing survives: for benchmarks only). (default: normal)")
     var journalSync: String?
 
     @Option(help: "Seconds a replied command is kept for deduplication. (default: 86400)")

@@ -38,6 +38,7 @@ ensure_project_packages() {
         mosquitto_rr:mosquitto-clients \
         mosquitto_sub:mosquitto-clients \
         /usr/include/mosquitto.h:libmosquitto-dev \
+        /usr/include/sqlite3.h:libsqlite3-dev \
         pkg-config:pkg-config \
         curl:curl \
         python3:python3
