@@ -559,7 +559,19 @@ func hex(_ value: UInt32, width: Int) -> String {
 enum Excerpt {
     /// `text` in `quote`s, cut to `limit` scalars with an ellipsis, control characters escaped.
     static func quoted(_ text: String, quote: Character = "'", limit: Int = 64) -> String {
-        var result = String(quote)
+        String(quote) + escaped(text, quote: quote, limit: limit) + String(quote)
+    }
+
+    /// A JSON Pointer as messages name it: without its leading `/`, control characters escaped, cut to
+    /// `limit` scalars with an ellipsis. Messages stay short and single-line however long or strange the
+    /// keys of a hostile instance are (the error's `instanceLocation` keeps the exact pointer).
+    static func location(_ pointer: String, limit: Int = 100) -> String {
+        escaped(String(pointer.unicodeScalars.dropFirst()), quote: nil, limit: limit)
+    }
+
+    /// `text` cut to `limit` scalars with an ellipsis, control characters (and `quote`) escaped.
+    private static func escaped(_ text: String, quote: Character?, limit: Int) -> String {
+        var result = ""
         var count = 0
         for scalar in text.unicodeScalars {
             if count == limit {
@@ -572,12 +584,11 @@ enum Excerpt {
             case 0x09: result += "\\t"
             case 0..<0x20, 0x7F: result += "\\u" + hex(scalar.value, width: 4).lowercased()
             default:
-                if Character(scalar) == quote { result += "\\" }
+                if let quote, Character(scalar) == quote { result += "\\" }
                 result.unicodeScalars.append(scalar)
             }
             count += 1
         }
-        result.append(quote)
         return result
     }
 

@@ -288,7 +288,7 @@ struct SchemaCompiler {
             }
             let initial = try compileEntry(target)
             var anchor: Int32 = -1
-            if let fragment = URIReference.splitFragment(text).fragment, !fragment.isEmpty, !fragment.hasPrefix("/"),
+            if let fragment = URIReference.splitFragment(text).fragment, !fragment.isEmpty, fragment.unicodeScalars.first != "/",
                 case .string(let declared) = target.value["$dynamicAnchor"], declared == fragment
             {
                 anchor = internAnchor(fragment)

@@ -91,7 +91,7 @@ struct SchemaEvaluation {
         }
         let suffix = keyword.map { "/" + $0 } ?? ""
         let pointer = instancePointer()
-        let prefix = pointer.isEmpty ? "" : String(pointer.dropFirst()) + ": "
+        let prefix = pointer.isEmpty ? "" : Excerpt.location(pointer) + ": "
         errors.append(
             ValidationError(
                 instanceLocation: pointer,
@@ -114,7 +114,7 @@ struct SchemaEvaluation {
                 instanceLocation: pointer,
                 keywordLocation: refPrefix + compiled.paths[Int(index)] + suffix,
                 absoluteKeywordLocation: crossedRef ? compiled.absolutes[Int(index)] + suffix : nil,
-                message: (pointer.isEmpty ? "" : String(pointer.dropFirst()) + ": ") + message()
+                message: (pointer.isEmpty ? "" : Excerpt.location(pointer) + ": ") + message()
             )
         }
         report(index, keyword, message())

@@ -162,7 +162,7 @@ struct SchemaRegistry {
         guard try load(uri), let resource = resources[uri] else { return nil }
         guard let rawFragment, !rawFragment.isEmpty else { return resource }
         guard let fragment = JSONPointer.percentDecode(rawFragment) else { return nil }
-        if fragment.hasPrefix("/") {
+        if fragment.unicodeScalars.first == "/" {
             if let place = locations[uri + "#" + fragment] { return place }
             // Not a known sub-schema position (e.g. inside an unknown keyword): walk the pointer.
             guard let tokens = JSONPointer.tokens(fragment) else { return nil }

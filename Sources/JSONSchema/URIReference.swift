@@ -12,39 +12,42 @@ struct URIReference: Equatable {
     var fragment: String?
 
     /// Splits `text` into its five components (RFC 3986 appendix B), never failing.
+    ///
+    /// Works on Unicode scalars, not Characters: a delimiter followed by a combining mark is still a
+    /// delimiter (as a Character, `"#\u{301}"` is not `"#"`).
     init(parsing text: String) {
-        var rest = Substring(text)
+        var rest = text.unicodeScalars[...]
         scheme = nil
         if let colon = rest.firstIndex(of: ":") {
             let candidate = rest[..<colon]
-            if let first = candidate.first, first.isASCII, first.isLetter,
-                candidate.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == ".") })
+            if let first = candidate.first, FormatChecker.isAlpha(first),
+                candidate.allSatisfy({ FormatChecker.isAlpha($0) || FormatChecker.isDigit($0) || $0 == "+" || $0 == "-" || $0 == "." })
             {
-                scheme = String(candidate)
+                scheme = String(Substring(candidate))
                 rest = rest[rest.index(after: colon)...]
             }
         }
         if let hash = rest.firstIndex(of: "#") {
-            fragment = String(rest[rest.index(after: hash)...])
+            fragment = String(Substring(rest[rest.index(after: hash)...]))
             rest = rest[..<hash]
         } else {
             fragment = nil
         }
         if let question = rest.firstIndex(of: "?") {
-            query = String(rest[rest.index(after: question)...])
+            query = String(Substring(rest[rest.index(after: question)...]))
             rest = rest[..<question]
         } else {
             query = nil
         }
-        if rest.hasPrefix("//") {
+        if rest.starts(with: "//".unicodeScalars) {
             let afterSlashes = rest.index(rest.startIndex, offsetBy: 2)
             let end = rest[afterSlashes...].firstIndex(of: "/") ?? rest.endIndex
-            authority = String(rest[afterSlashes..<end])
+            authority = String(Substring(rest[afterSlashes..<end]))
             rest = rest[end...]
         } else {
             authority = nil
         }
-        path = String(rest)
+        path = String(Substring(rest))
     }
 
     init(scheme: String?, authority: String?, path: String, query: String?, fragment: String?) {
@@ -85,7 +88,7 @@ struct URIReference: Equatable {
             t = URIReference(
                 scheme: b.scheme, authority: b.authority, path: b.path, query: r.query ?? b.query, fragment: r.fragment
             )
-        } else if r.path.hasPrefix("/") {
+        } else if r.path.unicodeScalars.first == "/" {
             t = URIReference(
                 scheme: b.scheme, authority: b.authority, path: removeDotSegments(r.path), query: r.query,
                 fragment: r.fragment
@@ -94,8 +97,8 @@ struct URIReference: Equatable {
             let merged: String
             if b.authority != nil && b.path.isEmpty {
                 merged = "/" + r.path
-            } else if let slash = b.path.lastIndex(of: "/") {
-                merged = b.path[...slash] + r.path
+            } else if let slash = b.path.unicodeScalars.lastIndex(of: "/") {
+                merged = String(Substring(b.path.unicodeScalars[...slash])) + r.path
             } else {
                 merged = r.path
             }
@@ -109,61 +112,59 @@ struct URIReference: Equatable {
 
     /// RFC 3986 §5.2.4.
     static func removeDotSegments(_ path: String) -> String {
-        guard path.contains(".") else { return path }
-        var input = Substring(path)
+        guard path.utf8.contains(UInt8(ascii: ".")) else { return path }
+        let absolute = path.unicodeScalars.first == "/"
+        let segments = path.unicodeScalars.split(separator: "/", omittingEmptySubsequences: false)
         var output: [Substring] = []
-        var absolute = false
-        if input.hasPrefix("/") {
-            absolute = true
-        }
-        let segments = input.split(separator: "/", omittingEmptySubsequences: false)
-        input = ""
         var trailingSlash = false
         for (position, segment) in segments.enumerated() {
             if position == 0 && absolute { continue }
             let last = position == segments.count - 1
-            switch segment {
-            case ".":
+            if segment.elementsEqual(".".unicodeScalars) {
                 if last { trailingSlash = true }
-            case "..":
+            } else if segment.elementsEqual("..".unicodeScalars) {
                 if !output.isEmpty { output.removeLast() }
                 if last { trailingSlash = true }
-            default:
-                output.append(segment)
+            } else {
+                output.append(Substring(segment))
             }
         }
         var result = (absolute ? "/" : "") + output.joined(separator: "/")
-        if trailingSlash && !result.hasSuffix("/") { result += "/" }
+        if trailingSlash && result.unicodeScalars.last != "/" { result += "/" }
         return result
     }
 
     /// Splits `uri` at its fragment: (everything before `#`, the fragment or `nil`).
     static func splitFragment(_ uri: String) -> (base: String, fragment: String?) {
-        guard let hash = uri.firstIndex(of: "#") else { return (uri, nil) }
-        return (String(uri[..<hash]), String(uri[uri.index(after: hash)...]))
+        let scalars = uri.unicodeScalars
+        guard let hash = scalars.firstIndex(of: "#") else { return (uri, nil) }
+        return (String(Substring(scalars[..<hash])), String(Substring(scalars[scalars.index(after: hash)...])))
     }
 }
 
 /// JSON Pointer (RFC 6901) helpers.
 enum JSONPointer {
     /// Escapes one reference token: `~` → `~0`, `/` → `~1`.
+    ///
+    /// By Unicode scalars (as everything here): an instance key `"a/\u{301}"` must become `a~1\u{301}`,
+    /// although as a Character `"/\u{301}"` is not `"/"`.
     static func escape(_ token: String) -> String {
-        guard token.contains("~") || token.contains("/") else { return token }
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
         return token.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
     }
 
     /// Splits a pointer into unescaped tokens; `nil` if it does not start with `/` (and is not empty).
     static func tokens(_ pointer: String) -> [String]? {
         if pointer.isEmpty { return [] }
-        guard pointer.hasPrefix("/") else { return nil }
-        return pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
-            String($0).replacingAll("~1", with: "/").replacingAll("~0", with: "~")
+        guard pointer.unicodeScalars.first == "/" else { return nil }
+        return pointer.unicodeScalars.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
+            String(Substring($0)).replacingAll("~1", with: "/").replacingAll("~0", with: "~")
         }
     }
 
     /// Decodes `%XX` sequences (URI fragments carry pointers percent-encoded); `nil` if malformed.
     static func percentDecode(_ text: String) -> String? {
-        guard text.contains("%") else { return text }
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8)[...]
         while let byte = iterator.popFirst() {

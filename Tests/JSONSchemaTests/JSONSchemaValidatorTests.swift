@@ -280,6 +280,22 @@ struct JSONSchemaValidatorTests {
         #expect(errors.map(\.keywordLocation) == ["/propertyNames/pattern", "/propertyNames/maxLength"])
     }
 
+    @Test func instanceLocationsEscapeByScalarsAndMessagesStayShort() throws {
+        let validator = try makeValidator(#"{"additionalProperties":false}"#)
+        // `/` and `~` followed by a combining mark are still `/` and `~` (as Characters they are not).
+        let errors = try validator.check(#"{"a/\u0301":1,"~\u0301":2,"x\ny":3}"#)
+        #expect(errors.map(\.instanceLocation) == ["/a~1\u{301}", "/~0\u{301}", "/x\ny"])
+        #expect(errors.map(\.message) == [
+            "a~1\u{301}: property 'a/\u{301}' is not allowed", "~0\u{301}: property '~\u{301}' is not allowed",
+            "x\\ny: property 'x\\ny' is not allowed",
+        ])
+        // A huge key: the location is exact, the message names an excerpt of it.
+        let key = String(repeating: "k", count: 100_000)
+        let long = try #require(validator.validate(.object([key: 1])).first)
+        #expect(long.instanceLocation == "/" + key)
+        #expect(long.message == String(repeating: "k", count: 100) + "…: property '" + String(repeating: "k", count: 64) + "…' is not allowed")
+    }
+
     // MARK: Applicators
 
     @Test func combinatorsAndConditionals() throws {
