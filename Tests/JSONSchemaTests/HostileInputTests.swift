@@ -7,8 +7,8 @@ import Testing
 /// Large, adversarial payloads against the parser and the command schema: each must be answered
 /// (accepted or rejected with a precise reason) in bounded time and memory, never crash or hang.
 ///
-/// Sizes are a few megabytes so that debug builds stay quick; the release-build figures for 100 MB
-/// versions of the same inputs are in the module's commit history.
+/// Each case targets one weakness with a single document of a few megabytes and exact expectations;
+/// ``HostileCorpusTests`` sends 100 MB of generated and mutated documents through the same path.
 @Suite("hostile input")
 struct HostileInputTests {
     let validator: JSONSchemaValidator
