@@ -136,7 +136,8 @@ struct SimulatorIntegrationTests {
         }) { simulator, client in
             simulator.state.injectFault(FaultRule(httpStatus: 503, errorCode: "ServiceUnavailable"))
             let started = ContinuousClock.now
-            let result = await client.cancelOTATaskByDevice(Self.request, deadline: started + .seconds(1))
+            // Seconds of room, so a loaded machine still makes several attempts before the deadline.
+            let result = await client.cancelOTATaskByDevice(Self.request, deadline: started + .seconds(4))
             let error = try #require(result.error)
             #expect(error == .deadlineExceeded && error.isTransient)
             #expect(error.platformCode == "ServiceUnavailable" && error.httpStatus == 503)
@@ -164,10 +165,11 @@ struct SimulatorIntegrationTests {
 
     @Test("a read timeout is retried, and the retry succeeds")
     func readTimeoutRetried() async throws {
+        // A read timeout of seconds: the retry's answer must arrive within it even on a loaded machine.
         try await withSimulatorAndClient(configure: {
-            $0.timeouts = .init(connect: .seconds(2), read: .milliseconds(300))
+            $0.timeouts = .init(connect: .seconds(2), read: .seconds(2))
         }) { simulator, client in
-            simulator.state.injectFault(FaultRule(count: 1, latencyMilliseconds: 3000))
+            simulator.state.injectFault(FaultRule(count: 1, latencyMilliseconds: 6000))
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             #expect(result.succeeded && result.attempts == 2)
         }

@@ -197,12 +197,24 @@ struct AuthenticationTests {
             // pay no connection setup.
             _ = try await caller.raw("GET", "/_sim/stats")
             let clock = ContinuousClock()
-            let start = clock.now
-            let first = try await caller.call(Self.cancel)
-            let second = try await caller.call(Self.cancel)
-            let other = try await caller.call(action: "QueryOTAJob", ["JobId": "job1"])
-            // One token per second: the second call is only refused if it came within the second.
-            try #require(clock.now - start < .seconds(1), "the machine is too slow for this timing")
+            // One token per second: the second call is only refused if it came within the second. A loaded
+            // machine can stall for longer than that; such a round proves nothing, so it is repeated (from a
+            // reset state) up to five times rather than judged.
+            var fast = false
+            var first: HTTPAnswer
+            var second: HTTPAnswer
+            var other: HTTPAnswer
+            var rounds = 0
+            repeat {
+                rounds += 1
+                simulator.state.reset()
+                let start = clock.now
+                first = try await caller.call(Self.cancel)
+                second = try await caller.call(Self.cancel)
+                other = try await caller.call(action: "QueryOTAJob", ["JobId": "job1"])
+                fast = clock.now - start < .seconds(1)
+            } while !fast && rounds < 5
+            try #require(fast, "five rounds in a row took over a second each: the machine is too slow for this timing")
             #expect(first.bool("Success") == true)
             Self.expectGatewayError(second, status: 400, code: "Throttling.User")
             #expect(other.bool("Success") == true, "\(other.body)")
