@@ -194,7 +194,7 @@ struct SimulatorIntegrationTests {
     @Test("a slow body within the attempt's time is read whole")
     func slowBodyWithin() async throws {
         try await withSimulatorAndClient(configure: {
-            $0.timeouts = .init(connect: .seconds(2), read: .seconds(2))
+            $0.timeouts = .init(connect: .seconds(5), read: .seconds(5))
             $0.retry = .none
         }) { simulator, client in
             simulator.state.injectFault(FaultRule(count: 1, slowBodyMilliseconds: 500))
