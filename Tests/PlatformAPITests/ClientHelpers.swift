@@ -13,7 +13,8 @@ func testConfiguration(endpoint: String, secret: String = "test-secret-value") -
     )
     configuration.retry = .exponentialBackoff(maxAttempts: 4, base: .milliseconds(5), cap: .milliseconds(20))
     configuration.rateLimit = .unlimited
-    configuration.timeouts = .init(connect: .seconds(2), read: .seconds(5))
+    // Generous: a test that wants a timeout sets its own, and a loaded machine stalls for seconds.
+    configuration.timeouts = .init(connect: .seconds(10), read: .seconds(30))
     return configuration
 }
 

@@ -223,7 +223,7 @@ struct SignedCaller: Sendable {
     }
 
     private func execute(_ request: HTTPClientRequest) async throws -> HTTPAnswer {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))  // a hang guard
         let body = try await response.body.collect(upTo: 8 << 20)
         return HTTPAnswer(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
     }
