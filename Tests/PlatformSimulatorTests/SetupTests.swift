@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import NIOCore
 import PlatformSignature
 import PlatformSimulator
 import Testing
@@ -213,7 +214,7 @@ struct SetupTests {
         try #require(port > 0)
         // The server is gone: nothing answers the admin API on its port any more. (Re-binding the same port
         // is no proof: other tests running in parallel may take a freed port at any moment.)
-        let caller = SignedCaller(endpoint: "http://127.0.0.1:\(port)")
+        let caller = SignedCaller(endpoint: "http://127.0.0.1:\(port)", timeout: .seconds(3))
         let answer = try? await caller.raw("GET", "/_sim/stats")
         #expect(answer?.status != 200, "a simulator still answers on port \(port)")
     }

@@ -124,6 +124,9 @@ enum Placement: Sendable, CaseIterable, CustomTestStringConvertible {
 /// Signs and sends RPC calls the way a correct client does, with hooks to break them on purpose.
 struct SignedCaller: Sendable {
     var endpoint: String
+    /// How long one request may take: a hang guard (a loaded machine stalls for seconds), shorter where a test
+    /// expects nothing to answer (a refused connection is retried until this passes).
+    var timeout: TimeAmount = .seconds(60)
     var accessKeyId = "testid"
     var accessKeySecret = AccessKeySecret("testsecret")
 
@@ -223,7 +226,7 @@ struct SignedCaller: Sendable {
     }
 
     private func execute(_ request: HTTPClientRequest) async throws -> HTTPAnswer {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))  // a hang guard
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 8 << 20)
         return HTTPAnswer(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
     }
