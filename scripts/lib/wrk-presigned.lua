@@ -1,18 +1,15 @@
 -- SPDX-License-Identifier: Apache-2.0
 -- wrk script: each thread sends its own share of the pre-signed paths in PATHS_FILE (one per line), each path
--- once, so every request carries a fresh nonce. Method from METHOD (GET or POST, parameters in the query).
-local threads = {}
+-- once, so every request carries a fresh nonce. THREADS must equal wrk's -t; METHOD is GET or POST (the
+-- parameters stay in the query either way).
 local counter = 0
 
 function setup(thread)
     thread:set("index", counter)
     counter = counter + 1
-    table.insert(threads, thread)
 end
 
 function init(args)
-    local count = 0
-    for _ in pairs(threads) do count = count + 1 end
     paths = {}
     local file = assert(io.open(os.getenv("PATHS_FILE"), "r"))
     local line_number = 0
