@@ -31,6 +31,8 @@ public final class CancelWorkerService: Service, Sendable {
     private struct State {
         var draining = false
         var wakePending = false
+        /// Replies the broker acknowledged, not yet marked in the journal (marked in batches).
+        var acknowledged: [Int64] = []
         var fatal: (any Error)?
         var counters = CancelWorkerService.Counters()
     }
@@ -138,6 +140,14 @@ public final class CancelWorkerService: Service, Sendable {
             }
             group.addTask { await self.pruneRegularly() }
             group.addTask {
+                // Acknowledged replies are marked in batches: one transaction for many (a crash in between only
+                // means those replies are published once more).
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(10))
+                    await self.markAcknowledged()
+                }
+            }
+            group.addTask {
                 // Commands waiting for a retry become due without a message arriving.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
@@ -163,6 +173,7 @@ public final class CancelWorkerService: Service, Sendable {
             // No command runs any more; the replies they produced are queued. Flush them, bounded.
             replyQueue.finish()
             await publishing
+            await markAcknowledged()
             await connection.stop()
             group.cancelAll()
         }
@@ -247,6 +258,7 @@ public final class CancelWorkerService: Service, Sendable {
     ) async {
         await withTaskGroup(of: Void.self) { group in
             var running = Set<Int64>()
+            var cursor = Journal.Cursor()
             for await event in events {
                 switch event {
                 case .finished(let id): running.remove(id)
@@ -267,6 +279,7 @@ public final class CancelWorkerService: Service, Sendable {
                 let ready: [JournaledCommand]
                 do {
                     ready = try await journal.readyCommands(
+                        after: &cursor,
                         excluding: running,
                         limit: configuration.maxInFlight - running.count,
                         now: Date()
@@ -300,8 +313,8 @@ public final class CancelWorkerService: Service, Sendable {
         if Task.isCancelled { return }
         do {
             switch result {
-            case .retry(let date):
-                try await journal.scheduleRetry(job.id, at: date)
+            case .retry(let date, let outcomes):
+                try await journal.scheduleRetry(job.id, at: date, outcomes: outcomes)
                 state.withLock { $0.counters.retried += 1 }
                 logger.info(
                     "command will be retried (transient platform errors)",
@@ -382,8 +395,10 @@ public final class CancelWorkerService: Service, Sendable {
         while true {
             do {
                 try await connection.publish(reply.message)
-                try await journal.markReplied(reply.id)
-                state.withLock { $0.counters.repliesPublished += 1 }
+                state.withLock {
+                    $0.acknowledged.append(reply.id)
+                    $0.counters.repliesPublished += 1
+                }
                 return
             } catch let error as WorkerError where error.codeName == "Journal" {
                 fatalJournalError(error)
@@ -394,6 +409,19 @@ public final class CancelWorkerService: Service, Sendable {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
+        }
+    }
+
+    /// Marks the replies acknowledged since the last call, in one transaction.
+    private func markAcknowledged() async {
+        let ids = state.withLock { state in
+            defer { state.acknowledged.removeAll(keepingCapacity: true) }
+            return state.acknowledged
+        }
+        do {
+            try await journal.markReplied(ids)
+        } catch {
+            fatalJournalError(error)
         }
     }
 

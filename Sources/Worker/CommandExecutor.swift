@@ -8,8 +8,9 @@ public enum ExecutionResult: Sendable {
     /// Finished: this is the reply.
     case reply(CancelReply)
     /// Some calls failed transiently and the deadline is still ahead: run the command again at this time
-    /// (only the calls that have not succeeded or failed for good are made again).
-    case retry(at: Date)
+    /// (only the calls that have not succeeded or failed for good are made again). `outcomes` are the calls'
+    /// outcomes so far, to store with the retry.
+    case retry(at: Date, outcomes: [Int: BatchOutcome])
 }
 
 /// Executes a journaled command: plans the platform calls (at most 200 devices each), makes the ones not done
@@ -40,7 +41,9 @@ public struct CommandExecutor: Sendable {
     ///
     /// - Parameters:
     ///   - job: the command with the outcomes of its batches so far.
-    ///   - record: stores one batch's outcome before the next step depends on it (the journal).
+    ///   - record: stores one call's outcome as soon as it is known, when the command makes several calls (so a
+    ///     restart does not repeat the answered ones while others still run). A single call's outcome travels
+    ///     with the reply or the retry instead: one journal write fewer per command.
     public func execute(
         _ job: JournaledCommand,
         record: @escaping @Sendable (Int, BatchOutcome) async -> Void
@@ -77,12 +80,16 @@ public struct CommandExecutor: Sendable {
         let pending = batches.indices.filter { outcomes[$0]?.final != true }
         if !deadlinePassed && !pending.isEmpty {
             let clockDeadline = accepted.deadline.map { ContinuousClock.now + .seconds($0.timeIntervalSince(now())) }
+            let previous = outcomes
+            let recordEach = pending.count > 1
             let results = await withTaskGroup(of: (Int, BatchOutcome).self) { group in
                 for index in pending {
                     group.addTask {
                         let result = await platform.cancelOTATaskByDevice(batches[index], deadline: clockDeadline)
-                        let outcome = self.outcome(of: result, deadline: accepted.deadline)
-                        await record(index, outcome)
+                        var outcome = self.outcome(of: result, deadline: accepted.deadline)
+                        // Attempts add up over the rounds of a command retried after transient failures.
+                        outcome.attempts += previous[index]?.attempts ?? 0
+                        if recordEach { await record(index, outcome) }
                         return (index, outcome)
                     }
                 }
@@ -90,16 +97,12 @@ public struct CommandExecutor: Sendable {
                 for await (index, outcome) in group { results[index] = outcome }
                 return results
             }
-            for (index, outcome) in results {
-                var merged = outcome
-                if let previous = outcomes[index], !previous.final { merged.attempts += previous.attempts }
-                outcomes[index] = merged
-            }
+            for (index, outcome) in results { outcomes[index] = outcome }
         }
 
         // Transient failures with the deadline still ahead: try again later rather than answer "failed".
         if accepted.deadline.map({ $0 > now() }) == true, batches.indices.contains(where: { outcomes[$0]?.final != true }) {
-            return .retry(at: retryDate(round: job.retryRound, deadline: accepted.deadline))
+            return .retry(at: retryDate(round: job.retryRound, deadline: accepted.deadline), outcomes: outcomes)
         }
 
         var cancelled = [String]()

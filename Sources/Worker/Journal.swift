@@ -319,26 +319,67 @@ public final class Journal: Sendable {
 
     // MARK: - Dispatch
 
-    /// Commands that are accepted and due (never those in `running`), oldest first.
-    public func readyCommands(excluding running: Set<Int64>, limit: Int, now: Date) async throws(WorkerError) -> [JournaledCommand] {
+    /// Where the dispatcher's reading of new commands stands: every accepted command with a larger id is new.
+    public struct Cursor: Sendable, Hashable {
+        public var lastId: Int64
+        public init(lastId: Int64 = 0) { self.lastId = lastId }
+    }
+
+    /// Commands to run now: new ones after `cursor` (oldest first), then those whose retry time has come; never
+    /// those in `running`. One read transaction.
+    ///
+    /// New commands are found by id, so each wake-up reads only what arrived since the last one (not the
+    /// commands already running), whatever the backlog.
+    public func readyCommands(
+        after cursor: inout Cursor,
+        excluding running: Set<Int64>,
+        limit: Int,
+        now: Date
+    ) async throws(WorkerError) -> [JournaledCommand] {
         guard limit > 0 else { return [] }
+        let after = cursor.lastId
         let entries: [Entry]
         do {
             entries = try await database.read { db in
-                try Row.fetchAll(
+                let columns = """
+                    id, receivedAt, deadline, replyTopic, routeSource, correlationData, correlationId, payload, retryRound,
+                    EXISTS (SELECT 1 FROM call WHERE messageId = message.id)
+                    """
+                var entries = try Row.fetchAll(
                     db,
-                    sql: """
-                        SELECT id, receivedAt, deadline, replyTopic, routeSource, correlationData, correlationId, payload, retryRound
-                        FROM message WHERE state = 'accepted' AND (retryAt IS NULL OR retryAt <= ?) ORDER BY id LIMIT ?
-                        """,
-                    arguments: [now.timeIntervalSince1970, limit + running.count]
+                    sql: "SELECT \(columns) FROM message WHERE state = 'accepted' AND id > ? AND retryAt IS NULL ORDER BY id LIMIT ?",
+                    arguments: [after, limit]
                 ).map(Entry.init(row:))
+                if entries.count < limit {
+                    let due = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT \(columns) FROM message
+                            WHERE state = 'accepted' AND retryAt IS NOT NULL AND retryAt <= ? ORDER BY retryAt LIMIT ?
+                            """,
+                        arguments: [now.timeIntervalSince1970, limit + running.count]
+                    ).map { row in
+                        var entry = Entry(row: row)
+                        entry.isRetry = true
+                        return entry
+                    }
+                    entries += due.filter { !running.contains($0.id) }.prefix(limit - entries.count)
+                }
+                for index in entries.indices where entries[index].hasCalls {
+                    for row in try Row.fetchAll(db, sql: "SELECT batch, outcome FROM call WHERE messageId = ?", arguments: [entries[index].id]) {
+                        let data: Data = row[1]
+                        entries[index].batches[row[0]] = try JSONDecoder().decode(BatchOutcome.self, from: data)
+                    }
+                }
+                return entries
             }
         } catch {
             throw .journal("cannot read ready commands: \(error)")
         }
         var commands = [JournaledCommand]()
-        for entry in entries where !running.contains(entry.id) && commands.count < limit {
+        commands.reserveCapacity(entries.count)
+        for entry in entries {
+            if !entry.isRetry { cursor.lastId = max(cursor.lastId, entry.id) }
             guard let value = try? JSONParser.parse(entry.payload), let command = CancelCommand(validated: value) else {
                 // Only a journal written by another version could hold this.
                 throw .journal("journal entry \(entry.id) holds a command this version cannot read")
@@ -352,12 +393,12 @@ public final class Journal: Sendable {
                 payload: entry.payload,
                 digest: []
             )
-            commands.append(JournaledCommand(id: entry.id, accepted: accepted, batches: try await batches(of: entry.id), retryRound: entry.retryRound))
+            commands.append(JournaledCommand(id: entry.id, accepted: accepted, batches: entry.batches, retryRound: entry.retryRound))
         }
         return commands
     }
 
-    /// A command row, read out of GRDB's `Row` (which cannot leave the database queue).
+    /// A command row, read out of GRDB's `Row` (which cannot leave the database queue), by column position.
     private struct Entry: Sendable {
         var id: Int64
         var receivedAt: Date
@@ -366,22 +407,27 @@ public final class Journal: Sendable {
         var correlationId: String?
         var payload: [UInt8]
         var retryRound: Int
+        /// Read as a due retry (not as a new command).
+        var isRetry = false
+        var hasCalls: Bool
+        var batches: [Int: BatchOutcome] = [:]
 
         init(row: Row) {
-            id = row["id"]
-            receivedAt = Date(timeIntervalSince1970: row["receivedAt"])
-            let deadline: Double? = row["deadline"]
+            id = row[0]
+            receivedAt = Date(timeIntervalSince1970: row[1])
+            let deadline: Double? = row[2]
             self.deadline = deadline.map { Date(timeIntervalSince1970: $0) }
-            let correlationData: Data? = row["correlationData"]
+            let correlationData: Data? = row[5]
             route = ReplyRoute(
-                topic: row["replyTopic"],
-                source: ReplyRoute.Source(rawValue: row["routeSource"]) ?? .defaultTopic,
+                topic: row[3],
+                source: ReplyRoute.Source(rawValue: row[4]) ?? .defaultTopic,
                 correlationData: correlationData.map { Array($0) }
             )
-            correlationId = row["correlationId"]
-            let payload: Data? = row["payload"]
+            correlationId = row[6]
+            let payload: Data? = row[7]
             self.payload = payload.map { Array($0) } ?? []
-            retryRound = row["retryRound"]
+            retryRound = row[8]
+            hasCalls = row[9]
         }
     }
 
@@ -397,33 +443,12 @@ public final class Journal: Sendable {
         }
     }
 
-    private func batches(of id: Int64) async throws(WorkerError) -> [Int: BatchOutcome] {
-        do {
-            return try await database.read { db in
-                var outcomes = [Int: BatchOutcome]()
-                for row in try Row.fetchAll(db, sql: "SELECT batch, outcome FROM call WHERE messageId = ?", arguments: [id]) {
-                    let data: Data = row["outcome"]
-                    outcomes[row["batch"]] = try JSONDecoder().decode(BatchOutcome.self, from: data)
-                }
-                return outcomes
-            }
-        } catch {
-            throw .journal("cannot read the calls of entry \(id): \(error)")
-        }
-    }
-
-    /// Records one platform call's outcome. A non-final outcome adds its attempts to what is already there.
+    /// Records one platform call's outcome (its attempts counted over all rounds so far), replacing what was
+    /// there: a command with several calls keeps each answered call, so a restart does not repeat it.
     public func recordCall(_ id: Int64, batch: Int, outcome: BatchOutcome) async throws(WorkerError) {
         do {
-            let encoded = try JSONEncoder().encode(outcome)
+            let data = try JSONEncoder().encode(outcome)
             try await database.write { db in
-                var merged = outcome
-                if let existing = try Data.fetchOne(db, sql: "SELECT outcome FROM call WHERE messageId = ? AND batch = ?", arguments: [id, batch]),
-                    let previous = try? JSONDecoder().decode(BatchOutcome.self, from: existing)
-                {
-                    merged.attempts += previous.attempts
-                }
-                let data = merged == outcome ? encoded : try JSONEncoder().encode(merged)
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO call (messageId, batch, outcome) VALUES (?, ?, ?)",
                     arguments: [id, batch, data]
@@ -434,10 +459,18 @@ public final class Journal: Sendable {
         }
     }
 
-    /// The command stays accepted and runs again at `date` (a transient failure before its deadline).
-    public func scheduleRetry(_ id: Int64, at date: Date) async throws(WorkerError) {
+    /// The command stays accepted and runs again at `date` (a transient failure before its deadline); the
+    /// outcomes so far (attempt counts of the calls to repeat) are stored in the same transaction.
+    public func scheduleRetry(_ id: Int64, at date: Date, outcomes: [Int: BatchOutcome] = [:]) async throws(WorkerError) {
         do {
+            let encoded = try outcomes.map { ($0.key, try JSONEncoder().encode($0.value)) }
             try await database.write { db in
+                for (batch, data) in encoded {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO call (messageId, batch, outcome) VALUES (?, ?, ?)",
+                        arguments: [id, batch, data]
+                    )
+                }
                 try db.execute(
                     sql: "UPDATE message SET retryAt = ?, retryRound = retryRound + 1 WHERE id = ?",
                     arguments: [date.timeIntervalSince1970, id]
@@ -511,17 +544,18 @@ public final class Journal: Sendable {
         }
     }
 
-    /// The broker acknowledged the reply: nothing is left to do for this entry (it stays for deduplication).
-    public func markReplied(_ id: Int64) async throws(WorkerError) {
+    /// The broker acknowledged these replies: nothing is left to do for those entries (they stay for
+    /// deduplication). Many at once, in one transaction.
+    public func markReplied(_ ids: [Int64]) async throws(WorkerError) {
+        guard !ids.isEmpty else { return }
         do {
             try await database.write { db in
-                try db.execute(
-                    sql: "UPDATE message SET state = 'replied', repliedAt = ?, payload = NULL WHERE id = ?",
-                    arguments: [Date().timeIntervalSince1970, id]
-                )
+                let now = Date().timeIntervalSince1970
+                let statement = try db.cachedStatement(sql: "UPDATE message SET state = 'replied', repliedAt = ?, payload = NULL WHERE id = ?")
+                for id in ids { try statement.execute(arguments: [now, id]) }
             }
         } catch {
-            throw .journal("cannot mark entry \(id) replied: \(error)")
+            throw .journal("cannot mark \(ids.count) entries replied: \(error)")
         }
     }
 

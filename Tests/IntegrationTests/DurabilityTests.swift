@@ -233,6 +233,63 @@ struct DurabilityTests {
         }
     }
 
+    @Test("SIGTERM drains; a second signal ends the process at once; the next start finishes the work")
+    func secondSignal() async throws {
+        let binary = try workerBinary()
+        let state = try Self.temporaryDirectory("ota-signals")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await withMosquittoBroker { broker in
+            // Every platform answer takes 3 s, so the commands are in flight when the signals come.
+            try await withPlatformSimulator(
+                configuration: SimulatorConfiguration(generateDevices: 10, qps: 0, latency: .seconds(3)),
+                logger: Self.quietLogger
+            ) { simulator in
+                let requester = try await Collector.subscribed(to: ["ota/cancel/reply/signals"], port: broker.port)
+                let arguments = [
+                    "run", "--broker-port", "\(broker.port)", "--client-id", "signal-worker", "--platform-endpoint", simulator.endpoint,
+                    "--access-key-id", "testid", "--platform-qps", "0", "--state-dir", state, "--drain-timeout", "60",
+                    "--schema-dir", WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0", "--log-level", "info",
+                ]
+                func launch() async throws -> BackgroundProcess {
+                    let process = try BackgroundProcess(binary, arguments, environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"], logPath: state + "/worker.log")
+                    let clock = ContinuousClock()
+                    let giveUp = clock.now + .seconds(60)
+                    let readyLines = process.log.components(separatedBy: "worker ready").count
+                    while process.log.components(separatedBy: "worker ready").count == readyLines {
+                        guard clock.now < giveUp, process.exitCode == nil else {
+                            Issue.record("the worker did not become ready:\n\(process.log.suffix(3000))")
+                            throw CancellationError()
+                        }
+                        try await clock.sleep(for: .milliseconds(20))
+                    }
+                    return process
+                }
+                let process = try await launch()
+                try await publishCommands(1...5, through: requester.client, replyTopic: "ota/cancel/reply/signals", prefix: "s-")
+                let clock = ContinuousClock()
+                let giveUp = clock.now + .seconds(30)
+                while simulator.state.stats().requests < 5 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(20)) }
+                process.signal(SIGTERM)
+                try await clock.sleep(for: .milliseconds(300))
+                #expect(process.exitCode == nil, "the first signal drains (the calls take 3 s, the drain allows 60 s)")
+                let second = clock.now
+                process.signal(SIGTERM)
+                let code = await process.waitForExit()
+                #expect(code == 130, "the second signal ends the process at once (exit 130), not \(code)")
+                #expect(clock.now - second < .seconds(2), "at once: before the 3 s calls finish")
+                #expect(requester.messages.isEmpty, "nothing was answered before the forced stop")
+
+                // The next start runs the journaled commands again and answers them all.
+                let again = try await launch()
+                _ = try await requester.waitUntil(within: 60) { _ in requester.correlations.count == 5 }
+                #expect(requester.correlations == Set((1...5).map { "s-\($0)" }))
+                again.signal(SIGTERM)
+                #expect(await again.waitForExit() == 0)
+                await requester.client.disconnect()
+            }
+        }
+    }
+
     @Test("readiness follows reality: not ready without a broker, ready once connected and subscribed, not ready when stopping")
     func readiness() async throws {
         let state = try Self.temporaryDirectory("ota-ready")

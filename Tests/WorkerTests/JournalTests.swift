@@ -27,13 +27,18 @@ struct JournalTests {
             Issue.record("expected execution, got \(action)")
             return
         }
-        let ready = try await journal.readyCommands(excluding: [], limit: 10, now: Date())
+        var cursor = Journal.Cursor()
+        let ready = try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date())
         #expect(ready.map(\.id) == [id])
+        #expect(cursor.lastId == id)
         #expect(ready.first?.accepted.command.deviceNames == ["dev-000001", "dev-000002"])
         #expect(ready.first?.accepted.route.topic == "ota/cancel/reply/j")
         #expect(ready.first?.accepted.route.correlationData == Array("c-1".utf8))
         #expect(ready.first?.accepted.correlationId == "c-1")
-        #expect(try await journal.readyCommands(excluding: [id], limit: 10, now: Date()).isEmpty)
+        // Read once: the cursor has moved past it (and it is running).
+        #expect(try await journal.readyCommands(after: &cursor, excluding: [id], limit: 10, now: Date()).isEmpty)
+        var fresh = Journal.Cursor()
+        #expect(try await journal.readyCommands(after: &fresh, excluding: [], limit: 10, now: Date()).map(\.id) == [id])
         #expect(try await journal.counts() == ["accepted": 1])
     }
 
@@ -96,14 +101,20 @@ struct JournalTests {
     func callsAndRetries() async throws {
         let journal = try Journal(configuration: .init(path: nil))
         guard case .execute(let id) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else { return }
-        try await journal.recordCall(id, batch: 0, outcome: BatchOutcome(succeeded: false, final: false, code: "ServiceUnavailable", transient: true, attempts: 4))
-        try await journal.recordCall(id, batch: 0, outcome: BatchOutcome(succeeded: false, final: false, code: "ServiceUnavailable", transient: true, attempts: 4))
+        var cursor = Journal.Cursor()
+        #expect(try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).map(\.id) == [id])
         try await journal.recordCall(id, batch: 1, outcome: BatchOutcome(succeeded: true, final: true, requestId: "R-1", attempts: 1))
         let later = Date().addingTimeInterval(60)
-        try await journal.scheduleRetry(id, at: later)
-        #expect(try await journal.readyCommands(excluding: [], limit: 10, now: Date()).isEmpty)
+        try await journal.scheduleRetry(
+            id,
+            at: later,
+            outcomes: [0: BatchOutcome(succeeded: false, final: false, code: "ServiceUnavailable", transient: true, attempts: 8)]
+        )
+        #expect(try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).isEmpty, "not due yet")
         #expect(try await journal.nextRetryDate().map { abs($0.timeIntervalSince(later)) < 0.001 } == true)
-        let due = try await journal.readyCommands(excluding: [], limit: 10, now: later)
+        let due = try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: later)
+        #expect(due.map(\.id) == [id], "due: read again although the cursor is past it")
+        #expect(try await journal.readyCommands(after: &cursor, excluding: [id], limit: 10, now: later).isEmpty, "but not while it runs")
         #expect(due.first?.retryRound == 1)
         #expect(due.first?.batches[0]?.attempts == 8)
         #expect(due.first?.batches[0]?.final == false)
@@ -125,11 +136,12 @@ struct JournalTests {
             _ = try journal.record(try Fixtures.intake().decide(Fixtures.message("{oops")), at: Fixtures.fixedNow)
         }
         let reopened = try Journal(configuration: .init(path: path))
-        #expect(try await reopened.readyCommands(excluding: [], limit: 10, now: Date()).map(\.id) == [id])
+        var cursor = Journal.Cursor()
+        #expect(try await reopened.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).map(\.id) == [id])
         let pending = try await reopened.pendingReplies()
         #expect(pending.count == 2, "the stored reply and the dead letter")
         #expect(pending.contains { $0.message.topic == "ota/cancel/dead-letter" })
-        for reply in pending { try await reopened.markReplied(reply.id) }
+        try await reopened.markReplied(pending.map(\.id))
         #expect(try await reopened.pendingReplies().isEmpty)
         #expect(try await reopened.counts() == ["accepted": 1, "replied": 2])
     }
@@ -146,7 +158,7 @@ struct JournalTests {
         }
         for id in ids.prefix(5) {
             let stored = try await journal.complete(id, reply: Array(#"{"status":"succeeded"}"#.utf8), route: route)
-            for reply in stored { try await journal.markReplied(reply.id) }
+            try await journal.markReplied(stored.map(\.id))
         }
         let deleted = try await journal.prune(now: Fixtures.fixedNow)
         #expect(deleted == 2, "five replied, at most three kept")
