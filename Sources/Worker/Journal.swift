@@ -40,7 +40,12 @@ public struct JournalConfiguration: Sendable {
     /// Most replied entries kept, whatever their age (the oldest go first). Default 1,000,000.
     public var maxEntries: Int
 
-    public init(path: String?, synchronous: Synchronous = .normal, retention: Duration = .seconds(86_400), maxEntries: Int = 1_000_000) {
+    public init(
+        path: String?,
+        synchronous: Synchronous = .normal,
+        retention: Duration = .seconds(86_400),
+        maxEntries: Int = 1_000_000
+    ) {
         self.path = path
         self.synchronous = synchronous
         self.retention = retention
@@ -193,12 +198,34 @@ public final class Journal: Sendable {
                 case .execute(let accepted):
                     return try recordCommand(accepted, db: db, now: now)
                 case .answer(let reply, let route):
-                    let message = OutgoingMessage(topic: route.topic, payload: reply.jsonValue.serializedBytes(), properties: route.replyProperties)
-                    let id = try insertStored(kind: "answer", message: message, route: route, correlationId: reply.correlationId, receivedAt: reply.receivedAt, db: db)
+                    let message = OutgoingMessage(
+                        topic: route.topic,
+                        payload: reply.jsonValue.serializedBytes(),
+                        properties: route.replyProperties
+                    )
+                    let id = try insertStored(
+                        kind: "answer",
+                        message: message,
+                        route: route,
+                        correlationId: reply.correlationId,
+                        receivedAt: reply.receivedAt,
+                        db: db
+                    )
                     return .publish(PendingReply(id: id, message: message))
                 case .deadLetter(let message):
-                    let route = ReplyRoute(topic: message.topic, source: .defaultTopic, correlationData: message.properties.correlationData)
-                    let id = try insertStored(kind: "deadLetter", message: message, route: route, correlationId: nil, receivedAt: now, db: db)
+                    let route = ReplyRoute(
+                        topic: message.topic,
+                        source: .defaultTopic,
+                        correlationData: message.properties.correlationData
+                    )
+                    let id = try insertStored(
+                        kind: "deadLetter",
+                        message: message,
+                        route: route,
+                        correlationId: nil,
+                        receivedAt: now,
+                        db: db
+                    )
                     return .publish(PendingReply(id: id, message: message))
                 }
             }
@@ -214,18 +241,24 @@ public final class Journal: Sendable {
         if let key {
             let since = now.timeIntervalSince1970 - configuration.retention.seconds
             if let original = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT id, digest, state, reply FROM message
-                    WHERE kind = 'command' AND dedupeKey = ? AND receivedAt >= ? ORDER BY id LIMIT 1
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT id, digest, state, reply FROM message
+                        WHERE kind = 'command' AND dedupeKey = ? AND receivedAt >= ? ORDER BY id LIMIT 1
+                        """
+                ),
                 arguments: [key, since]
             ) {
-                let originalId: Int64 = original["id"]
-                let digest: Data? = original["digest"]
+                let originalId: Int64 = original[0]
+                let digest: Data? = original[1]
                 if digest != Data(accepted.digest) {
                     // Same key, different command: never guess which one the requester meant.
-                    var reply = CancelReply(correlationId: accepted.correlationId, status: .rejected, receivedAt: accepted.receivedAt, completedAt: now)
+                    var reply = CancelReply(
+                        correlationId: accepted.correlationId,
+                        status: .rejected,
+                        receivedAt: accepted.receivedAt,
+                        completedAt: now
+                    )
                     reply.echo(accepted.command)
                     reply.errors = [
                         .init(
@@ -237,41 +270,64 @@ public final class Journal: Sendable {
                                 + "repeat the same command"
                         )
                     ]
-                    let message = OutgoingMessage(topic: accepted.route.topic, payload: reply.jsonValue.serializedBytes(), properties: accepted.route.replyProperties)
-                    let id = try insertStored(kind: "answer", message: message, route: accepted.route, correlationId: accepted.correlationId, receivedAt: accepted.receivedAt, db: db)
+                    let message = OutgoingMessage(
+                        topic: accepted.route.topic,
+                        payload: reply.jsonValue.serializedBytes(),
+                        properties: accepted.route.replyProperties
+                    )
+                    let id = try insertStored(
+                        kind: "answer",
+                        message: message,
+                        route: accepted.route,
+                        correlationId: accepted.correlationId,
+                        receivedAt: accepted.receivedAt,
+                        db: db
+                    )
                     return .publish(PendingReply(id: id, message: message))
                 }
-                let state: String = original["state"]
-                if state == "done" || state == "replied", let stored: Data = original["reply"] {
+                let state: String = original[2]
+                if state == "done" || state == "replied", let stored: Data = original[3] {
                     let message = OutgoingMessage(
                         topic: accepted.route.topic,
                         payload: Self.markedDuplicate(Array(stored)),
                         properties: accepted.route.replyProperties
                     )
-                    let id = try insertStored(kind: "duplicate", message: message, route: accepted.route, correlationId: accepted.correlationId, receivedAt: accepted.receivedAt, db: db, originalId: originalId)
+                    let id = try insertStored(
+                        kind: "duplicate",
+                        message: message,
+                        route: accepted.route,
+                        correlationId: accepted.correlationId,
+                        receivedAt: accepted.receivedAt,
+                        db: db,
+                        originalId: originalId
+                    )
                     return .publish(PendingReply(id: id, message: message))
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO message (kind, state, originalId, receivedAt, replyTopic, routeSource, correlationData, correlationId)
                         VALUES ('duplicate', 'waiting', ?, ?, ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: [
-                        originalId, accepted.receivedAt.timeIntervalSince1970, accepted.route.topic, accepted.route.source.rawValue,
+                        originalId, accepted.receivedAt.timeIntervalSince1970, accepted.route.topic,
+                        accepted.route.source.rawValue,
                         accepted.route.correlationData.map { Data($0) }, accepted.correlationId,
                     ]
                 )
                 return .waitForOriginal(db.lastInsertedRowID)
             }
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO message (kind, state, dedupeKey, digest, receivedAt, deadline, replyTopic, routeSource,
                                      correlationData, correlationId, payload)
                 VALUES ('command', 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
-                key, Data(accepted.digest), accepted.receivedAt.timeIntervalSince1970, accepted.deadline?.timeIntervalSince1970,
+                key, Data(accepted.digest), accepted.receivedAt.timeIntervalSince1970,
+                accepted.deadline?.timeIntervalSince1970,
                 accepted.route.topic, accepted.route.source.rawValue, accepted.route.correlationData.map { Data($0) },
                 accepted.correlationId, Data(accepted.payload),
             ]
@@ -288,12 +344,13 @@ public final class Journal: Sendable {
         db: Database,
         originalId: Int64? = nil
     ) throws -> Int64 {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO message (kind, state, originalId, receivedAt, replyTopic, routeSource, correlationData,
                                      correlationId, reply, completedAt)
                 VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 kind, originalId, receivedAt.timeIntervalSince1970, message.topic, route.source.rawValue,
                 message.properties.correlationData.map { Data($0) }, correlationId, Data(message.payload),
@@ -346,17 +403,20 @@ public final class Journal: Sendable {
                     EXISTS (SELECT 1 FROM call WHERE messageId = message.id)
                     """
                 var entries = try Row.fetchAll(
-                    db,
-                    sql: "SELECT \(columns) FROM message WHERE state = 'accepted' AND id > ? AND retryAt IS NULL ORDER BY id LIMIT ?",
+                    db.cachedStatement(
+                        sql:
+                            "SELECT \(columns) FROM message WHERE state = 'accepted' AND id > ? AND retryAt IS NULL ORDER BY id LIMIT ?"
+                    ),
                     arguments: [after, limit]
                 ).map(Entry.init(row:))
                 if entries.count < limit {
                     let due = try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT \(columns) FROM message
-                            WHERE state = 'accepted' AND retryAt IS NOT NULL AND retryAt <= ? ORDER BY retryAt LIMIT ?
-                            """,
+                        db.cachedStatement(
+                            sql: """
+                                SELECT \(columns) FROM message
+                                WHERE state = 'accepted' AND retryAt IS NOT NULL AND retryAt <= ? ORDER BY retryAt LIMIT ?
+                                """
+                        ),
                         arguments: [now.timeIntervalSince1970, limit + running.count]
                     ).map { row in
                         var entry = Entry(row: row)
@@ -366,7 +426,10 @@ public final class Journal: Sendable {
                     entries += due.filter { !running.contains($0.id) }.prefix(limit - entries.count)
                 }
                 for index in entries.indices where entries[index].hasCalls {
-                    for row in try Row.fetchAll(db, sql: "SELECT batch, outcome FROM call WHERE messageId = ?", arguments: [entries[index].id]) {
+                    for row in try Row.fetchAll(
+                        db.cachedStatement(sql: "SELECT batch, outcome FROM call WHERE messageId = ?"),
+                        arguments: [entries[index].id]
+                    ) {
                         let data: Data = row[1]
                         entries[index].batches[row[0]] = try JSONDecoder().decode(BatchOutcome.self, from: data)
                     }
@@ -393,7 +456,9 @@ public final class Journal: Sendable {
                 payload: entry.payload,
                 digest: []
             )
-            commands.append(JournaledCommand(id: entry.id, accepted: accepted, batches: entry.batches, retryRound: entry.retryRound))
+            commands.append(
+                JournaledCommand(id: entry.id, accepted: accepted, batches: entry.batches, retryRound: entry.retryRound)
+            )
         }
         return commands
     }
@@ -435,7 +500,10 @@ public final class Journal: Sendable {
     public func nextRetryDate() async throws(WorkerError) -> Date? {
         do {
             let seconds = try await database.read { db in
-                try Double.fetchOne(db, sql: "SELECT MIN(retryAt) FROM message WHERE state = 'accepted' AND retryAt IS NOT NULL")
+                try Double.fetchOne(
+                    db,
+                    sql: "SELECT MIN(retryAt) FROM message WHERE state = 'accepted' AND retryAt IS NOT NULL"
+                )
             }
             return seconds.map { Date(timeIntervalSince1970: $0) }
         } catch {
@@ -461,7 +529,8 @@ public final class Journal: Sendable {
 
     /// The command stays accepted and runs again at `date` (a transient failure before its deadline); the
     /// outcomes so far (attempt counts of the calls to repeat) are stored in the same transaction.
-    public func scheduleRetry(_ id: Int64, at date: Date, outcomes: [Int: BatchOutcome] = [:]) async throws(WorkerError) {
+    public func scheduleRetry(_ id: Int64, at date: Date, outcomes: [Int: BatchOutcome] = [:]) async throws(WorkerError)
+    {
         do {
             let encoded = try outcomes.map { ($0.key, try JSONEncoder().encode($0.value)) }
             try await database.write { db in
@@ -488,15 +557,23 @@ public final class Journal: Sendable {
         do {
             return try await database.write { db in
                 let now = Date().timeIntervalSince1970
-                try db.execute(
-                    sql: "UPDATE message SET state = 'done', reply = ?, completedAt = ?, retryAt = NULL WHERE id = ?",
+                try db.cachedStatement(
+                    sql: "UPDATE message SET state = 'done', reply = ?, completedAt = ?, retryAt = NULL WHERE id = ?"
+                ).execute(
                     arguments: [Data(reply), now, id]
                 )
-                var replies = [PendingReply(id: id, message: OutgoingMessage(topic: route.topic, payload: reply, properties: route.replyProperties))]
+                var replies = [
+                    PendingReply(
+                        id: id,
+                        message: OutgoingMessage(topic: route.topic, payload: reply, properties: route.replyProperties)
+                    )
+                ]
                 let duplicate = Self.markedDuplicate(reply)
                 for row in try Row.fetchAll(
-                    db,
-                    sql: "SELECT id, replyTopic, routeSource, correlationData FROM message WHERE originalId = ? AND state = 'waiting'",
+                    db.cachedStatement(
+                        sql:
+                            "SELECT id, replyTopic, routeSource, correlationData FROM message WHERE originalId = ? AND state = 'waiting'"
+                    ),
                     arguments: [id]
                 ) {
                     let duplicateId: Int64 = row["id"]
@@ -506,11 +583,21 @@ public final class Journal: Sendable {
                         source: ReplyRoute.Source(rawValue: row["routeSource"]) ?? .defaultTopic,
                         correlationData: correlationData.map { Array($0) }
                     )
-                    try db.execute(
-                        sql: "UPDATE message SET state = 'done', reply = ?, completedAt = ? WHERE id = ?",
+                    try db.cachedStatement(
+                        sql: "UPDATE message SET state = 'done', reply = ?, completedAt = ? WHERE id = ?"
+                    ).execute(
                         arguments: [Data(duplicate), now, duplicateId]
                     )
-                    replies.append(PendingReply(id: duplicateId, message: OutgoingMessage(topic: route.topic, payload: duplicate, properties: route.replyProperties)))
+                    replies.append(
+                        PendingReply(
+                            id: duplicateId,
+                            message: OutgoingMessage(
+                                topic: route.topic,
+                                payload: duplicate,
+                                properties: route.replyProperties
+                            )
+                        )
+                    )
                 }
                 return replies
             }
@@ -527,7 +614,8 @@ public final class Journal: Sendable {
             return try await database.read { db in
                 try Row.fetchAll(
                     db,
-                    sql: "SELECT id, replyTopic, routeSource, correlationData, reply FROM message WHERE state = 'done' ORDER BY id"
+                    sql:
+                        "SELECT id, replyTopic, routeSource, correlationData, reply FROM message WHERE state = 'done' ORDER BY id"
                 ).map { row in
                     let correlationData: Data? = row["correlationData"]
                     let route = ReplyRoute(
@@ -536,7 +624,14 @@ public final class Journal: Sendable {
                         correlationData: correlationData.map { Array($0) }
                     )
                     let reply: Data = row["reply"] ?? Data()
-                    return PendingReply(id: row["id"], message: OutgoingMessage(topic: route.topic, payload: Array(reply), properties: route.replyProperties))
+                    return PendingReply(
+                        id: row["id"],
+                        message: OutgoingMessage(
+                            topic: route.topic,
+                            payload: Array(reply),
+                            properties: route.replyProperties
+                        )
+                    )
                 }
             }
         } catch {
@@ -551,7 +646,9 @@ public final class Journal: Sendable {
         do {
             try await database.write { db in
                 let now = Date().timeIntervalSince1970
-                let statement = try db.cachedStatement(sql: "UPDATE message SET state = 'replied', repliedAt = ?, payload = NULL WHERE id = ?")
+                let statement = try db.cachedStatement(
+                    sql: "UPDATE message SET state = 'replied', repliedAt = ?, payload = NULL WHERE id = ?"
+                )
                 for id in ids { try statement.execute(arguments: [now, id]) }
             }
         } catch {
@@ -570,12 +667,16 @@ public final class Journal: Sendable {
         let maxEntries = configuration.maxEntries
         do {
             return try await database.write { db in
-                try db.execute(sql: "DELETE FROM message WHERE state = 'replied' AND receivedAt < ?", arguments: [cutoff])
+                try db.execute(
+                    sql: "DELETE FROM message WHERE state = 'replied' AND receivedAt < ?",
+                    arguments: [cutoff]
+                )
                 var deleted = db.changesCount
                 let replied = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE state = 'replied'") ?? 0
                 if replied > maxEntries {
                     try db.execute(
-                        sql: "DELETE FROM message WHERE id IN (SELECT id FROM message WHERE state = 'replied' ORDER BY id LIMIT ?)",
+                        sql:
+                            "DELETE FROM message WHERE id IN (SELECT id FROM message WHERE state = 'replied' ORDER BY id LIMIT ?)",
                         arguments: [replied - maxEntries]
                     )
                     deleted += db.changesCount
