@@ -27,7 +27,12 @@ public struct RPCSigner: Sendable {
         parameters.removeValue(forKey: "Signature")
         let stringToSign = RPCCanonicalization.stringToSign(method: method, parameters: parameters)
         let signature = Self.signature(stringToSign: stringToSign, accessKeySecret: accessKeySecret)
-        return SignedRPCRequest(method: method, unsignedParameters: parameters, stringToSign: stringToSign, signature: signature)
+        return SignedRPCRequest(
+            method: method,
+            unsignedParameters: parameters,
+            stringToSign: stringToSign,
+            signature: signature
+        )
     }
 
     /// `Base64(HMAC-SHA1(key: secret + "&", message: UTF-8(stringToSign)))`.

@@ -117,7 +117,9 @@ public final class CancelWorkerService: Service, Sendable {
         )
         let wake: @Sendable () -> Void = { [self] in
             // Coalesced: one pending wake-up is enough, however many messages arrive before the dispatcher looks.
-            if self.state.withLock({ state in defer { state.wakePending = true }; return !state.wakePending }) {
+            if self.state.withLock({ state in
+                defer { state.wakePending = true }; return !state.wakePending
+            }) {
                 emit.yield(.wake)
             }
         }
@@ -164,7 +166,10 @@ public final class CancelWorkerService: Service, Sendable {
             let readyLogged = Task {
                 while !Task.isCancelled && !self.connection.isUp { try? await Task.sleep(for: .milliseconds(20)) }
                 if self.connection.isUp {
-                    self.logger.notice("worker ready", metadata: ["ota.command-topic": "\(self.configuration.commandTopic)"])
+                    self.logger.notice(
+                        "worker ready",
+                        metadata: ["ota.command-topic": "\(self.configuration.commandTopic)"]
+                    )
                 }
             }
             async let publishing: Void = publish(replies)
@@ -217,10 +222,12 @@ public final class CancelWorkerService: Service, Sendable {
             state.counters.received += 1
             switch (decision, action) {
             case (.deadLetter, _): state.counters.deadLettered += 1
-            case (.answer(let reply, _), _): if reply.status == .expired { state.counters.expired += 1 } else { state.counters.rejected += 1 }
+            case (.answer(let reply, _), _):
+                if reply.status == .expired { state.counters.expired += 1 } else { state.counters.rejected += 1 }
             case (.execute, .execute): state.counters.accepted += 1
             case (.execute, .publish(let reply)):
-                if String(decoding: reply.message.payload.prefix(160), as: UTF8.self).contains(#""status":"rejected""#) {
+                if String(decoding: reply.message.payload.prefix(160), as: UTF8.self).contains(#""status":"rejected""#)
+                {
                     state.counters.rejected += 1
                 } else {
                     state.counters.duplicates += 1
@@ -234,7 +241,10 @@ public final class CancelWorkerService: Service, Sendable {
         case .waitForOriginal: break
         }
         if case .deadLetter = decision {
-            logger.warning("message dead-lettered", metadata: ["ota.dead-letter-topic": "\(configuration.deadLetterTopic)"])
+            logger.warning(
+                "message dead-lettered",
+                metadata: ["ota.dead-letter-topic": "\(configuration.deadLetterTopic)"]
+            )
         } else if case .answer(let reply, _) = decision {
             logger.notice(
                 "command not executed",
@@ -325,7 +335,11 @@ public final class CancelWorkerService: Service, Sendable {
                     ]
                 )
             case .reply(let reply):
-                let stored = try await journal.complete(job.id, reply: reply.jsonValue.serializedBytes(), route: job.accepted.route)
+                let stored = try await journal.complete(
+                    job.id,
+                    reply: reply.jsonValue.serializedBytes(),
+                    route: job.accepted.route
+                )
                 for pendingReply in stored { replies.yield(pendingReply) }
                 state.withLock {
                     $0.counters.executed += 1
@@ -405,7 +419,10 @@ public final class CancelWorkerService: Service, Sendable {
             } catch {
                 state.withLock { $0.counters.publishFailures += 1 }
                 if Task.isCancelled || state.withLock({ $0.draining }) && !connection.isUp { return }
-                logger.warning("reply not acknowledged yet; trying again", metadata: ["ota.topic": "\(reply.message.topic)", "mqtt.error": "\(error)"])
+                logger.warning(
+                    "reply not acknowledged yet; trying again",
+                    metadata: ["ota.topic": "\(reply.message.topic)", "mqtt.error": "\(error)"]
+                )
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
@@ -440,7 +457,10 @@ public final class CancelWorkerService: Service, Sendable {
     }
 
     private func fatalJournalError(_ error: any Error) -> Never {
-        logger.critical("the journal failed; stopping (everything recorded so far is safe)", metadata: ["ota.error": "\(error)"])
+        logger.critical(
+            "the journal failed; stopping (everything recorded so far is safe)",
+            metadata: ["ota.error": "\(error)"]
+        )
         fflush(nil)
         _exit(75)
     }

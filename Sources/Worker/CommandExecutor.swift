@@ -58,7 +58,12 @@ public struct CommandExecutor: Sendable {
             iotInstanceId: command.iotInstanceId,
             maxPerCall: maxDeviceNamesPerCall
         )
-        var reply = CancelReply(correlationId: accepted.correlationId, status: .succeeded, receivedAt: accepted.receivedAt, completedAt: accepted.receivedAt)
+        var reply = CancelReply(
+            correlationId: accepted.correlationId,
+            status: .succeeded,
+            receivedAt: accepted.receivedAt,
+            completedAt: accepted.receivedAt
+        )
         reply.echo(command)
         reply.deadline = accepted.deadline
 
@@ -101,7 +106,9 @@ public struct CommandExecutor: Sendable {
         }
 
         // Transient failures with the deadline still ahead: try again later rather than answer "failed".
-        if accepted.deadline.map({ $0 > now() }) == true, batches.indices.contains(where: { outcomes[$0]?.final != true }) {
+        if accepted.deadline.map({ $0 > now() }) == true,
+            batches.indices.contains(where: { outcomes[$0]?.final != true })
+        {
             return .retry(at: retryDate(round: job.retryRound, deadline: accepted.deadline), outcomes: outcomes)
         }
 
@@ -112,14 +119,16 @@ public struct CommandExecutor: Sendable {
         var calls = 0
         var permanentFailure = false
         for (index, batch) in batches.enumerated() {
-            let outcome = outcomes[index] ?? BatchOutcome(
-                succeeded: false,
-                final: true,
-                code: "DeadlineExceeded",
-                message: "the deadline passed before this call could be made",
-                transient: true,
-                attempts: 0
-            )
+            let outcome =
+                outcomes[index]
+                ?? BatchOutcome(
+                    succeeded: false,
+                    final: true,
+                    code: "DeadlineExceeded",
+                    message: "the deadline passed before this call could be made",
+                    transient: true,
+                    attempts: 0
+                )
             attempts += outcome.attempts
             if outcome.attempts > 0 { calls += 1 }
             if outcome.succeeded {
@@ -167,7 +176,8 @@ public struct CommandExecutor: Sendable {
         case .success(let response):
             return BatchOutcome(succeeded: true, final: true, requestId: response.requestId, attempts: result.attempts)
         case .failure(let error):
-            let retryLater = error.isTransient && error != .cancelled && error != .shutdown
+            let retryLater =
+                error.isTransient && error != .cancelled && error != .shutdown
                 && deadline.map { $0 > now() } == true
             return BatchOutcome(
                 succeeded: false,

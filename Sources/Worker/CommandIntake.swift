@@ -104,8 +104,14 @@ public struct CommandIntake: Sendable {
         }
         let payload: JSONValue
         if let earlyProblem {
-            return unparsed(message, problem: earlyProblem, responseTopic: responseTopic, correlationData: correlationData,
-                            correlationId: correlationFromData, receivedAt: receivedAt)
+            return unparsed(
+                message,
+                problem: earlyProblem,
+                responseTopic: responseTopic,
+                correlationData: correlationData,
+                correlationId: correlationFromData,
+                receivedAt: receivedAt
+            )
         }
         do {
             payload = try JSONParser.parse(message.payload)
@@ -116,8 +122,14 @@ public struct CommandIntake: Sendable {
                 keywordLocation: "#worker/json",
                 message: "the payload is not valid JSON: \(error)"
             )
-            return unparsed(message, problem: problem, responseTopic: responseTopic, correlationData: correlationData,
-                            correlationId: correlationFromData, receivedAt: receivedAt)
+            return unparsed(
+                message,
+                problem: problem,
+                responseTopic: responseTopic,
+                correlationData: correlationData,
+                correlationId: correlationFromData,
+                receivedAt: receivedAt
+            )
         }
 
         // 2. The reply route, checked against the allow-list.
@@ -129,11 +141,19 @@ public struct CommandIntake: Sendable {
         } else if let payloadReplyTo {
             route = ReplyRoute(topic: payloadReplyTo, source: .replyTo, correlationData: correlationData)
         } else {
-            route = ReplyRoute(topic: configuration.defaultReplyTopic, source: .defaultTopic, correlationData: correlationData)
+            route = ReplyRoute(
+                topic: configuration.defaultReplyTopic,
+                source: .defaultTopic,
+                correlationData: correlationData
+            )
         }
         if let problem = routeProblem(route) {
             problems.append(problem)
-            route = ReplyRoute(topic: configuration.defaultReplyTopic, source: .defaultTopic, correlationData: correlationData)
+            route = ReplyRoute(
+                topic: configuration.defaultReplyTopic,
+                source: .defaultTopic,
+                correlationData: correlationData
+            )
         }
 
         // 3. The schema.
@@ -164,14 +184,24 @@ public struct CommandIntake: Sendable {
         }
 
         if !problems.isEmpty {
-            var reply = CancelReply(correlationId: correlationId, status: .rejected, receivedAt: receivedAt, completedAt: now())
+            var reply = CancelReply(
+                correlationId: correlationId,
+                status: .rejected,
+                receivedAt: receivedAt,
+                completedAt: now()
+            )
             reply.errors = problems
             echoIdentifiers(of: payload, into: &reply)
             return .answer(reply, route)
         }
         guard let command = CancelCommand(validated: payload) else {
             // The schema accepted what the decoder cannot read: the schema file and the decoder disagree.
-            var reply = CancelReply(correlationId: correlationId, status: .rejected, receivedAt: receivedAt, completedAt: now())
+            var reply = CancelReply(
+                correlationId: correlationId,
+                status: .rejected,
+                receivedAt: receivedAt,
+                completedAt: now()
+            )
             reply.errors = [
                 .init(
                     code: "Unsupported",
@@ -196,7 +226,12 @@ public struct CommandIntake: Sendable {
             deadline = min(deadline ?? bound, bound)
         }
         if let deadline, deadline <= receivedAt {
-            var reply = CancelReply(correlationId: correlationId, status: .expired, receivedAt: receivedAt, completedAt: now())
+            var reply = CancelReply(
+                correlationId: correlationId,
+                status: .expired,
+                receivedAt: receivedAt,
+                completedAt: now()
+            )
             reply.echo(command)
             reply.deadline = deadline
             return .answer(reply, route)
@@ -252,9 +287,18 @@ public struct CommandIntake: Sendable {
             var problems = [problem]
             if let routeProblem = routeProblem(route) {
                 problems.append(routeProblem)
-                route = ReplyRoute(topic: configuration.defaultReplyTopic, source: .defaultTopic, correlationData: correlationData)
+                route = ReplyRoute(
+                    topic: configuration.defaultReplyTopic,
+                    source: .defaultTopic,
+                    correlationData: correlationData
+                )
             }
-            var reply = CancelReply(correlationId: correlationId, status: .rejected, receivedAt: receivedAt, completedAt: now())
+            var reply = CancelReply(
+                correlationId: correlationId,
+                status: .rejected,
+                receivedAt: receivedAt,
+                completedAt: now()
+            )
             reply.errors = problems
             return .answer(reply, route)
         }
@@ -278,6 +322,7 @@ public struct CommandIntake: Sendable {
 
     /// Long attacker-controlled strings are cut before they are echoed.
     static func clip(_ text: String) -> String {
-        text.unicodeScalars.count <= 256 ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(256))) + "…"
+        text.unicodeScalars.count <= 256
+            ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(256))) + "…"
     }
 }

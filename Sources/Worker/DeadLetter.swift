@@ -53,7 +53,11 @@ public struct DeadLetter: Sendable {
         return OutgoingMessage(
             topic: topic,
             payload: JSONValue.object(object).serializedBytes(),
-            properties: MQTTProperties(correlationData: message.properties.correlationData, contentType: "application/json", payloadFormatIndicator: 1)
+            properties: MQTTProperties(
+                correlationData: message.properties.correlationData,
+                contentType: "application/json",
+                payloadFormatIndicator: 1
+            )
         )
     }
 }

@@ -35,7 +35,12 @@ final class MQTTConnection: Sendable {
     private let stopSignal: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
 
-    init(configuration: MosquittoConfiguration, subscription: MQTTSubscribeInfo, supervision: Supervision, logger: Logger) {
+    init(
+        configuration: MosquittoConfiguration,
+        subscription: MQTTSubscribeInfo,
+        supervision: Supervision,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.subscription = subscription
         self.supervision = supervision
@@ -71,7 +76,9 @@ final class MQTTConnection: Sendable {
                 failures = 0
                 logger.notice(
                     "MQTT connected and subscribed",
-                    metadata: ["mqtt.topic": "\(subscription.topicFilter)", "mqtt.session-present": "\(sessionPresent)"]
+                    metadata: [
+                        "mqtt.topic": "\(subscription.topicFilter)", "mqtt.session-present": "\(sessionPresent)",
+                    ]
                 )
                 failure = await watch(client)
             } catch is CancellationError {
@@ -88,10 +95,16 @@ final class MQTTConnection: Sendable {
             await client.disconnect()
             guard let failure, !state.withLock({ $0.stopping }) else { return }
             if supervision.exitOnFailure {
-                logger.critical("MQTT connection failed for good; stopping as configured", metadata: ["mqtt.error": "\(failure)"])
+                logger.critical(
+                    "MQTT connection failed for good; stopping as configured",
+                    metadata: ["mqtt.error": "\(failure)"]
+                )
                 throw failure
             }
-            let base = min(supervision.maximumDelay.seconds, supervision.initialDelay.seconds * pow(2, Double(min(failures, 20))))
+            let base = min(
+                supervision.maximumDelay.seconds,
+                supervision.initialDelay.seconds * pow(2, Double(min(failures, 20)))
+            )
             failures += 1
             logger.critical(
                 "MQTT connection failed for good; building a new client",
@@ -114,7 +127,12 @@ final class MQTTConnection: Sendable {
                         self.logger.error("MQTT connection refused by the broker", metadata: ["mqtt.error": "\(error)"])
                     case .disconnected(let error):
                         self.state.withLock { $0.connected = false }
-                        if let error { self.logger.warning("MQTT connection lost; reconnecting", metadata: ["mqtt.error": "\(error)"]) }
+                        if let error {
+                            self.logger.warning(
+                                "MQTT connection lost; reconnecting",
+                                metadata: ["mqtt.error": "\(error)"]
+                            )
+                        }
                     case .loopExited(let error):
                         return error
                     }
@@ -141,7 +159,12 @@ final class MQTTConnection: Sendable {
             let (client, stopping) = state.withLock { ($0.subscribed ? $0.client : nil, $0.stopping) }
             if stopping { throw WorkerError.mqtt("the MQTT connection is closing") }
             if let client {
-                try await client.publish(to: message.topic, payload: message.payload, qos: .atLeastOnce, properties: message.properties)
+                try await client.publish(
+                    to: message.topic,
+                    payload: message.payload,
+                    qos: .atLeastOnce,
+                    properties: message.properties
+                )
                 return
             }
             try await Task.sleep(for: .milliseconds(20))

@@ -41,7 +41,11 @@ public final class OpsServer: Service, Sendable {
             return Response(
                 status: ready ? .ok : .serviceUnavailable,
                 headers: [.contentType: "text/plain; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready: connecting, subscribing or shutting down\n"))
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: ready ? "ready\n" : "not ready: connecting, subscribing or shutting down\n"
+                    )
+                )
             )
         }
         let boundPort = self.boundPort

@@ -31,9 +31,14 @@ public enum WorkerApp {
     ) throws(WorkerError) -> Built {
         let schema = try loadCommandSchema(configuration)
         do {
-            try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: configuration.stateDirectory,
+                withIntermediateDirectories: true
+            )
         } catch {
-            throw .invalidConfiguration("state-dir: cannot create '\(configuration.stateDirectory)': \(error.localizedDescription)")
+            throw .invalidConfiguration(
+                "state-dir: cannot create '\(configuration.stateDirectory)': \(error.localizedDescription)"
+            )
         }
         let journal = try Journal(configuration: configuration.journal)
         let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
@@ -64,6 +69,9 @@ public enum WorkerApp {
 
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.
     public static func loadCommandSchema(_ configuration: WorkerConfiguration) throws(WorkerError) -> CommandSchema {
-        try CommandSchema.load(path: configuration.commandSchemaPath, maxDeviceNames: configuration.worker.maxDeviceNames)
+        try CommandSchema.load(
+            path: configuration.commandSchemaPath,
+            maxDeviceNames: configuration.worker.maxDeviceNames
+        )
     }
 }

@@ -68,7 +68,9 @@ public struct WorkerConfiguration: Sendable {
         guard let protocolVersion = MQTTProtocolVersion(string: protocolText) else {
             throw .invalidConfiguration("mqtt-version must be 5 or 3.1.1, not '\(protocolText)'")
         }
-        var mqtt = MosquittoConfiguration(clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID()))
+        var mqtt = MosquittoConfiguration(
+            clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID())
+        )
         mqtt.host = try settings.string("broker-host", arguments.brokerHost, default: "127.0.0.1")
         mqtt.port = try settings.int("broker-port", arguments.brokerPort, default: 1883, range: 1...65_535)
         mqtt.protocolVersion = protocolVersion
@@ -91,9 +93,22 @@ public struct WorkerConfiguration: Sendable {
             arguments.defaultReplyTopic,
             default: worker.defaultReplyTopic
         )
-        worker.deadLetterTopic = try settings.string("dead-letter-topic", arguments.deadLetterTopic, default: worker.deadLetterTopic)
-        worker.replyTopicAllowList = try settings.list("reply-topic-allow", arguments.replyTopicAllowList, default: worker.replyTopicAllowList)
-        worker.maxInFlight = try settings.int("max-in-flight", arguments.maxInFlight, default: worker.maxInFlight, range: 1...100_000)
+        worker.deadLetterTopic = try settings.string(
+            "dead-letter-topic",
+            arguments.deadLetterTopic,
+            default: worker.deadLetterTopic
+        )
+        worker.replyTopicAllowList = try settings.list(
+            "reply-topic-allow",
+            arguments.replyTopicAllowList,
+            default: worker.replyTopicAllowList
+        )
+        worker.maxInFlight = try settings.int(
+            "max-in-flight",
+            arguments.maxInFlight,
+            default: worker.maxInFlight,
+            range: 1...100_000
+        )
         worker.maxDeviceNames = try settings.int(
             "max-device-names",
             arguments.maxDeviceNames,
@@ -109,9 +124,16 @@ public struct WorkerConfiguration: Sendable {
         worker.drainTimeout = .milliseconds(
             Int64(try settings.double("drain-timeout", arguments.drainTimeout, default: 20, range: 0...3_600) * 1000)
         )
-        let defaultDeadline = try settings.double("default-deadline", arguments.defaultDeadline, default: 3600, range: 0...31_536_000)
+        let defaultDeadline = try settings.double(
+            "default-deadline",
+            arguments.defaultDeadline,
+            default: 3600,
+            range: 0...31_536_000
+        )
         worker.defaultDeadline = defaultDeadline == 0 ? nil : .milliseconds(Int64(defaultDeadline * 1000))
-        for (name, topic) in [("default-reply-topic", worker.defaultReplyTopic), ("dead-letter-topic", worker.deadLetterTopic)] {
+        for (name, topic) in [
+            ("default-reply-topic", worker.defaultReplyTopic), ("dead-letter-topic", worker.deadLetterTopic),
+        ] {
             if let problem = MQTTTopic.problemWithTopicName(topic) {
                 throw .invalidConfiguration("\(name) '\(topic)' cannot be published to: \(problem)")
             }
@@ -121,7 +143,9 @@ public struct WorkerConfiguration: Sendable {
 
         // Platform.
         guard let endpoint = try settings.optionalString("platform-endpoint", arguments.platformEndpoint) else {
-            throw .invalidConfiguration("platform-endpoint is required (--platform-endpoint or OTA_CANCEL_PLATFORM_ENDPOINT)")
+            throw .invalidConfiguration(
+                "platform-endpoint is required (--platform-endpoint or OTA_CANCEL_PLATFORM_ENDPOINT)"
+            )
         }
         guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
             throw .invalidConfiguration("platform-endpoint must start with http:// or https://, not '\(endpoint)'")
@@ -154,23 +178,50 @@ public struct WorkerConfiguration: Sendable {
         platform.profile = profile
         platform.regionId = try settings.optionalString("region-id", arguments.regionId)
         if platform.regionId != nil, !profile.sendsRegionId {
-            throw .invalidConfiguration("region-id is not sent with platform-profile \(profile) (Tuya has no RegionId): remove it")
+            throw .invalidConfiguration(
+                "region-id is not sent with platform-profile \(profile) (Tuya has no RegionId): remove it"
+            )
         }
         platform.timeouts = .init(
-            connect: .milliseconds(Int64(try settings.double("platform-connect-timeout", arguments.platformConnectTimeout, default: 5, range: 0.1...300) * 1000)),
-            read: .milliseconds(Int64(try settings.double("platform-read-timeout", arguments.platformReadTimeout, default: 10, range: 0.1...3_600) * 1000))
+            connect: .milliseconds(
+                Int64(
+                    try settings.double(
+                        "platform-connect-timeout",
+                        arguments.platformConnectTimeout,
+                        default: 5,
+                        range: 0.1...300
+                    ) * 1000
+                )
+            ),
+            read: .milliseconds(
+                Int64(
+                    try settings.double(
+                        "platform-read-timeout",
+                        arguments.platformReadTimeout,
+                        default: 10,
+                        range: 0.1...3_600
+                    ) * 1000
+                )
+            )
         )
         platform.iotInstanceId = try settings.optionalString("iot-instance-id", arguments.iotInstanceId)
         let qps = try settings.double("platform-qps", arguments.platformQps, default: 10, range: 0...10_000)
         // The client's bucket holds half a second's worth of calls: the platform's own bucket (a full second)
         // then always has room left to absorb network jitter, so pacing at the quota is not throttled.
         platform.rateLimit = qps == 0 ? .unlimited : .perSecond(qps, burst: max(1, Int((qps / 2).rounded(.down))))
-        let attempts = try settings.int("platform-max-attempts", arguments.platformMaxAttempts, default: 4, range: 1...20)
+        let attempts = try settings.int(
+            "platform-max-attempts",
+            arguments.platformMaxAttempts,
+            default: 4,
+            range: 1...20
+        )
         platform.retry = .exponentialBackoff(maxAttempts: attempts, base: .milliseconds(200), cap: .seconds(10))
 
         // Files and logging.
         let stateDirectory = try settings.string("state-dir", arguments.stateDir, default: "./state")
-        let schemaPath = try commandSchemaPath(schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir))
+        let schemaPath = try commandSchemaPath(
+            schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir)
+        )
         let levelText = try settings.string("log-level", arguments.logLevel, default: "info")
         guard let logLevel = Logger.Level(rawValue: levelText.lowercased()) else {
             throw .invalidConfiguration(
@@ -185,19 +236,33 @@ public struct WorkerConfiguration: Sendable {
         guard let synchronous = inMemory ? .normal : JournalConfiguration.Synchronous(name: syncText) else {
             throw .invalidConfiguration("journal-sync must be normal, full or memory, not '\(syncText)'")
         }
-        let retention = try settings.double("journal-retention", arguments.journalRetention, default: 86_400, range: 60...31_536_000)
+        let retention = try settings.double(
+            "journal-retention",
+            arguments.journalRetention,
+            default: 86_400,
+            range: 60...31_536_000
+        )
         let journal = JournalConfiguration(
             path: inMemory ? nil : stateDirectory + "/journal.sqlite",
             synchronous: synchronous,
             retention: .milliseconds(Int64(retention * 1000)),
-            maxEntries: try settings.int("journal-max-entries", arguments.journalMaxEntries, default: 1_000_000, range: 1_000...100_000_000)
+            maxEntries: try settings.int(
+                "journal-max-entries",
+                arguments.journalMaxEntries,
+                default: 1_000_000,
+                range: 1_000...100_000_000
+            )
         )
         let ops = OpsServerConfiguration(
             host: try settings.string("ops-host", arguments.opsHost, default: "127.0.0.1"),
             port: try settings.int("ops-port", arguments.opsPort, default: 9464, range: 0...65_535)
         )
         let supervision = CancelWorkerService.Supervision(
-            exitOnConnectionFailure: try settings.bool("exit-on-connection-failure", arguments.exitOnConnectionFailure, default: false)
+            exitOnConnectionFailure: try settings.bool(
+                "exit-on-connection-failure",
+                arguments.exitOnConnectionFailure,
+                default: false
+            )
         )
         return WorkerConfiguration(
             mqtt: mqtt,
@@ -288,8 +353,15 @@ struct SettingResolver {
         try number(name, flag, default: value, range: range, kind: "an integer") { Int($0) }
     }
 
-    func double(_ name: String, _ flag: Double?, default value: Double, range: ClosedRange<Double>) throws(WorkerError) -> Double {
-        try number(name, flag, default: value, range: range, kind: "a number") { Double($0).flatMap { $0.isFinite ? $0 : nil } }
+    func double(
+        _ name: String,
+        _ flag: Double?,
+        default value: Double,
+        range: ClosedRange<Double>
+    ) throws(WorkerError) -> Double {
+        try number(name, flag, default: value, range: range, kind: "a number") {
+            Double($0).flatMap { $0.isFinite ? $0 : nil }
+        }
     }
 
     /// A number from its flag, else its variable (parsed), else the default; always checked against `range`.
@@ -351,13 +423,18 @@ extension WorkerConfiguration {
             ("drain-timeout", "\(worker.drainTimeout)"),
             ("default-deadline", worker.defaultDeadline.map { "\($0)" } ?? "(none)"),
             ("state-dir", stateDirectory),
-            ("journal", "\(journal.path ?? ":memory:") (synchronous=\(journal.synchronous), retention \(journal.retention), at most \(journal.maxEntries) entries)"),
+            (
+                "journal",
+                "\(journal.path ?? ":memory:") (synchronous=\(journal.synchronous), retention \(journal.retention), at most \(journal.maxEntries) entries)"
+            ),
             ("ops", "http://\(ops.host):\(ops.port)/health/ready"),
             ("exit-on-connection-failure", "\(supervision.exitOnConnectionFailure)"),
             ("command-schema", commandSchemaPath),
             ("log-level", logLevel.rawValue),
         ]
         let width = lines.map(\.0.count).max() ?? 0
-        return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + " = " + $0.1 }.joined(separator: "\n")
+        return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + " = " + $0.1 }.joined(
+            separator: "\n"
+        )
     }
 }

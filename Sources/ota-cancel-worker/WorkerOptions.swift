@@ -14,7 +14,10 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "MQTT protocol version: 5 or 3.1.1. (default: 5)")
     var mqttVersion: String?
 
-    @Option(help: "MQTT client id; fixed per worker instance, so the broker keeps its session. (default: ota-cancel-worker-<hostname>)")
+    @Option(
+        help:
+            "MQTT client id; fixed per worker instance, so the broker keeps its session. (default: ota-cancel-worker-<hostname>)"
+    )
     var clientId: String?
 
     @Option(help: "MQTT user name. (default: none)")
@@ -26,16 +29,24 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "MQTT keepalive in seconds. (default: 30)")
     var keepalive: Int?
 
-    @Option(help: "MQTT 5 session expiry in seconds: how long the broker queues commands while the worker is away. (default: 86400)")
+    @Option(
+        help:
+            "MQTT 5 session expiry in seconds: how long the broker queues commands while the worker is away. (default: 86400)"
+    )
     var sessionExpiry: Int?
 
-    @Option(help: "Topic filter the commands arrive on; $share/<group>/<topic> spreads them over several workers. (default: ota/cancel/request)")
+    @Option(
+        help:
+            "Topic filter the commands arrive on; $share/<group>/<topic> spreads them over several workers. (default: ota/cancel/request)"
+    )
     var commandTopic: String?
 
     @Option(help: "Reply topic for commands that name none. (default: ota/cancel/reply)")
     var defaultReplyTopic: String?
 
-    @Option(help: "Topic for messages that cannot be parsed and carry no Response Topic. (default: ota/cancel/dead-letter)")
+    @Option(
+        help: "Topic for messages that cannot be parsed and carry no Response Topic. (default: ota/cancel/dead-letter)"
+    )
     var deadLetterTopic: String?
 
     @Option(help: "Topic filter reply topics must match; repeat or separate with commas. (default: ota/cancel/reply/#)")
@@ -47,7 +58,10 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "HTTP method of platform calls: GET or POST. (default: GET)")
     var platformMethod: String?
 
-    @Option(help: "Request profile: aliyun (Format, Version, SignatureVersion, RegionId: the official SDKs' parameters) or tuya (the seed's: none of them). (default: aliyun)")
+    @Option(
+        help:
+            "Request profile: aliyun (Format, Version, SignatureVersion, RegionId: the official SDKs' parameters) or tuya (the seed's: none of them). (default: aliyun)"
+    )
     var platformProfile: String?
 
     @Option(help: "AccessKey ID. (required)")
@@ -71,7 +85,10 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "Seconds to connect to the platform (TCP and TLS). (default: 5)")
     var platformConnectTimeout: Double?
 
-    @Option(help: "Seconds of silence while waiting for the platform's answer; an attempt ends after connect + read timeouts. (default: 10)")
+    @Option(
+        help:
+            "Seconds of silence while waiting for the platform's answer; an attempt ends after connect + read timeouts. (default: 10)"
+    )
     var platformReadTimeout: Double?
 
     @Option(help: "Commands processed at once. (default: 64)")
@@ -89,13 +106,19 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "State folder (journal). (default: ./state)")
     var stateDir: String?
 
-    @Option(help: "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)")
+    @Option(
+        help:
+            "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)"
+    )
     var schemaDir: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
     var logLevel: String?
 
-    @Option(help: "Journal durability: normal (survives a crash of the worker), full (also a power loss; a disk flush per message), or memory (nothing survives: for benchmarks only). (default: normal)")
+    @Option(
+        help:
+            "Journal durability: normal (survives a crash of the worker), full (also a power loss; a disk flush per message), or memory (nothing survives: for benchmarks only). (default: normal)"
+    )
     var journalSync: String?
 
     @Option(help: "Seconds a replied command is kept for deduplication. (default: 86400)")
@@ -104,10 +127,17 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "Most replied commands kept in the journal. (default: 1000000)")
     var journalMaxEntries: Int?
 
-    @Option(help: "Deadline, in seconds after receipt, of a command that sets none; transient platform errors are retried until then. 0 for none. (default: 3600)")
+    @Option(
+        help:
+            "Deadline, in seconds after receipt, of a command that sets none; transient platform errors are retried until then. 0 for none. (default: 3600)"
+    )
     var defaultDeadline: Double?
 
-    @Flag(inversion: .prefixedNo, help: "Exit (non-zero) when the MQTT connection fails for good, instead of reconnecting with backoff. (default: reconnect)")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Exit (non-zero) when the MQTT connection fails for good, instead of reconnecting with backoff. (default: reconnect)"
+    )
     var exitOnConnectionFailure: Bool?
 
     @Option(help: "Address of the health endpoints (/health/live, /health/ready). (default: 127.0.0.1)")

@@ -133,7 +133,9 @@ struct ConfigurationTests {
         for missing in ["OTA_CANCEL_PLATFORM_ENDPOINT", "OTA_CANCEL_ACCESS_KEY_ID", "OTA_CANCEL_ACCESS_KEY_SECRET"] {
             var environment = minimal
             environment.removeValue(forKey: missing)
-            #expect(throws: WorkerError.self) { try WorkerConfiguration.resolve(NoArguments(), environment: environment) }
+            #expect(throws: WorkerError.self) {
+                try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+            }
         }
     }
 }

@@ -18,9 +18,13 @@ final class RestartableWorker: Sendable {
 
     init(arguments: TestArguments, secret: String = "testsecret") throws {
         var logger = Logger(label: "restartable-worker")
-        logger.logLevel = ProcessInfo.processInfo.environment["OTA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["OTA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         self.logger = logger
-        configuration = try WorkerConfiguration.resolve(arguments, environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": secret])
+        configuration = try WorkerConfiguration.resolve(
+            arguments,
+            environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": secret]
+        )
     }
 
     /// The running worker, if any.
@@ -43,16 +47,19 @@ final class RestartableWorker: Sendable {
         let clock = ContinuousClock()
         let giveUp = clock.now + timeout
         while clock.now < giveUp {
-            if let result = await withTaskGroup(of: Result<Void, any Error>?.self, body: { group in
-                group.addTask { await task.result }
-                group.addTask {
-                    try? await Task.sleep(for: .milliseconds(100))
-                    return nil
+            if let result = await withTaskGroup(
+                of: Result<Void, any Error>?.self,
+                body: { group in
+                    group.addTask { await task.result }
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        return nil
+                    }
+                    let first = await group.next() ?? nil
+                    group.cancelAll()
+                    return first
                 }
-                let first = await group.next() ?? nil
-                group.cancelAll()
-                return first
-            }) {
+            ) {
                 current.withLock { $0 = nil }
                 return result
             }
@@ -63,7 +70,11 @@ final class RestartableWorker: Sendable {
     /// Stops it gracefully and waits; returns how `run()` ended.
     @discardableResult
     func stop() async -> Result<Void, any Error> {
-        guard let (task, built) = current.withLock({ value in defer { value = nil }; return value }) else { return .success(()) }
+        guard
+            let (task, built) = current.withLock({ value in
+                defer { value = nil }; return value
+            })
+        else { return .success(()) }
         await built.serviceGroup.triggerGracefulShutdown()
         return await task.result
     }
@@ -109,7 +120,10 @@ func publishCommands(
                     to: "ota/cancel/request",
                     payload: Array(payload.utf8),
                     qos: .atLeastOnce,
-                    properties: MQTTProperties(responseTopic: replyTopic, correlationData: Array("\(prefix)\(index)".utf8))
+                    properties: MQTTProperties(
+                        responseTopic: replyTopic,
+                        correlationData: Array("\(prefix)\(index)".utf8)
+                    )
                 )
             }
         }

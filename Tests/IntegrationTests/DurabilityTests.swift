@@ -31,9 +31,13 @@ struct DurabilityTests {
             for _ in 0..<5 {
                 let result = try await runProcess(
                     "mosquitto_pub",
-                    ["-h", "127.0.0.1", "-p", "\(stack.broker.port)", "-V", "5", "-q", "1", "-t", "ota/cancel/request",
-                     "-D", "publish", "response-topic", "ota/cancel/reply/dup", "-D", "publish", "correlation-data", "same-1",
-                     "-m", payload],
+                    [
+                        "-h", "127.0.0.1", "-p", "\(stack.broker.port)", "-V", "5", "-q", "1", "-t",
+                        "ota/cancel/request",
+                        "-D", "publish", "response-topic", "ota/cancel/reply/dup", "-D", "publish", "correlation-data",
+                        "same-1",
+                        "-m", payload,
+                    ],
                     timeout: .seconds(20)
                 )
                 #expect(result.exitCode == 0, "\(result)")
@@ -70,11 +74,24 @@ struct DurabilityTests {
             stack.simulator.state.injectFault(FaultRule(httpStatus: 503, errorCode: "ServiceUnavailable"))
             let collector = try await Collector.subscribed(to: ["ota/cancel/reply/outage"], port: stack.broker.port)
             let soon = RFC3339.string(from: Date().addingTimeInterval(2))
-            try await publishCommands(1...5, through: collector.client, replyTopic: "ota/cancel/reply/outage", prefix: "short-", extra: #","deadline":"\#(soon)""#)
-            try await publishCommands(6...10, through: collector.client, replyTopic: "ota/cancel/reply/outage", prefix: "long-")
+            try await publishCommands(
+                1...5,
+                through: collector.client,
+                replyTopic: "ota/cancel/reply/outage",
+                prefix: "short-",
+                extra: #","deadline":"\#(soon)""#
+            )
+            try await publishCommands(
+                6...10,
+                through: collector.client,
+                replyTopic: "ota/cancel/reply/outage",
+                prefix: "long-"
+            )
             // The short deadlines pass during the outage.
             let expired = try await collector.waitUntil(within: 60) { messages in
-                messages.filter { String(decoding: $0.properties.correlationData ?? [], as: UTF8.self).hasPrefix("short-") }.count == 5
+                messages.filter {
+                    String(decoding: $0.properties.correlationData ?? [], as: UTF8.self).hasPrefix("short-")
+                }.count == 5
             }
             #expect(expired.count == 5, "only the short-deadline commands are answered during the outage")
             for message in expired {
@@ -91,7 +108,8 @@ struct DurabilityTests {
             let all = try await collector.waitFor(10, within: 90)
             #expect(all.count == 10)
             #expect(collector.correlations.count == 10, "one reply per command")
-            for message in all where String(decoding: message.properties.correlationData ?? [], as: UTF8.self).hasPrefix("long-") {
+            for message in all
+            where String(decoding: message.properties.correlationData ?? [], as: UTF8.self).hasPrefix("long-") {
                 let reply = try #require(try? JSONParser.parse(message.payload))
                 #expect(reply["status"]?.stringValue == "succeeded")
                 #expect((reply["attempts"]?.numberValue?.int64Value ?? 0) > 1, "it went through failed attempts first")
@@ -108,7 +126,10 @@ struct DurabilityTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         let broker = try await MosquittoBroker.start(persistence: true, extraConfig: ["max_queued_messages 0"])
         do {
-            try await withPlatformSimulator(configuration: SimulatorConfiguration(generateDevices: 400, qps: 0), logger: Self.quietLogger) { simulator in
+            try await withPlatformSimulator(
+                configuration: SimulatorConfiguration(generateDevices: 400, qps: 0),
+                logger: Self.quietLogger
+            ) { simulator in
                 let worker = try RestartableWorker(
                     arguments: TestArguments(
                         brokerPort: broker.port,
@@ -120,11 +141,25 @@ struct DurabilityTests {
                     )
                 )
                 try await worker.start()
-                let requester = try await Collector.subscribed(to: ["ota/cancel/reply/restart"], port: broker.port, persistentID: "restart-requester")
+                let requester = try await Collector.subscribed(
+                    to: ["ota/cancel/reply/restart"],
+                    port: broker.port,
+                    persistentID: "restart-requester"
+                )
 
                 // A stream of commands, with a broker restart in the middle of it.
-                try await publishCommands(1...100, through: requester.client, replyTopic: "ota/cancel/reply/restart", prefix: "r-")
-                async let secondHalf: Void = publishCommands(101...200, through: requester.client, replyTopic: "ota/cancel/reply/restart", prefix: "r-")
+                try await publishCommands(
+                    1...100,
+                    through: requester.client,
+                    replyTopic: "ota/cancel/reply/restart",
+                    prefix: "r-"
+                )
+                async let secondHalf: Void = publishCommands(
+                    101...200,
+                    through: requester.client,
+                    replyTopic: "ota/cancel/reply/restart",
+                    prefix: "r-"
+                )
                 await broker.stop()
                 try await Task.sleep(for: .milliseconds(500))
                 try await broker.restart()
@@ -134,12 +169,20 @@ struct DurabilityTests {
 
                 // The worker goes away; commands arrive meanwhile; the broker restarts; the worker comes back.
                 await worker.stop()
-                try await publishCommands(201...300, through: requester.client, replyTopic: "ota/cancel/reply/restart", prefix: "r-")
+                try await publishCommands(
+                    201...300,
+                    through: requester.client,
+                    replyTopic: "ota/cancel/reply/restart",
+                    prefix: "r-"
+                )
                 await broker.stop()
                 try await broker.restart()
                 try await worker.start()
                 _ = try await requester.waitUntil { _ in requester.correlations.count == 300 }
-                #expect(requester.correlations.count == 300, "every command is answered, those sent while the worker was away too")
+                #expect(
+                    requester.correlations.count == 300,
+                    "every command is answered, those sent while the worker was away too"
+                )
                 #expect(requester.correlations == Set((1...300).map { "r-\($0)" }))
                 let calls = simulator.state.stats().cancelCalls
                 #expect(calls == 300, "one platform call per command (redeliveries are deduplicated): \(calls)")
@@ -170,13 +213,20 @@ struct DurabilityTests {
             ) { simulator in
                 let requester = try await Collector.subscribed(to: ["ota/cancel/reply/crash"], port: broker.port)
                 let arguments = [
-                    "run", "--broker-port", "\(broker.port)", "--client-id", "crash-worker", "--platform-endpoint", simulator.endpoint,
-                    "--access-key-id", "testid", "--platform-qps", "0", "--max-in-flight", "\(maxInFlight)", "--state-dir", state,
+                    "run", "--broker-port", "\(broker.port)", "--client-id", "crash-worker", "--platform-endpoint",
+                    simulator.endpoint,
+                    "--access-key-id", "testid", "--platform-qps", "0", "--max-in-flight", "\(maxInFlight)",
+                    "--state-dir", state,
                     "--schema-dir", WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0", "--log-level", "notice",
                 ]
                 let logPath = state + "/worker.log"
                 func launch() async throws -> BackgroundProcess {
-                    let process = try BackgroundProcess(binary, arguments, environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"], logPath: logPath)
+                    let process = try BackgroundProcess(
+                        binary,
+                        arguments,
+                        environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"],
+                        logPath: logPath
+                    )
                     let clock = ContinuousClock()
                     let giveUp = clock.now + .seconds(60)
                     let readyLines = process.log.components(separatedBy: "worker ready").count
@@ -190,7 +240,12 @@ struct DurabilityTests {
                     return process
                 }
                 var process = try await launch()
-                try await publishCommands(1...total, through: requester.client, replyTopic: "ota/cancel/reply/crash", prefix: "k-")
+                try await publishCommands(
+                    1...total,
+                    through: requester.client,
+                    replyTopic: "ota/cancel/reply/crash",
+                    prefix: "k-"
+                )
                 // Kill it at three moments while it works through the backlog, and start it again each time.
                 for threshold in [total / 5, total / 2, total * 4 / 5] {
                     _ = try await requester.waitUntil { _ in requester.correlations.count >= threshold }
@@ -246,12 +301,18 @@ struct DurabilityTests {
             ) { simulator in
                 let requester = try await Collector.subscribed(to: ["ota/cancel/reply/signals"], port: broker.port)
                 let arguments = [
-                    "run", "--broker-port", "\(broker.port)", "--client-id", "signal-worker", "--platform-endpoint", simulator.endpoint,
+                    "run", "--broker-port", "\(broker.port)", "--client-id", "signal-worker", "--platform-endpoint",
+                    simulator.endpoint,
                     "--access-key-id", "testid", "--platform-qps", "0", "--state-dir", state, "--drain-timeout", "60",
                     "--schema-dir", WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0", "--log-level", "info",
                 ]
                 func launch() async throws -> BackgroundProcess {
-                    let process = try BackgroundProcess(binary, arguments, environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"], logPath: state + "/worker.log")
+                    let process = try BackgroundProcess(
+                        binary,
+                        arguments,
+                        environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"],
+                        logPath: state + "/worker.log"
+                    )
                     let clock = ContinuousClock()
                     let giveUp = clock.now + .seconds(60)
                     let readyLines = process.log.components(separatedBy: "worker ready").count
@@ -265,10 +326,17 @@ struct DurabilityTests {
                     return process
                 }
                 let process = try await launch()
-                try await publishCommands(1...5, through: requester.client, replyTopic: "ota/cancel/reply/signals", prefix: "s-")
+                try await publishCommands(
+                    1...5,
+                    through: requester.client,
+                    replyTopic: "ota/cancel/reply/signals",
+                    prefix: "s-"
+                )
                 let clock = ContinuousClock()
                 let giveUp = clock.now + .seconds(30)
-                while simulator.state.stats().requests < 5 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(20)) }
+                while simulator.state.stats().requests < 5 && clock.now < giveUp {
+                    try await clock.sleep(for: .milliseconds(20))
+                }
                 process.signal(SIGTERM)
                 try await clock.sleep(for: .milliseconds(300))
                 #expect(process.exitCode == nil, "the first signal drains (the calls take 3 s, the drain allows 60 s)")
@@ -290,14 +358,19 @@ struct DurabilityTests {
         }
     }
 
-    @Test("readiness follows reality: not ready without a broker, ready once connected and subscribed, not ready when stopping")
+    @Test(
+        "readiness follows reality: not ready without a broker, ready once connected and subscribed, not ready when stopping"
+    )
     func readiness() async throws {
         let state = try Self.temporaryDirectory("ota-ready")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let broker = try await MosquittoBroker.start()
         await broker.stop()
         do {
-            try await withPlatformSimulator(configuration: SimulatorConfiguration(generateDevices: 10, qps: 0), logger: Self.quietLogger) { simulator in
+            try await withPlatformSimulator(
+                configuration: SimulatorConfiguration(generateDevices: 10, qps: 0),
+                logger: Self.quietLogger
+            ) { simulator in
                 let worker = try RestartableWorker(
                     arguments: TestArguments(
                         brokerPort: broker.port,
@@ -314,7 +387,10 @@ struct DurabilityTests {
                 while worker.opsPort == nil && clock.now < giveUp { try await clock.sleep(for: .milliseconds(20)) }
                 let port = try #require(worker.opsPort)
                 func ready() async throws -> Int {
-                    try await runProcess("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/health/ready"]).stdout == "200" ? 200 : 503
+                    try await runProcess(
+                        "curl",
+                        ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/health/ready"]
+                    ).stdout == "200" ? 200 : 503
                 }
                 #expect(try await runProcess("curl", ["-s", "http://127.0.0.1:\(port)/health/live"]).stdout == "ok\n")
                 try await clock.sleep(for: .milliseconds(500))
@@ -341,7 +417,10 @@ struct DurabilityTests {
         let created = try await runProcess("mosquitto_passwd", ["-c", "-b", passwords, "someone", "else"])
         try #require(created.exitCode == 0, "\(created)")
         try await withMosquittoBroker(extraConfig: ["allow_anonymous false", "password_file \(passwords)"]) { broker in
-            try await withPlatformSimulator(configuration: SimulatorConfiguration(generateDevices: 10, qps: 0), logger: Self.quietLogger) { simulator in
+            try await withPlatformSimulator(
+                configuration: SimulatorConfiguration(generateDevices: 10, qps: 0),
+                logger: Self.quietLogger
+            ) { simulator in
                 var arguments = TestArguments(
                     brokerPort: broker.port,
                     clientId: "refused-worker",

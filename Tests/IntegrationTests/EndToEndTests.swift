@@ -33,7 +33,11 @@ struct EndToEndTests {
             let reply = try stack.reply(fields[2])
             #expect(reply["status"]?.stringValue == "succeeded")
             #expect(reply["correlationId"]?.stringValue == "X-corr-42")
-            #expect(reply["cancelledDevices"]?.arrayValue?.compactMap(\.stringValue).sorted() == ["dev-000001", "dev-000002"])
+            #expect(
+                reply["cancelledDevices"]?.arrayValue?.compactMap(\.stringValue).sorted() == [
+                    "dev-000001", "dev-000002",
+                ]
+            )
             #expect(reply["calls"]?.numberValue?.int64Value == 1)
             #expect(stack.status(of: "dev-000001") == ["CANCELED"])
             #expect(stack.status(of: "dev-000002") == ["CANCELED"])
@@ -124,7 +128,11 @@ struct EndToEndTests {
             var names = Self.devices(301...500)
             names.append("ghost-0001")
             let partial = try stack.reply(
-                try await stack.request(Self.command(names), responseTopic: "ota/cancel/reply/p", correlationData: "p-1")[2]
+                try await stack.request(
+                    Self.command(names),
+                    responseTopic: "ota/cancel/reply/p",
+                    correlationData: "p-1"
+                )[2]
             )
             #expect(partial["status"]?.stringValue == "partial")
             #expect(partial["cancelledDevices"]?.arrayValue?.count == 200)
@@ -138,7 +146,11 @@ struct EndToEndTests {
             // Two 503s, then the platform recovers: one call, three attempts, success.
             stack.simulator.state.injectFault(FaultRule(httpStatus: 503, errorCode: "ServiceUnavailable", count: 2))
             let retried = try stack.reply(
-                try await stack.request(Self.command(["dev-000600"]), responseTopic: "ota/cancel/reply/r", correlationData: "r-1")[2]
+                try await stack.request(
+                    Self.command(["dev-000600"]),
+                    responseTopic: "ota/cancel/reply/r",
+                    correlationData: "r-1"
+                )[2]
             )
             #expect(retried["status"]?.stringValue == "succeeded")
             #expect(retried["attempts"]?.numberValue?.int64Value == 3)
@@ -150,7 +162,11 @@ struct EndToEndTests {
     func wrongSecret() async throws {
         try await withWorkerStack(secret: "not-the-secret") { stack in
             let reply = try stack.reply(
-                try await stack.request(Self.command(["dev-000700"]), responseTopic: "ota/cancel/reply/s", correlationData: "s-1")[2]
+                try await stack.request(
+                    Self.command(["dev-000700"]),
+                    responseTopic: "ota/cancel/reply/s",
+                    correlationData: "s-1"
+                )[2]
             )
             #expect(reply["status"]?.stringValue == "failed")
             let group = try #require(reply["failedGroups"]?.arrayValue?.first)
@@ -176,7 +192,11 @@ struct EndToEndTests {
             #expect(reply["dryRun"]?.boolValue == true)
             let planned = reply["plannedCalls"]?.arrayValue ?? []
             #expect(planned.map { $0["deviceNames"]?.arrayValue?.count } == [200, 50])
-            #expect(planned.allSatisfy { $0["stringToSign"]?.stringValue?.hasPrefix("GET&%2F&AccessKeyId%3Dtestid") == true })
+            #expect(
+                planned.allSatisfy {
+                    $0["stringToSign"]?.stringValue?.hasPrefix("GET&%2F&AccessKeyId%3Dtestid") == true
+                }
+            )
             #expect(!reply.serialized().contains("Signature%3D"))
             #expect(stack.cancelCalls() == 0)
             #expect(stack.status(of: "dev-000001") == ["QUEUED"])

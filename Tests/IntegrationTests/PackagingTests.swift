@@ -10,7 +10,8 @@ struct PackagingTests {
 
     /// `../shared` beside the project (or `OTA_SHARED_DIR`): the official data the checks use.
     static var sharedDirectory: String {
-        ProcessInfo.processInfo.environment["OTA_SHARED_DIR"] ?? (root as NSString).deletingLastPathComponent + "/shared"
+        ProcessInfo.processInfo.environment["OTA_SHARED_DIR"] ?? (root as NSString).deletingLastPathComponent
+            + "/shared"
     }
 
     @Test("docker-compose.yml conforms to the Compose specification and describes broker, simulator and worker")
@@ -31,13 +32,22 @@ struct PackagingTests {
             print(json.dumps(sorted(document.get("services", {}))))
             sys.exit(1 if errors else 0)
             """
-        let result = try await runProcess("python3", ["-c", script, schema, Self.root + "/docker-compose.yml"], timeout: .seconds(60))
+        let result = try await runProcess(
+            "python3",
+            ["-c", script, schema, Self.root + "/docker-compose.yml"],
+            timeout: .seconds(60)
+        )
         #expect(result.exitCode == 0, "docker-compose.yml does not conform:\n\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains(#"["broker", "simulator", "worker"]"#), "services: \(result.stdout)")
 
         // A document that breaks the specification must be refused by the same check (the check has teeth).
-        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).yml").path
-        try "services:\n  worker:\n    image: 42\n    restart: sometimes-maybe\n    ports: notalist\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).yml")
+            .path
+        try "services:\n  worker:\n    image: 42\n    restart: sometimes-maybe\n    ports: notalist\n".write(
+            toFile: broken,
+            atomically: true,
+            encoding: .utf8
+        )
         defer { try? FileManager.default.removeItem(atPath: broken) }
         let refused = try await runProcess("python3", ["-c", script, schema, broken], timeout: .seconds(60))
         #expect(refused.exitCode == 1)
@@ -63,7 +73,9 @@ struct PackagingTests {
         for (index, line) in lines.enumerated() where index == 0 || !lines[index - 1].hasSuffix("\\") {
             instructions.append(String(line.split(separator: " ")[0]))
         }
-        let known: Set = ["FROM", "RUN", "COPY", "WORKDIR", "ENV", "USER", "VOLUME", "ENTRYPOINT", "CMD", "ARG", "EXPOSE", "LABEL"]
+        let known: Set = [
+            "FROM", "RUN", "COPY", "WORKDIR", "ENV", "USER", "VOLUME", "ENTRYPOINT", "CMD", "ARG", "EXPOSE", "LABEL",
+        ]
         #expect(Set(instructions).isSubset(of: known), "unknown instructions: \(Set(instructions).subtracting(known))")
         #expect(instructions.filter { $0 == "FROM" }.count == 2, "a build stage and a runtime stage")
         #expect(lines.contains { $0.contains("--product ota-cancel-worker") })
@@ -73,7 +85,10 @@ struct PackagingTests {
         #expect(lines.contains { $0.contains("libmosquitto") })
         for line in lines where line.hasPrefix("COPY ") && !line.contains("--from") {
             let source = line.split(separator: " ")[1]
-            #expect(FileManager.default.fileExists(atPath: Self.root + "/" + source), "COPY source \(source) does not exist")
+            #expect(
+                FileManager.default.fileExists(atPath: Self.root + "/" + source),
+                "COPY source \(source) does not exist"
+            )
         }
     }
 }

@@ -74,7 +74,10 @@ struct RobustnessTests {
             let collector = try await Collector.subscribed(to: ["ota/cancel/dead-letter"], port: stack.broker.port)
             let result = try await runProcess(
                 "mosquitto_pub",
-                ["-h", "127.0.0.1", "-p", "\(stack.broker.port)", "-q", "1", "-t", "ota/cancel/request", "-m", "this is { not json"],
+                [
+                    "-h", "127.0.0.1", "-p", "\(stack.broker.port)", "-q", "1", "-t", "ota/cancel/request", "-m",
+                    "this is { not json",
+                ],
                 timeout: .seconds(20)
             )
             #expect(result.exitCode == 0)
@@ -91,20 +94,35 @@ struct RobustnessTests {
     @Test("a flood of hostile payloads: every message is answered or dead-lettered, and the worker still works")
     func hostileFlood() async throws {
         try await withWorkerStack { stack in
-            let collector = try await Collector.subscribed(to: ["ota/cancel/dead-letter", "ota/cancel/reply/#"], port: stack.broker.port)
+            let collector = try await Collector.subscribed(
+                to: ["ota/cancel/dead-letter", "ota/cancel/reply/#"],
+                port: stack.broker.port
+            )
             let payloads: [[UInt8]] = [
-                [], [0xFF, 0xFE, 0x00], Array("null".utf8), Array("[]".utf8), Array(String(repeating: "[", count: 100_000).utf8),
+                [], [0xFF, 0xFE, 0x00], Array("null".utf8), Array("[]".utf8),
+                Array(String(repeating: "[", count: 100_000).utf8),
                 Array(#"{"productKey":1e99999}"#.utf8), Array(#"{"a":"\ud800"}"#.utf8), Array(#"{"a":1,"a":2}"#.utf8),
-                Array((#"{"productKey":"p","firmwareId":"f","deviceNames":[""# + String(repeating: "x", count: 300_000) + #""]}"#).utf8),
-                Array(#"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-1"],"correlationId":"dup"}"#.utf8),
+                Array(
+                    (#"{"productKey":"p","firmwareId":"f","deviceNames":[""# + String(repeating: "x", count: 300_000)
+                        + #""]}"#).utf8
+                ),
+                Array(
+                    #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-1"],"correlationId":"dup"}"#.utf8
+                ),
             ]
             var expected = 0
             for (index, payload) in payloads.enumerated() {
                 // Half with a Response Topic (answered there), half without (default topic or dead letter).
-                let properties = index.isMultiple(of: 2)
+                let properties =
+                    index.isMultiple(of: 2)
                     ? MQTTProperties(responseTopic: "ota/cancel/reply/flood", correlationData: Array("f-\(index)".utf8))
                     : MQTTProperties()
-                try await collector.client.publish(to: "ota/cancel/request", payload: payload, qos: .atLeastOnce, properties: properties)
+                try await collector.client.publish(
+                    to: "ota/cancel/request",
+                    payload: payload,
+                    qos: .atLeastOnce,
+                    properties: properties
+                )
                 expected += 1
             }
             let messages = try await collector.waitFor(expected)
@@ -119,7 +137,11 @@ struct RobustnessTests {
                 }
             }
             // Still alive and well.
-            let fields = try await stack.request(EndToEndTests.command(["dev-000900"]), responseTopic: "ota/cancel/reply/alive", correlationData: "alive")
+            let fields = try await stack.request(
+                EndToEndTests.command(["dev-000900"]),
+                responseTopic: "ota/cancel/reply/alive",
+                correlationData: "alive"
+            )
             #expect(try stack.reply(fields[2])["status"]?.stringValue == "succeeded")
             #expect(stack.cancelCalls() == 1)
             await collector.client.disconnect()
@@ -138,7 +160,10 @@ struct RobustnessTests {
                             to: "ota/cancel/request",
                             payload: Array(payload.utf8),
                             qos: .atLeastOnce,
-                            properties: MQTTProperties(responseTopic: "ota/cancel/reply/many", correlationData: Array("m-\(index)".utf8))
+                            properties: MQTTProperties(
+                                responseTopic: "ota/cancel/reply/many",
+                                correlationData: Array("m-\(index)".utf8)
+                            )
                         )
                     }
                 }
@@ -165,27 +190,35 @@ struct RobustnessTests {
     @Test("graceful shutdown finishes the commands in flight and publishes their replies")
     func gracefulShutdownDrains() async throws {
         // Every platform answer takes 1 s, so the commands are in flight when the shutdown starts.
-        try await withWorkerStack(simulator: SimulatorConfiguration(generateDevices: 100, qps: 0, latency: .seconds(1))) { stack in
+        try await withWorkerStack(simulator: SimulatorConfiguration(generateDevices: 100, qps: 0, latency: .seconds(1)))
+        { stack in
             let collector = try await Collector.subscribed(to: ["ota/cancel/reply/drain"], port: stack.broker.port)
             for index in 1...10 {
                 try await collector.client.publish(
                     to: "ota/cancel/request",
                     payload: Array(EndToEndTests.command([String(format: "dev-%06d", index)]).utf8),
                     qos: .atLeastOnce,
-                    properties: MQTTProperties(responseTopic: "ota/cancel/reply/drain", correlationData: Array("g-\(index)".utf8))
+                    properties: MQTTProperties(
+                        responseTopic: "ota/cancel/reply/drain",
+                        correlationData: Array("g-\(index)".utf8)
+                    )
                 )
             }
             // Wait until all ten are running (their platform calls take a second), then ask it to stop.
             let clock = ContinuousClock()
             let giveUp = clock.now + .seconds(20)
-            while stack.worker.counters.started < 10 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(10)) }
+            while stack.worker.counters.started < 10 && clock.now < giveUp {
+                try await clock.sleep(for: .milliseconds(10))
+            }
             #expect(stack.worker.counters.started == 10)
             await stack.serviceGroup.triggerGracefulShutdown()
             let replies = try await collector.waitFor(10, within: 30)
             #expect(replies.count == 10)
             // The worker counts a reply once the broker has acknowledged it, which may come a moment later.
             let acknowledged = clock.now + .seconds(30)
-            while stack.worker.counters.repliesPublished < 10 && clock.now < acknowledged { try await clock.sleep(for: .milliseconds(10)) }
+            while stack.worker.counters.repliesPublished < 10 && clock.now < acknowledged {
+                try await clock.sleep(for: .milliseconds(10))
+            }
             #expect(stack.worker.counters.repliesPublished == 10)
             await collector.client.disconnect()
         }
@@ -194,7 +227,11 @@ struct RobustnessTests {
     @Test("POST requests work like GET")
     func postMethod() async throws {
         try await withWorkerStack(arguments: TestArguments(platformMethod: "POST", platformQps: 0)) { stack in
-            let fields = try await stack.request(EndToEndTests.command(["dev-000042"]), responseTopic: "ota/cancel/reply/post", correlationData: "post-1")
+            let fields = try await stack.request(
+                EndToEndTests.command(["dev-000042"]),
+                responseTopic: "ota/cancel/reply/post",
+                correlationData: "post-1"
+            )
             #expect(try stack.reply(fields[2])["status"]?.stringValue == "succeeded")
             #expect(stack.status(of: "dev-000042") == ["CANCELED"])
         }

@@ -65,8 +65,10 @@ struct WorkerStack: Sendable {
         format: String = "%D\t%C\t%p",
         timeout: Int = 30
     ) async throws -> [String] {
-        var arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-V", version, "-q", "1", "-t", "ota/cancel/request",
-                         "-e", responseTopic, "-W", "\(timeout)", "-F", format, "-m", payload]
+        var arguments = [
+            "-h", "127.0.0.1", "-p", "\(broker.port)", "-V", version, "-q", "1", "-t", "ota/cancel/request",
+            "-e", responseTopic, "-W", "\(timeout)", "-F", format, "-m", payload,
+        ]
         if let correlationData { arguments += ["-D", "publish", "correlation-data", correlationData] }
         let result = try await runProcess("mosquitto_rr", arguments, timeout: .seconds(timeout + 10))
         guard result.exitCode == 0 else {
@@ -106,8 +108,10 @@ func withWorkerStack(
     _ body: (WorkerStack) async throws -> Void
 ) async throws {
     var logger = Logger(label: "test")
-    logger.logLevel = ProcessInfo.processInfo.environment["OTA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-    let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("ota-state-\(UUID().uuidString)").path
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["OTA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("ota-state-\(UUID().uuidString)")
+        .path
     defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
     try await withMosquittoBroker { broker in
         try await withPlatformSimulator(configuration: simulatorConfiguration, logger: logger) { simulator in
@@ -117,11 +121,19 @@ func withWorkerStack(
             arguments.clientId = arguments.clientId ?? "test-worker-\(UUID().uuidString.prefix(8))"
             arguments.stateDir = stateDirectory
             arguments.schemaDir = WorkerStack.repositoryRoot + "/schemas"
-            let configuration = try WorkerConfiguration.resolve(arguments, environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": secret])
+            let configuration = try WorkerConfiguration.resolve(
+                arguments,
+                environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": secret]
+            )
             let built = try WorkerApp.buildServiceGroup(configuration, logger: logger, signals: false)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await built.serviceGroup.run() }
-                let stack = WorkerStack(broker: broker, simulator: simulator, worker: built.worker, serviceGroup: built.serviceGroup)
+                let stack = WorkerStack(
+                    broker: broker,
+                    simulator: simulator,
+                    worker: built.worker,
+                    serviceGroup: built.serviceGroup
+                )
                 let outcome: Result<Void, any Error>
                 do {
                     try await waitUntilReady(built.worker)

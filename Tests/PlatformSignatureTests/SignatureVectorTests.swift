@@ -69,7 +69,10 @@ struct SignatureVectorTests {
     func v4() {
         let stringToSign =
             "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26RegionId%3Dregion1%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3DNwDAxvLU6tFE0DVb%26SignatureVersion%3D1.0%26TimeStamp%3D2012-12-26T10%253A33%253A56Z%26Version%3D2013-01-10"
-        #expect(RPCSigner.signature(stringToSign: stringToSign, accessKeySecret: AccessKeySecret("testsecret")) == "axE3FUHgDyfm9/+Iep0HpZXrRwE=")
+        #expect(
+            RPCSigner.signature(stringToSign: stringToSign, accessKeySecret: AccessKeySecret("testsecret"))
+                == "axE3FUHgDyfm9/+Iep0HpZXrRwE="
+        )
         // And the same string from parameters, to check canonicalisation of this set too.
         let parameters = [
             "AccessKeyId": "testid", "Action": "DescribeRegions", "Format": "XML", "RegionId": "region1",
@@ -157,6 +160,10 @@ struct SignatureVectorTests {
     func signedURL() {
         let signed = testSigner.sign(method: .get, parameters: ["Action": "X"])
         #expect(signed.url(endpoint: "http://127.0.0.1:8080").hasPrefix("http://127.0.0.1:8080/?Action=X&Signature="))
-        #expect(signed.url(endpoint: "https://iot.cn-shanghai.aliyuncs.com/").hasPrefix("https://iot.cn-shanghai.aliyuncs.com/?Action=X"))
+        #expect(
+            signed.url(endpoint: "https://iot.cn-shanghai.aliyuncs.com/").hasPrefix(
+                "https://iot.cn-shanghai.aliyuncs.com/?Action=X"
+            )
+        )
     }
 }

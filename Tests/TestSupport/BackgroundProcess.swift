@@ -13,7 +13,12 @@ public final class BackgroundProcess: Sendable {
     /// - Parameters:
     ///   - environment: variables added to (or replacing in) the current environment.
     ///   - logPath: where stdout and stderr go (appended, so restarts of the same program share one log).
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logPath: String) throws {
+    public init(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        logPath: String
+    ) throws {
         guard let path = findExecutable(executable) else {
             throw TestSupportError("\(executable) was not found")
         }

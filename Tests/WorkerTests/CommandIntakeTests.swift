@@ -8,7 +8,10 @@ import Worker
 @Suite("Command intake: parse, route, validate, correlate")
 struct CommandIntakeTests {
     /// The decision must be `.execute`; returns the accepted command.
-    private func accepted(_ decision: IntakeDecision, sourceLocation: SourceLocation = #_sourceLocation) throws -> AcceptedCommand {
+    private func accepted(
+        _ decision: IntakeDecision,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> AcceptedCommand {
         guard case .execute(let accepted) = decision else {
             Issue.record("expected execution, got \(decision)", sourceLocation: sourceLocation)
             throw CancellationError()
@@ -17,7 +20,10 @@ struct CommandIntakeTests {
     }
 
     /// The decision must be `.answer`; returns the reply (checked against the result schema) and its route.
-    private func answered(_ decision: IntakeDecision, sourceLocation: SourceLocation = #_sourceLocation) throws -> (CancelReply, ReplyRoute) {
+    private func answered(
+        _ decision: IntakeDecision,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> (CancelReply, ReplyRoute) {
         guard case .answer(let reply, let route) = decision else {
             Issue.record("expected an answer, got \(decision)", sourceLocation: sourceLocation)
             throw CancellationError()
@@ -29,9 +35,20 @@ struct CommandIntakeTests {
     @Test("MQTT 5: Response Topic and Correlation Data route the reply")
     func mqtt5Route() throws {
         let intake = try Fixtures.intake()
-        let message = Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/app1", correlationData: Array("req-1".utf8))
+        let message = Fixtures.message(
+            Fixtures.validPayload,
+            responseTopic: "ota/cancel/reply/app1",
+            correlationData: Array("req-1".utf8)
+        )
         let command = try accepted(intake.decide(message))
-        #expect(command.route == ReplyRoute(topic: "ota/cancel/reply/app1", source: .responseTopic, correlationData: Array("req-1".utf8)))
+        #expect(
+            command.route
+                == ReplyRoute(
+                    topic: "ota/cancel/reply/app1",
+                    source: .responseTopic,
+                    correlationData: Array("req-1".utf8)
+                )
+        )
         #expect(command.correlationId == "req-1")
         #expect(command.command.deviceNames == ["dev-000001", "dev-000002"])
         #expect(command.receivedAt == Fixtures.fixedNow)
@@ -42,7 +59,11 @@ struct CommandIntakeTests {
     func binaryCorrelation() throws {
         let intake = try Fixtures.intake()
         let data: [UInt8] = [0xFF, 0x00, 0xC3, 0x28]
-        let command = try accepted(intake.decide(Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: data)))
+        let command = try accepted(
+            intake.decide(
+                Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: data)
+            )
+        )
         #expect(command.route.correlationData == data)
         #expect(command.correlationId == nil)
         #expect(command.route.replyProperties.correlationData == data)
@@ -53,7 +74,11 @@ struct CommandIntakeTests {
     func payloadCorrelationWins() throws {
         let intake = try Fixtures.intake()
         let payload = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"from-payload"}"#
-        let command = try accepted(intake.decide(Fixtures.message(payload, responseTopic: "ota/cancel/reply/x", correlationData: Array("cd".utf8))))
+        let command = try accepted(
+            intake.decide(
+                Fixtures.message(payload, responseTopic: "ota/cancel/reply/x", correlationData: Array("cd".utf8))
+            )
+        )
         #expect(command.correlationId == "from-payload")
         #expect(command.route.correlationData == Array("cd".utf8))
     }
@@ -61,7 +86,8 @@ struct CommandIntakeTests {
     @Test("MQTT 3.1.1: replyTo and correlationId in the payload")
     func payloadRoute() throws {
         let intake = try Fixtures.intake()
-        let payload = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"replyTo":"ota/cancel/reply/legacy","correlationId":"c-311"}"#
+        let payload =
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"replyTo":"ota/cancel/reply/legacy","correlationId":"c-311"}"#
         let command = try accepted(intake.decide(Fixtures.message(payload)))
         #expect(command.route == ReplyRoute(topic: "ota/cancel/reply/legacy", source: .replyTo, correlationData: nil))
         #expect(command.correlationId == "c-311")
@@ -79,7 +105,8 @@ struct CommandIntakeTests {
     @Test("a reply topic outside the allow-list is rejected on the default topic, not executed")
     func replyTopicNotAllowed() throws {
         let intake = try Fixtures.intake()
-        let payload = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"replyTo":"factory/valves/open","correlationId":"c"}"#
+        let payload =
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"replyTo":"factory/valves/open","correlationId":"c"}"#
         let (reply, route) = try answered(intake.decide(Fixtures.message(payload)))
         #expect(reply.status == .rejected)
         #expect(route.topic == "ota/cancel/reply")
@@ -89,17 +116,27 @@ struct CommandIntakeTests {
         #expect(reply.productKey == "p")
 
         let (v5Reply, v5Route) = try answered(
-            intake.decide(Fixtures.message(Fixtures.validPayload, responseTopic: "elsewhere/x", correlationData: Array("k".utf8)))
+            intake.decide(
+                Fixtures.message(Fixtures.validPayload, responseTopic: "elsewhere/x", correlationData: Array("k".utf8))
+            )
         )
         #expect(v5Reply.errors?.map(\.code) == ["ReplyTopicNotAllowed"])
-        #expect(v5Route == ReplyRoute(topic: "ota/cancel/reply", source: .defaultTopic, correlationData: Array("k".utf8)))
+        #expect(
+            v5Route == ReplyRoute(topic: "ota/cancel/reply", source: .defaultTopic, correlationData: Array("k".utf8))
+        )
     }
 
     @Test("a Response Topic with wildcards cannot be published to")
     func wildcardResponseTopic() throws {
         let intake = try Fixtures.intake()
         let (reply, route) = try answered(
-            intake.decide(Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/#", correlationData: Array("k".utf8)))
+            intake.decide(
+                Fixtures.message(
+                    Fixtures.validPayload,
+                    responseTopic: "ota/cancel/reply/#",
+                    correlationData: Array("k".utf8)
+                )
+            )
         )
         #expect(reply.errors?.map(\.code) == ["InvalidReplyTopic"])
         #expect(route.topic == "ota/cancel/reply")
@@ -118,14 +155,20 @@ struct CommandIntakeTests {
     func schemaErrors() throws {
         let intake = try Fixtures.intake()
         let payload = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","ab"],"color":"red","dryRun":"yes"}"#
-        let (reply, route) = try answered(intake.decide(Fixtures.message(payload, responseTopic: "ota/cancel/reply/x", correlationData: [1])))
+        let (reply, route) = try answered(
+            intake.decide(Fixtures.message(payload, responseTopic: "ota/cancel/reply/x", correlationData: [1]))
+        )
         #expect(reply.status == .rejected)
         #expect(route.topic == "ota/cancel/reply/x")
         let locations = Set((reply.errors ?? []).map(\.instanceLocation))
         #expect(locations.contains("/deviceNames/1"))
         #expect(locations.contains("/color"))
         #expect(locations.contains("/dryRun"))
-        #expect(reply.errors?.allSatisfy { $0.code == "SchemaViolation" && !$0.message.isEmpty && $0.keywordLocation.hasPrefix("/") } == true)
+        #expect(
+            reply.errors?.allSatisfy {
+                $0.code == "SchemaViolation" && !$0.message.isEmpty && $0.keywordLocation.hasPrefix("/")
+            } == true
+        )
         let tooShort = try #require(reply.errors?.first { $0.instanceLocation == "/deviceNames/1" })
         #expect(tooShort.keywordLocation == "/properties/deviceNames/items/minLength")
     }
@@ -143,17 +186,28 @@ struct CommandIntakeTests {
     @Test("the configured device limit applies")
     func deviceLimit() throws {
         let intake = try Fixtures.intake(maxDeviceNames: 2)
-        let payload = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-2","dev-3"],"correlationId":"c"}"#
+        let payload =
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-2","dev-3"],"correlationId":"c"}"#
         let (reply, _) = try answered(intake.decide(Fixtures.message(payload)))
         #expect(reply.errors?.first?.instanceLocation == "/deviceNames")
         #expect(reply.errors?.first?.keywordLocation == "/properties/deviceNames/maxItems")
-        _ = try accepted(intake.decide(Fixtures.message(#"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-2"],"correlationId":"c"}"#)))
+        _ = try accepted(
+            intake.decide(
+                Fixtures.message(
+                    #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-2"],"correlationId":"c"}"#
+                )
+            )
+        )
     }
 
     @Test("invalid JSON: rejected on the Response Topic, or dead-lettered when there is none")
     func invalidJSON() throws {
         let intake = try Fixtures.intake()
-        let (reply, route) = try answered(intake.decide(Fixtures.message("{not json", responseTopic: "ota/cancel/reply/x", correlationData: Array("c1".utf8))))
+        let (reply, route) = try answered(
+            intake.decide(
+                Fixtures.message("{not json", responseTopic: "ota/cancel/reply/x", correlationData: Array("c1".utf8))
+            )
+        )
         #expect(reply.errors?.map(\.code) == ["InvalidJSON"])
         #expect(reply.correlationId == "c1")
         #expect(route.topic == "ota/cancel/reply/x")
@@ -188,11 +242,20 @@ struct CommandIntakeTests {
     @Test("oversized and retained messages are not parsed")
     func notParsed() throws {
         let intake = try Fixtures.intake(CancelWorkerConfiguration(maxPayloadBytes: 64))
-        let big = Fixtures.message(String(repeating: " ", count: 65) + Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: [7])
+        let big = Fixtures.message(
+            String(repeating: " ", count: 65) + Fixtures.validPayload,
+            responseTopic: "ota/cancel/reply/x",
+            correlationData: [7]
+        )
         let (reply, _) = try answered(intake.decide(big))
         #expect(reply.errors?.map(\.code) == ["PayloadTooLarge"])
 
-        let retained = Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: [7], retain: true)
+        let retained = Fixtures.message(
+            Fixtures.validPayload,
+            responseTopic: "ota/cancel/reply/x",
+            correlationData: [7],
+            retain: true
+        )
         let (retainedReply, _) = try answered(try Fixtures.intake().decide(retained))
         #expect(retainedReply.errors?.map(\.code) == ["RetainedCommand"])
     }
@@ -201,14 +264,20 @@ struct CommandIntakeTests {
     func deadlines() throws {
         let intake = try Fixtures.intake()
         let withoutDefault = try Fixtures.intake(CancelWorkerConfiguration(defaultDeadline: nil))
-        let none = try accepted(withoutDefault.decide(Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: [1])))
+        let none = try accepted(
+            withoutDefault.decide(
+                Fixtures.message(Fixtures.validPayload, responseTopic: "ota/cancel/reply/x", correlationData: [1])
+            )
+        )
         #expect(none.deadline == nil, "no deadline anywhere and no default: none")
-        let past = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"2020-01-01T00:00:00Z"}"#
+        let past =
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"2020-01-01T00:00:00Z"}"#
         let (expired, _) = try answered(intake.decide(Fixtures.message(past)))
         #expect(expired.status == .expired)
         #expect(expired.deviceCount == 1)
 
-        let future = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"2030-01-01T00:00:00+08:00"}"#
+        let future =
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"2030-01-01T00:00:00+08:00"}"#
         let command = try accepted(withoutDefault.decide(Fixtures.message(future)))
         #expect(command.deadline == RFC3339.date(from: "2030-01-01T00:00:00+08:00"))
         // With the default (one hour), the earlier of the two applies.
@@ -218,7 +287,8 @@ struct CommandIntakeTests {
         let both = try accepted(withoutDefault.decide(Fixtures.message(future, expiry: 30)))
         #expect(both.deadline == Fixtures.fixedNow.addingTimeInterval(30))
 
-        let badDeadline = #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"tomorrow"}"#
+        let badDeadline =
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"correlationId":"c","deadline":"tomorrow"}"#
         let (rejected, _) = try answered(intake.decide(Fixtures.message(badDeadline)))
         #expect(rejected.errors?.first?.instanceLocation == "/deadline")
     }
@@ -232,11 +302,21 @@ struct CommandIntakeTests {
             "null", "\"\\ud800\"", "\"\\u0000\"", String(repeating: "[", count: 200), "\"ä\"", "\u{FEFF}", " ",
         ]
         for round in 0..<3_000 {
-            var message = Fixtures.message("", responseTopic: round.isMultiple(of: 2) ? "ota/cancel/reply/f" : nil, correlationData: round.isMultiple(of: 3) ? [1, 2] : nil)
+            var message = Fixtures.message(
+                "",
+                responseTopic: round.isMultiple(of: 2) ? "ota/cancel/reply/f" : nil,
+                correlationData: round.isMultiple(of: 3) ? [1, 2] : nil
+            )
             if round.isMultiple(of: 5) {
-                message.payload = (0..<Int.random(in: 0...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                message.payload = (0..<Int.random(in: 0...64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             } else {
-                message.payload = Array((0..<Int.random(in: 1...12, using: &generator)).map { _ in fragments.randomElement(using: &generator)! }.joined().utf8)
+                message.payload = Array(
+                    (0..<Int.random(in: 1...12, using: &generator)).map { _ in
+                        fragments.randomElement(using: &generator)!
+                    }.joined().utf8
+                )
             }
             switch intake.decide(message) {
             case .answer(let reply, _):

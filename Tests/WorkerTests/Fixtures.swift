@@ -31,17 +31,31 @@ enum Fixtures {
     static func expectConforms(_ reply: CancelReply, sourceLocation: SourceLocation = #_sourceLocation) {
         let bytes = reply.jsonValue.serializedBytes()
         guard let parsed = try? JSONParser.parse(bytes) else {
-            Issue.record("reply does not parse back: \(String(decoding: bytes, as: UTF8.self))", sourceLocation: sourceLocation)
+            Issue.record(
+                "reply does not parse back: \(String(decoding: bytes, as: UTF8.self))",
+                sourceLocation: sourceLocation
+            )
             return
         }
         let errors = resultValidator.validate(parsed)
-        #expect(errors.isEmpty, "reply breaks the result schema: \(errors) in \(String(decoding: bytes, as: UTF8.self))", sourceLocation: sourceLocation)
+        #expect(
+            errors.isEmpty,
+            "reply breaks the result schema: \(errors) in \(String(decoding: bytes, as: UTF8.self))",
+            sourceLocation: sourceLocation
+        )
     }
 
     static let fixedNow = Date(timeIntervalSince1970: 1_795_000_000)
 
-    static func intake(_ configuration: CancelWorkerConfiguration = .init(), maxDeviceNames: Int? = nil) throws -> CommandIntake {
-        CommandIntake(configuration: configuration, schema: try commandSchema(maxDeviceNames: maxDeviceNames), now: { fixedNow })
+    static func intake(
+        _ configuration: CancelWorkerConfiguration = .init(),
+        maxDeviceNames: Int? = nil
+    ) throws -> CommandIntake {
+        CommandIntake(
+            configuration: configuration,
+            schema: try commandSchema(maxDeviceNames: maxDeviceNames),
+            now: { fixedNow }
+        )
     }
 
     static func message(
@@ -56,10 +70,15 @@ enum Fixtures {
             payload: Array(payload.utf8),
             qos: .atLeastOnce,
             retain: retain,
-            properties: MQTTProperties(responseTopic: responseTopic, correlationData: correlationData, messageExpiryInterval: expiry),
+            properties: MQTTProperties(
+                responseTopic: responseTopic,
+                correlationData: correlationData,
+                messageExpiryInterval: expiry
+            ),
             messageID: 1
         )
     }
 
-    static let validPayload = #"{"productKey":"demoProduct","firmwareId":"demoFirmware","deviceNames":["dev-000001","dev-000002"]}"#
+    static let validPayload =
+        #"{"productKey":"demoProduct","firmwareId":"demoFirmware","deviceNames":["dev-000001","dev-000002"]}"#
 }

@@ -16,7 +16,9 @@ struct JournalTests {
         responseTopic: String = "ota/cancel/reply/j",
         correlation: String = "c-1"
     ) throws -> IntakeDecision {
-        try Fixtures.intake().decide(Fixtures.message(payload, responseTopic: responseTopic, correlationData: Array(correlation.utf8)))
+        try Fixtures.intake().decide(
+            Fixtures.message(payload, responseTopic: responseTopic, correlationData: Array(correlation.utf8))
+        )
     }
 
     @Test("a new command is recorded accepted and comes back ready, with its route and payload")
@@ -60,7 +62,10 @@ struct JournalTests {
         let published = try await journal.complete(id, reply: reply, route: route)
         #expect(published.count == 2)
         #expect(published[0].message.payload == reply)
-        #expect(String(decoding: published[1].message.payload, as: UTF8.self) == #"{"version":1,"correlationId":"c-1","status":"succeeded","duplicate":true,"calls":1}"#)
+        #expect(
+            String(decoding: published[1].message.payload, as: UTF8.self)
+                == #"{"version":1,"correlationId":"c-1","status":"succeeded","duplicate":true,"calls":1}"#
+        )
         #expect(published.allSatisfy { $0.message.properties.correlationData == Array("c-1".utf8) })
 
         // After the original finished: answered at once.
@@ -71,13 +76,19 @@ struct JournalTests {
         #expect(later.message.payload == published[1].message.payload)
 
         // The same correlation id under another reply topic is another requester's: a new command.
-        guard case .execute = try journal.record(try Self.intakeDecision(responseTopic: "ota/cancel/reply/other"), at: Fixtures.fixedNow) else {
+        guard
+            case .execute = try journal.record(
+                try Self.intakeDecision(responseTopic: "ota/cancel/reply/other"),
+                at: Fixtures.fixedNow
+            )
+        else {
             Issue.record("another reply topic is another namespace")
             return
         }
         // The same key with another command is refused.
         let other = #"{"productKey":"demoProduct","firmwareId":"demoFirmware","deviceNames":["dev-000009"]}"#
-        guard case .publish(let refusal) = try journal.record(try Self.intakeDecision(other), at: Fixtures.fixedNow) else {
+        guard case .publish(let refusal) = try journal.record(try Self.intakeDecision(other), at: Fixtures.fixedNow)
+        else {
             Issue.record("expected a refusal")
             return
         }
@@ -90,8 +101,10 @@ struct JournalTests {
     func canonicalPayload() throws {
         let journal = try Journal(configuration: .init(path: nil))
         _ = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow)
-        let reordered = #"{ "deviceNames" : ["dev-000001","dev-000002"], "firmwareId":"demoFirmware", "productKey":"demoProduct" }"#
-        guard case .waitForOriginal = try journal.record(try Self.intakeDecision(reordered), at: Fixtures.fixedNow) else {
+        let reordered =
+            #"{ "deviceNames" : ["dev-000001","dev-000002"], "firmwareId":"demoFirmware", "productKey":"demoProduct" }"#
+        guard case .waitForOriginal = try journal.record(try Self.intakeDecision(reordered), at: Fixtures.fixedNow)
+        else {
             Issue.record("the same command, written differently, is a duplicate")
             return
         }
@@ -100,21 +113,43 @@ struct JournalTests {
     @Test("calls: final outcomes are kept, transient ones add up their attempts; retries wait for their time")
     func callsAndRetries() async throws {
         let journal = try Journal(configuration: .init(path: nil))
-        guard case .execute(let id) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else { return }
+        guard case .execute(let id) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else {
+            return
+        }
         var cursor = Journal.Cursor()
-        #expect(try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).map(\.id) == [id])
-        try await journal.recordCall(id, batch: 1, outcome: BatchOutcome(succeeded: true, final: true, requestId: "R-1", attempts: 1))
+        #expect(
+            try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).map(\.id) == [id]
+        )
+        try await journal.recordCall(
+            id,
+            batch: 1,
+            outcome: BatchOutcome(succeeded: true, final: true, requestId: "R-1", attempts: 1)
+        )
         let later = Date().addingTimeInterval(60)
         try await journal.scheduleRetry(
             id,
             at: later,
-            outcomes: [0: BatchOutcome(succeeded: false, final: false, code: "ServiceUnavailable", transient: true, attempts: 8)]
+            outcomes: [
+                0: BatchOutcome(
+                    succeeded: false,
+                    final: false,
+                    code: "ServiceUnavailable",
+                    transient: true,
+                    attempts: 8
+                )
+            ]
         )
-        #expect(try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).isEmpty, "not due yet")
+        #expect(
+            try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).isEmpty,
+            "not due yet"
+        )
         #expect(try await journal.nextRetryDate().map { abs($0.timeIntervalSince(later)) < 0.001 } == true)
         let due = try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: later)
         #expect(due.map(\.id) == [id], "due: read again although the cursor is past it")
-        #expect(try await journal.readyCommands(after: &cursor, excluding: [id], limit: 10, now: later).isEmpty, "but not while it runs")
+        #expect(
+            try await journal.readyCommands(after: &cursor, excluding: [id], limit: 10, now: later).isEmpty,
+            "but not while it runs"
+        )
         #expect(due.first?.retryRound == 1)
         #expect(due.first?.batches[0]?.attempts == 8)
         #expect(due.first?.batches[0]?.final == false)
@@ -128,16 +163,28 @@ struct JournalTests {
         var id: Int64 = 0
         do {
             let journal = try Journal(configuration: .init(path: path, synchronous: .full))
-            guard case .execute(let recorded) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else { return }
+            guard case .execute(let recorded) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow)
+            else { return }
             id = recorded
-            guard case .execute(let second) = try journal.record(try Self.intakeDecision(correlation: "c-2"), at: Fixtures.fixedNow) else { return }
-            _ = try await journal.complete(second, reply: Array(#"{"status":"succeeded"}"#.utf8), route: ReplyRoute(topic: "t", source: .defaultTopic, correlationData: nil))
+            guard
+                case .execute(let second) = try journal.record(
+                    try Self.intakeDecision(correlation: "c-2"),
+                    at: Fixtures.fixedNow
+                )
+            else { return }
+            _ = try await journal.complete(
+                second,
+                reply: Array(#"{"status":"succeeded"}"#.utf8),
+                route: ReplyRoute(topic: "t", source: .defaultTopic, correlationData: nil)
+            )
             guard case .deadLetter = try Fixtures.intake().decide(Fixtures.message("{oops")) else { return }
             _ = try journal.record(try Fixtures.intake().decide(Fixtures.message("{oops")), at: Fixtures.fixedNow)
         }
         let reopened = try Journal(configuration: .init(path: path))
         var cursor = Journal.Cursor()
-        #expect(try await reopened.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).map(\.id) == [id])
+        #expect(
+            try await reopened.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date()).map(\.id) == [id]
+        )
         let pending = try await reopened.pendingReplies()
         #expect(pending.count == 2, "the stored reply and the dead letter")
         #expect(pending.contains { $0.message.topic == "ota/cancel/dead-letter" })
@@ -153,7 +200,12 @@ struct JournalTests {
         var ids = [Int64]()
         // Six commands received at fixedNow; five of them replied, one still running.
         for index in 0..<6 {
-            guard case .execute(let id) = try journal.record(try Self.intakeDecision(correlation: "p-\(index)"), at: Fixtures.fixedNow) else { return }
+            guard
+                case .execute(let id) = try journal.record(
+                    try Self.intakeDecision(correlation: "p-\(index)"),
+                    at: Fixtures.fixedNow
+                )
+            else { return }
             ids.append(id)
         }
         for id in ids.prefix(5) {
@@ -163,7 +215,10 @@ struct JournalTests {
         let deleted = try await journal.prune(now: Fixtures.fixedNow)
         #expect(deleted == 2, "five replied, at most three kept")
         #expect(try await journal.counts() == ["replied": 3, "accepted": 1])
-        #expect(try await journal.prune(now: Fixtures.fixedNow.addingTimeInterval(7200)) == 3, "all replied ones are past the retention")
+        #expect(
+            try await journal.prune(now: Fixtures.fixedNow.addingTimeInterval(7200)) == 3,
+            "all replied ones are past the retention"
+        )
         #expect(try await journal.counts() == ["accepted": 1])
     }
 }

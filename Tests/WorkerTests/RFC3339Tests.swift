@@ -21,7 +21,13 @@ struct RFC3339Tests {
         #expect(abs(date.timeIntervalSince1970 - seconds) < 0.000_001)
     }
 
-    @Test("garbage is refused", arguments: ["", "2026-11-26", "2026-11-26T17:16:19", "2026-11-26T17:16:19+0100", "2026-02-30T00:00:00Z", "2026-11-26T17:16:19Z "])
+    @Test(
+        "garbage is refused",
+        arguments: [
+            "", "2026-11-26", "2026-11-26T17:16:19", "2026-11-26T17:16:19+0100", "2026-02-30T00:00:00Z",
+            "2026-11-26T17:16:19Z ",
+        ]
+    )
     func garbage(text: String) {
         #expect(RFC3339.date(from: text) == nil)
     }
