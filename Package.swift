@@ -143,6 +143,7 @@ let package = Package(
             name: "ota-cancel-bench",
             dependencies: [
                 "Mosquitto",
+                "JSONSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -5,15 +5,28 @@ import Logging
 import Mosquitto
 import Synchronization
 
-/// `ota-cancel-bench`: a load generator for a running worker.
+/// `ota-cancel-bench`: measures the worker.
 ///
-/// Publishes cancel commands over MQTT 5 (Response Topic + Correlation Data), keeps a bounded number of them
-/// outstanding, and measures the round trip of each until its reply arrives: throughput and latency
-/// percentiles, the way a rollback trigger experiences the worker.
+/// `mqtt` (the default, so `ota-cancel-bench --broker-port ...` keeps working) loads a running worker over MQTT;
+/// `schema` measures the JSON parser and the command schema's validator alone, in this process.
 @main
 struct OTACancelBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ota-cancel-bench",
+        abstract: "Measure ota-cancel-worker: a running worker over MQTT (default), or the JSON Schema validator alone.",
+        subcommands: [MQTTBench.self, SchemaBench.self],
+        defaultSubcommand: MQTTBench.self
+    )
+}
+
+/// `ota-cancel-bench mqtt`: a load generator for a running worker.
+///
+/// Publishes cancel commands over MQTT 5 (Response Topic + Correlation Data), keeps a bounded number of them
+/// outstanding, and measures the round trip of each until its reply arrives: throughput and latency
+/// percentiles, the way a rollback trigger experiences the worker.
+struct MQTTBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqtt",
         abstract: "Measure a running ota-cancel-worker: commands per second and round-trip latency."
     )
 
