@@ -354,10 +354,13 @@ enum CommandRules {
             _ characters: Characters
         ) {
             guard case .string(let text) = value else { return add(instance(), "/properties/" + property + "/type") }
-            let length = text.unicodeScalars.count
+            let allowed = characters.allows(text)
+            // An allowed identifier is ASCII: one byte per character.
+            let length: Int
+            if case .identifier = characters, allowed { length = text.utf8.count } else { length = text.unicodeScalars.count }
             if length < min { add(instance(), "/properties/" + property + "/minLength") }
             if length > max { add(instance(), "/properties/" + property + "/maxLength") }
-            if !characters.allows(text) { add(instance(), "/properties/" + property + "/pattern") }
+            if !allowed { add(instance(), "/properties/" + property + "/pattern") }
         }
 
         guard case .object(let object) = value else { return Outcome(valid: false, errors: [" /type"]) }
@@ -556,6 +559,19 @@ struct Renderer {
 /// Produces the documents of every ``HostileCorpusTests/Kind``.
 struct CorpusGenerator {
     var rng: SplitMix64
+    /// A rendered command that several truncations or mutations start from (rendering costs more than cutting).
+    private var base: [UInt8] = []
+    private var baseUses = 0
+
+    /// The current base document, renewed every `uses` calls.
+    private mutating func reusedBase(devices: ClosedRange<Int>, uses: Int) -> [UInt8] {
+        if base.isEmpty || baseUses >= uses {
+            base = render(command(devices: int(devices)))
+            baseUses = 0
+        }
+        baseUses += 1
+        return base
+    }
 
     init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
@@ -721,7 +737,7 @@ struct CorpusGenerator {
         case .commands: return (render(command(devices: deviceCount())), .succeeds)
         case .mutations: return mutation()
         case .truncations:
-            let document = render(command(devices: int(1...400)))
+            let document = reusedBase(devices: 1...400, uses: 4)
             return (Array(document.prefix(int(0...document.count - 1))), .fails(nil, offset: nil))
         case .deepNesting: return nesting()
         case .hugeNumbers: return numbers()
@@ -733,7 +749,7 @@ struct CorpusGenerator {
     }
 
     mutating func mutation() -> ([UInt8], ParseExpectation) {
-        var document = render(command(devices: int(1...60)))
+        var document = reusedBase(devices: 1...60, uses: 3)
         let tokens = [
             #","x":1"#, "\"", "\\u0000", "[", "]", "{", "}", ",", ":", "1e999999999", "-0", #""dev-0001""#, "null", " ",
             "\\", "\u{FEFF}", "\\ud800", "é", "#", "+",
