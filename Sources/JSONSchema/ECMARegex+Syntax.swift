@@ -43,7 +43,11 @@ struct CharSet: Sendable {
         0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF,
     ])
 
-    init(ranges: [ClosedRange<UInt32>] = [], properties: [(property: UnicodeProperty, negated: Bool)] = [], negated: Bool = false) {
+    init(
+        ranges: [ClosedRange<UInt32>] = [],
+        properties: [(property: UnicodeProperty, negated: Bool)] = [],
+        negated: Bool = false
+    ) {
         self.ranges = ranges
         self.properties = properties
         self.negated = negated
@@ -162,7 +166,14 @@ struct RegexParser {
         case .alternation(let nodes): return .alternation(nodes.map(resolveNames))
         case .group(let inner, let capture): return .group(resolveNames(inner), capture: capture)
         case .repetition(let inner, let min, let max, let greedy, let first, let end):
-            return .repetition(resolveNames(inner), min: min, max: max, greedy: greedy, firstGroup: first, endGroup: end)
+            return .repetition(
+                resolveNames(inner),
+                min: min,
+                max: max,
+                greedy: greedy,
+                firstGroup: first,
+                endGroup: end
+            )
         case .look(let inner, let behind, let negated):
             return .look(resolveNames(inner), behind: behind, negated: negated)
         default: return node
@@ -304,7 +315,14 @@ struct RegexParser {
             i += 1
             greedy = false
         }
-        return .repetition(atom, min: minimum, max: maximum, greedy: greedy, firstGroup: groupsBefore + 1, endGroup: groupCount + 1)
+        return .repetition(
+            atom,
+            min: minimum,
+            max: maximum,
+            greedy: greedy,
+            firstGroup: groupsBefore + 1,
+            endGroup: groupCount + 1
+        )
     }
 
     /// Whether the cursor (at `{`) starts `{n}`, `{n,}` or `{n,m}`.

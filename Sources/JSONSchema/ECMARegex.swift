@@ -238,7 +238,8 @@ enum UTF8Cursor {
             return ((b0 & 0x0F) << 12 | (UInt32(p[i + 1]) & 0x3F) << 6 | UInt32(p[i + 2]) & 0x3F, 3)
         }
         return (
-            (b0 & 0x07) << 18 | (UInt32(p[i + 1]) & 0x3F) << 12 | (UInt32(p[i + 2]) & 0x3F) << 6 | UInt32(p[i + 3]) & 0x3F,
+            (b0 & 0x07) << 18 | (UInt32(p[i + 1]) & 0x3F) << 12 | (UInt32(p[i + 2]) & 0x3F) << 6 | UInt32(p[i + 3])
+                & 0x3F,
             4
         )
     }
@@ -276,7 +277,13 @@ struct RegexVM {
     private let budget: Int
     private(set) var exhausted = false
 
-    init(programs: [[RegexInstruction]], sets: [CharSet], text: UnsafeBufferPointer<UInt8>, registerCount: Int, budget: Int) {
+    init(
+        programs: [[RegexInstruction]],
+        sets: [CharSet],
+        text: UnsafeBufferPointer<UInt8>,
+        registerCount: Int,
+        budget: Int
+    ) {
         self.programs = programs
         self.sets = sets
         self.text = text
@@ -435,7 +442,8 @@ struct RegexVM {
                 let from = backward ? position - length : position
                 if from >= 0, from + length <= text.count,
                     UnsafeBufferPointer(rebasing: text[from..<from + length]).elementsEqual(
-                        UnsafeBufferPointer(rebasing: text[captureStart..<captureEnd]))
+                        UnsafeBufferPointer(rebasing: text[captureStart..<captureEnd])
+                    )
                 {
                     position = backward ? from : from + length
                     pc += 1
@@ -458,7 +466,8 @@ struct RegexVM {
                     } else {
                         for register in registers.indices where registers[register] != snapshot[register] {
                             stack.append(
-                                Frame(kind: .restore, pc: 0, position: 0, a: register, b: snapshot[register]))
+                                Frame(kind: .restore, pc: 0, position: 0, a: register, b: snapshot[register])
+                            )
                         }
                         pc += 1
                     }

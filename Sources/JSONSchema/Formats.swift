@@ -230,7 +230,9 @@ enum FormatChecker {
         guard !s.isEmpty else { return false }
         let labels = s.split(
             omittingEmptySubsequences: false,
-            whereSeparator: { $0 == "." || (international && ($0 == "\u{3002}" || $0 == "\u{FF0E}" || $0 == "\u{FF61}")) }
+            whereSeparator: {
+                $0 == "." || (international && ($0 == "\u{3002}" || $0 == "\u{FF0E}" || $0 == "\u{FF61}"))
+            }
         )
         var length = 0
         var decoded: [[Unicode.Scalar]] = []
@@ -245,7 +247,9 @@ enum FormatChecker {
     /// The Unicode form of a label: A-labels decoded, others as they are.
     static func unicodeForm(_ label: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] {
         let lower = label.map { $0.isASCII && isAlpha($0) ? Unicode.Scalar(UInt8($0.value) | 0x20) : $0 }
-        if lower.count > 4 && lower.starts(with: ["x", "n", "-", "-"]), let decoded = Punycode.decode(Array(lower[4...])) {
+        if lower.count > 4 && lower.starts(with: ["x", "n", "-", "-"]),
+            let decoded = Punycode.decode(Array(lower[4...]))
+        {
             return decoded
         }
         return Array(label)
@@ -381,7 +385,9 @@ enum FormatChecker {
             if let colon = spec.firstIndex(of: ":") {
                 name = spec[..<colon]
                 let length = spec[(colon + 1)...]
-                guard (1...4).contains(length.count), length.allSatisfy(isDigit), length.first != "0" else { return false }
+                guard (1...4).contains(length.count), length.allSatisfy(isDigit), length.first != "0" else {
+                    return false
+                }
             } else if spec.last == "*" {
                 name = spec.dropLast()
             }
@@ -436,13 +442,17 @@ enum URIGrammar {
     /// Checks that every scalar of `part` is allowed by `extra` or is unreserved / sub-delim / pct-encoded
     /// (or an IRI character).
     static func check(
-        _ part: ArraySlice<Unicode.Scalar>, iri: Bool, privateUse: Bool = false, extra: String
+        _ part: ArraySlice<Unicode.Scalar>,
+        iri: Bool,
+        privateUse: Bool = false,
+        extra: String
     ) -> Bool {
         var i = part.startIndex
         while i < part.endIndex {
             let c = part[i]
             if c == "%" {
-                guard i + 2 < part.endIndex, FormatChecker.isHexDigit(part[i + 1]), FormatChecker.isHexDigit(part[i + 2])
+                guard i + 2 < part.endIndex, FormatChecker.isHexDigit(part[i + 1]),
+                    FormatChecker.isHexDigit(part[i + 2])
                 else { return false }
                 i += 3
                 continue
@@ -460,10 +470,14 @@ enum URIGrammar {
         var rest = s[...]
         // Scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" before any of "/?#".
         var hasScheme = false
-        if let colon = rest.firstIndex(of: ":"), !rest[..<colon].contains(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
+        if let colon = rest.firstIndex(of: ":"),
+            !rest[..<colon].contains(where: { $0 == "/" || $0 == "?" || $0 == "#" })
+        {
             let scheme = rest[..<colon]
             guard let first = scheme.first, FormatChecker.isAlpha(first),
-                scheme.allSatisfy({ FormatChecker.isAlpha($0) || FormatChecker.isDigit($0) || $0 == "+" || $0 == "-" || $0 == "." })
+                scheme.allSatisfy({
+                    FormatChecker.isAlpha($0) || FormatChecker.isDigit($0) || $0 == "+" || $0 == "-" || $0 == "."
+                })
             else { return false }
             hasScheme = true
             rest = rest[(colon + 1)...]
@@ -506,7 +520,8 @@ enum URIGrammar {
             }
             if let first = literal.first, first == "v" || first == "V" {
                 guard let dot = literal.firstIndex(of: "."), dot > literal.startIndex + 1,
-                    literal[(literal.startIndex + 1)..<dot].allSatisfy(FormatChecker.isHexDigit), dot + 1 < literal.endIndex,
+                    literal[(literal.startIndex + 1)..<dot].allSatisfy(FormatChecker.isHexDigit),
+                    dot + 1 < literal.endIndex,
                     literal[(dot + 1)...].allSatisfy({ isUnreserved($0) || isSubDelim($0) || $0 == ":" })
                 else { return false }
                 return true

@@ -134,7 +134,9 @@ enum IDNA {
         }
         if label.first == "-" || label.last == "-" { return false }
         if label.count >= 4 && label[2] == "-" && label[3] == "-" { return false }
-        if let first = label.first, [.nonspacingMark, .spacingMark, .enclosingMark].contains(first.properties.generalCategory) {
+        if let first = label.first,
+            [.nonspacingMark, .spacingMark, .enclosingMark].contains(first.properties.generalCategory)
+        {
             return false
         }
         for (position, c) in label.enumerated() {
@@ -182,7 +184,8 @@ enum IDNA {
     }
 
     private static func isGreek(_ c: Unicode.Scalar) -> Bool {
-        (0x0370...0x03FF).contains(c.value) && c.value != 0x037E && c.value != 0x0387 || (0x1F00...0x1FFF).contains(c.value)
+        (0x0370...0x03FF).contains(c.value) && c.value != 0x037E && c.value != 0x0387
+            || (0x1F00...0x1FFF).contains(c.value)
     }
 
     private static func isHebrew(_ c: Unicode.Scalar) -> Bool {
@@ -202,7 +205,8 @@ enum IDNA {
         let c = label[position]
         switch c.value {
         case 0x00B7:
-            return position > 0 && position < label.count - 1 && label[position - 1] == "l" && label[position + 1] == "l"
+            return position > 0 && position < label.count - 1 && label[position - 1] == "l"
+                && label[position + 1] == "l"
         case 0x0375:
             return position < label.count - 1 && isGreek(label[position + 1])
         case 0x05F3, 0x05F4:
@@ -222,7 +226,8 @@ enum IDNA {
     private static func zwnjJoiningContext(_ label: [Unicode.Scalar], _ position: Int) -> Bool {
         func isJoining(_ c: Unicode.Scalar) -> Bool {
             let v = c.value
-            let arabic = (0x0620...0x064A).contains(v) || (0x066E...0x06D3).contains(v) || (0x0750...0x077F).contains(v)
+            let arabic =
+                (0x0620...0x064A).contains(v) || (0x066E...0x06D3).contains(v) || (0x0750...0x077F).contains(v)
                 || (0x08A0...0x08C9).contains(v)
             return arabic && c.properties.generalCategory == .otherLetter
         }
@@ -258,7 +263,8 @@ enum BidiRule {
             return .an
         case 0x2B, 0x2D, 0x207A, 0x207B, 0x208A, 0x208B, 0xFB29, 0xFE62, 0xFE63, 0xFF0B, 0xFF0D:
             return .es
-        case 0x2C, 0x2E, 0x2F, 0x3A, 0xA0, 0x060C, 0x202F, 0x2044, 0xFE50, 0xFE52, 0xFE55, 0xFF0C, 0xFF0E, 0xFF0F, 0xFF1A:
+        case 0x2C, 0x2E, 0x2F, 0x3A, 0xA0, 0x060C, 0x202F, 0x2044, 0xFE50, 0xFE52, 0xFE55, 0xFF0C, 0xFF0E, 0xFF0F,
+            0xFF1A:
             return .cs
         case 0x23...0x25, 0xA2...0xA5, 0xB0, 0xB1, 0x066A, 0x20A0...0x20CF, 0x2030...0x2034:
             return .et

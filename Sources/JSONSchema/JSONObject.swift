@@ -101,7 +101,9 @@ public struct JSONObject: Sendable {
             return
         }
         var built = KeyIndex(minimumCapacity: members.count)
-        for (position, member) in members.enumerated() { built.insert(hash: KeyIndex.hash(member.key), position: position) }
+        for (position, member) in members.enumerated() {
+            built.insert(hash: KeyIndex.hash(member.key), position: position)
+        }
         index = built
     }
 }

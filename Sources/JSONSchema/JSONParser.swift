@@ -31,7 +31,10 @@ public struct JSONParser {
     ///   - options: Limits; see ``Options``.
     /// - Returns: The value.
     /// - Throws: ``JSONParseError`` with the position of the first problem.
-    public static func parse(_ bytes: some Collection<UInt8>, options: Options = .init()) throws(JSONParseError)
+    public static func parse(
+        _ bytes: some Collection<UInt8>,
+        options: Options = .init()
+    ) throws(JSONParseError)
         -> JSONValue
     {
         let result =
@@ -56,7 +59,11 @@ public struct JSONParser {
         var state = ParserState(p: buffer, maxDepth: max(0, options.maxDepth))
         if let maxBytes = options.maxBytes, buffer.count > maxBytes {
             return .failure(
-                state.error(.tooLarge, at: max(0, maxBytes), "input is \(buffer.count) bytes, more than the limit of \(maxBytes)")
+                state.error(
+                    .tooLarge,
+                    at: max(0, maxBytes),
+                    "input is \(buffer.count) bytes, more than the limit of \(maxBytes)"
+                )
             )
         }
         do {
@@ -177,7 +184,14 @@ private struct ParserState {
                 } else {
                     let key = try parseKey()
                     frames.append(
-                        Frame(isObject: true, start: members.count, pendingKey: key, pendingShort: lastShort, index: nil))
+                        Frame(
+                            isObject: true,
+                            start: members.count,
+                            pendingKey: key,
+                            pendingShort: lastShort,
+                            index: nil
+                        )
+                    )
                     continue parsing
                 }
             case UInt8(ascii: "["):
@@ -190,7 +204,9 @@ private struct ParserState {
                     i += 1
                     value = .array([])
                 } else {
-                    frames.append(Frame(isObject: false, start: elements.count, pendingKey: "", pendingShort: nil, index: nil))
+                    frames.append(
+                        Frame(isObject: false, start: elements.count, pendingKey: "", pendingShort: nil, index: nil)
+                    )
                     continue parsing
                 }
             case UInt8(ascii: "\""):
@@ -223,7 +239,10 @@ private struct ParserState {
                     if frames[top].index == nil && count > JSONObject.indexThreshold {
                         var index = KeyIndex(minimumCapacity: count * 2)
                         for position in frames[top].start..<members.count {
-                            index.insert(hash: KeyIndex.hash(members[position].key), position: position - frames[top].start)
+                            index.insert(
+                                hash: KeyIndex.hash(members[position].key),
+                                position: position - frames[top].start
+                            )
                         }
                         frames[top].index = index
                     }
@@ -243,7 +262,8 @@ private struct ParserState {
                             let hash = KeyIndex.hash(key)
                             let start = frames[top].start
                             duplicate =
-                                frames[top].index!.find(hash: hash) { ScalarString.equal(members[start + $0].key, key) } != nil
+                                frames[top].index!.find(hash: hash) { ScalarString.equal(members[start + $0].key, key) }
+                                != nil
                             if !duplicate { frames[top].index!.insert(hash: hash, position: members.count - start) }
                         } else if let short {
                             // Short escape-free keys compare by their packed bytes; others by scalars.
@@ -261,10 +281,16 @@ private struct ParserState {
                             }
                             duplicate = found
                         } else {
-                            duplicate = (frames[top].start..<members.count).contains { ScalarString.equal(members[$0].key, key) }
+                            duplicate = (frames[top].start..<members.count).contains {
+                                ScalarString.equal(members[$0].key, key)
+                            }
                         }
                         if duplicate {
-                            throw error(.duplicateKey, at: keyOffset, "duplicate key \(Excerpt.quoted(key, quote: "\""))")
+                            throw error(
+                                .duplicateKey,
+                                at: keyOffset,
+                                "duplicate key \(Excerpt.quoted(key, quote: "\""))"
+                            )
                         }
                         frames[top].pendingKey = key
                         frames[top].pendingShort = short
@@ -278,7 +304,11 @@ private struct ParserState {
                         value = .object(JSONObject(uniqueMembers: object, index: frame.index))
                         continue
                     }
-                    throw error(.unexpectedCharacter, at: i, "expected ',' or '}' in object, found \(describeByte(at: i))")
+                    throw error(
+                        .unexpectedCharacter,
+                        at: i,
+                        "expected ',' or '}' in object, found \(describeByte(at: i))"
+                    )
                 } else {
                     elements.push(value)
                     skipWhitespace()
@@ -295,7 +325,11 @@ private struct ParserState {
                         value = .array(elements.moveOut(from: frame.start))
                         continue
                     }
-                    throw error(.unexpectedCharacter, at: i, "expected ',' or ']' in array, found \(describeByte(at: i))")
+                    throw error(
+                        .unexpectedCharacter,
+                        at: i,
+                        "expected ',' or ']' in array, found \(describeByte(at: i))"
+                    )
                 }
             }
             return value
@@ -392,7 +426,8 @@ private struct ParserState {
                 let quotes = word ^ (ones &* 0x22)
                 let backslashes = word ^ (ones &* 0x5C)
                 let special =
-                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | (word &- ones &* 0x20) | word
+                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | (word &- ones &* 0x20)
+                    | word
                 if special & highs != 0 { break }
                 i += 8
             }
@@ -417,7 +452,8 @@ private struct ParserState {
             if byte == UInt8(ascii: "\\") { return try parseEscapedString(from: start, quote: quote) }
             if byte < 0x20 {
                 throw error(
-                    .controlCharacterInString, at: i,
+                    .controlCharacterInString,
+                    at: i,
                     "unescaped control character \(describeByte(at: i)) in string"
                 )
             }
@@ -448,7 +484,8 @@ private struct ParserState {
                 try parseEscape()
             } else if byte < 0x20 {
                 throw error(
-                    .controlCharacterInString, at: i,
+                    .controlCharacterInString,
+                    at: i,
                     "unescaped control character \(describeByte(at: i)) in string"
                 )
             } else {
@@ -605,7 +642,8 @@ enum Excerpt {
             var writer = JSONWriter(pretty: false, limit: limit * 4, depthLimit: 8)
             writer.write(value, indent: 0)
             let text = String(decoding: writer.bytes, as: UTF8.self)
-            return text.unicodeScalars.count <= limit ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
+            return text.unicodeScalars.count <= limit
+                ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
         }
     }
 }

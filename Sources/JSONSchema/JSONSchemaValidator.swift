@@ -86,10 +86,13 @@ public struct JSONSchemaValidator: Sendable {
         if evaluation.errors.isEmpty {
             // Cannot happen for a consistent evaluator; never report an invalid instance with no reason.
             return [
-                ValidationError(instanceLocation: "", keywordLocation: "", message: "the instance does not match the schema")
+                ValidationError(
+                    instanceLocation: "",
+                    keywordLocation: "",
+                    message: "the instance does not match the schema"
+                )
             ]
         }
         return evaluation.errors
     }
 }
-

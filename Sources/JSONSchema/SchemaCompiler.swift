@@ -83,20 +83,27 @@ struct SchemaCompiler {
         "https://json-schema.org/draft/2019-09/schema",
     ]
 
-    private mutating func vocabularies(_ dialect: String?, at place: SchemaPlace) throws(SchemaCompilationError) -> Vocabularies {
+    private mutating func vocabularies(
+        _ dialect: String?,
+        at place: SchemaPlace
+    ) throws(SchemaCompilationError) -> Vocabularies {
         guard let dialect else { return .draft2020 }
         let uri = URIReference.splitFragment(dialect).base
         if uri == Self.draft2020URI { return .draft2020 }
         if let cached = dialects[uri] { return cached }
         if Self.olderDialects.contains(uri) {
             throw SchemaCompilationError(
-                .unsupportedDialect, at: place.absolute, keyword: "$schema",
+                .unsupportedDialect,
+                at: place.absolute,
+                keyword: "$schema",
                 "only draft 2020-12 is supported, this schema declares \(Excerpt.quoted(dialect))"
             )
         }
         guard case .object(let metaschema) = try registry.metaschema(uri) else {
             throw SchemaCompilationError(
-                .unsupportedDialect, at: place.absolute, keyword: "$schema",
+                .unsupportedDialect,
+                at: place.absolute,
+                keyword: "$schema",
                 "unknown meta-schema \(Excerpt.quoted(dialect)) (not draft 2020-12 and not among the preloaded schemas)"
             )
         }
@@ -108,7 +115,9 @@ struct SchemaCompiler {
                     result.insert(known)
                 } else if required == .bool(true) {
                     throw SchemaCompilationError(
-                        .unsupportedVocabulary, at: place.absolute, keyword: "$schema",
+                        .unsupportedVocabulary,
+                        at: place.absolute,
+                        keyword: "$schema",
                         "the meta-schema requires the unknown vocabulary \(Excerpt.quoted(vocabulary))"
                     )
                 }
@@ -122,24 +131,38 @@ struct SchemaCompiler {
 
     private func invalid(_ place: SchemaPlace, _ keyword: String, _ message: String) -> SchemaCompilationError {
         SchemaCompilationError(
-            .invalidKeywordValue, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(JSONPointer.escape(keyword)),
-            keyword: keyword, "\(keyword) \(message)"
+            .invalidKeywordValue,
+            at: place.absolute + "/" + JSONPointer.percentEncodeFragment(JSONPointer.escape(keyword)),
+            keyword: keyword,
+            "\(keyword) \(message)"
         )
     }
 
-    private func count(_ value: JSONValue, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> Int {
+    private func count(
+        _ value: JSONValue,
+        _ keyword: String,
+        _ place: SchemaPlace
+    ) throws(SchemaCompilationError) -> Int {
         guard case .number(let number) = value, number.isInteger, !number.negative || number.isZero else {
             throw invalid(place, keyword, "must be a non-negative integer")
         }
         return number.int64Value.map { Int($0) } ?? Int.max
     }
 
-    private func number(_ value: JSONValue, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> JSONNumber {
+    private func number(
+        _ value: JSONValue,
+        _ keyword: String,
+        _ place: SchemaPlace
+    ) throws(SchemaCompilationError) -> JSONNumber {
         guard case .number(let number) = value else { throw invalid(place, keyword, "must be a number") }
         return number
     }
 
-    private func strings(_ value: JSONValue, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> [String] {
+    private func strings(
+        _ value: JSONValue,
+        _ keyword: String,
+        _ place: SchemaPlace
+    ) throws(SchemaCompilationError) -> [String] {
         guard case .array(let elements) = value else { throw invalid(place, keyword, "must be an array of strings") }
         var result: [String] = []
         var seen: Set<ScalarKey> = []
@@ -154,7 +177,10 @@ struct SchemaCompiler {
     }
 
     private mutating func schemaArray(
-        _ value: JSONValue, _ keyword: String, _ place: SchemaPlace, _ path: String
+        _ value: JSONValue,
+        _ keyword: String,
+        _ place: SchemaPlace,
+        _ path: String
     ) throws(SchemaCompilationError) -> [Int32] {
         guard case .array(let elements) = value, !elements.isEmpty else {
             throw invalid(place, keyword, "must be a non-empty array of schemas")
@@ -162,30 +188,44 @@ struct SchemaCompiler {
         var result: [Int32] = []
         for (position, element) in elements.enumerated() {
             result.append(
-                try compileChild(place.child(element, keyword, String(position)), path: path + "/\(keyword)/\(position)"))
+                try compileChild(
+                    place.child(element, keyword, String(position)),
+                    path: path + "/\(keyword)/\(position)"
+                )
+            )
         }
         return result
     }
 
     private mutating func schemaMap(
-        _ value: JSONValue, _ keyword: String, _ place: SchemaPlace, _ path: String
+        _ value: JSONValue,
+        _ keyword: String,
+        _ place: SchemaPlace,
+        _ path: String
     ) throws(SchemaCompilationError) -> [(key: String, node: Int32)] {
         guard case .object(let members) = value else { throw invalid(place, keyword, "must be an object of schemas") }
         var result: [(key: String, node: Int32)] = []
         for (key, schema) in members {
             let child = try compileChild(
-                place.child(schema, keyword, key), path: path + "/\(keyword)/" + JSONPointer.escape(key))
+                place.child(schema, keyword, key),
+                path: path + "/\(keyword)/" + JSONPointer.escape(key)
+            )
             result.append((key, child))
         }
         return result
     }
 
-    private mutating func regex(_ source: String, _ keyword: String, _ place: SchemaPlace) throws(SchemaCompilationError) -> ECMARegex {
+    private mutating func regex(
+        _ source: String,
+        _ keyword: String,
+        _ place: SchemaPlace
+    ) throws(SchemaCompilationError) -> ECMARegex {
         do {
             return try ECMARegex(source)
         } catch {
             throw SchemaCompilationError(
-                .invalidPattern, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(JSONPointer.escape(keyword)),
+                .invalidPattern,
+                at: place.absolute + "/" + JSONPointer.percentEncodeFragment(JSONPointer.escape(keyword)),
                 keyword: keyword,
                 "\(Excerpt.quoted(source)) is not a valid ECMA-262 regular expression: \(error.message) at position \(error.offset)"
             )
@@ -209,20 +249,25 @@ struct SchemaCompiler {
             tables.nodes[Int(index)] = try compileObject(object, place: place, path: tables.paths[Int(index)])
         default:
             throw SchemaCompilationError(
-                .invalidSchema, at: place.absolute,
+                .invalidSchema,
+                at: place.absolute,
                 "a schema must be an object or a boolean, found \(place.value.typeName)"
             )
         }
     }
 
     private mutating func compileObject(
-        _ object: JSONObject, place: SchemaPlace, path: String
+        _ object: JSONObject,
+        place: SchemaPlace,
+        path: String
     ) throws(SchemaCompilationError) -> SchemaNode {
         let vocabularies = try vocabularies(place.dialect, at: place)
         var node = SchemaNode(resource: internResource(place.resource))
         for keyword in Self.refusedKeywords where object[keyword] != nil {
             throw SchemaCompilationError(
-                .unsupportedKeyword, at: place.absolute + "/" + JSONPointer.percentEncodeFragment(keyword), keyword: keyword,
+                .unsupportedKeyword,
+                at: place.absolute + "/" + JSONPointer.percentEncodeFragment(keyword),
+                keyword: keyword,
                 "\(keyword) is not supported by this validator; the schema is refused rather than half-checked"
             )
         }
@@ -241,7 +286,9 @@ struct SchemaCompiler {
         if let type = value("type", validation) {
             switch type {
             case .string(let name):
-                guard let set = TypeSet(name: name) else { throw invalid(place, "type", "names an unknown type \(Excerpt.quoted(name))") }
+                guard let set = TypeSet(name: name) else {
+                    throw invalid(place, "type", "names an unknown type \(Excerpt.quoted(name))")
+                }
                 node.types = set
             case .array(let names):
                 var set: TypeSet = []
@@ -268,7 +315,9 @@ struct SchemaCompiler {
             guard case .string(let text) = reference else { throw invalid(place, "$ref", "must be a string") }
             guard let target = try registry.resolve(text, against: place.resource) else {
                 throw SchemaCompilationError(
-                    .unresolvableReference, at: place.absolute + "/$ref", keyword: "$ref",
+                    .unresolvableReference,
+                    at: place.absolute + "/$ref",
+                    keyword: "$ref",
                     "cannot resolve $ref \(Excerpt.quoted(text)) (resolved to \(Excerpt.quoted(URIReference.resolve(text, against: place.resource), limit: 200)))"
                 )
             }
@@ -282,13 +331,16 @@ struct SchemaCompiler {
             guard case .string(let text) = reference else { throw invalid(place, "$dynamicRef", "must be a string") }
             guard let target = try registry.resolve(text, against: place.resource) else {
                 throw SchemaCompilationError(
-                    .unresolvableReference, at: place.absolute + "/$dynamicRef", keyword: "$dynamicRef",
+                    .unresolvableReference,
+                    at: place.absolute + "/$dynamicRef",
+                    keyword: "$dynamicRef",
                     "cannot resolve $dynamicRef \(Excerpt.quoted(text)) (resolved to \(Excerpt.quoted(URIReference.resolve(text, against: place.resource), limit: 200)))"
                 )
             }
             let initial = try compileEntry(target)
             var anchor: Int32 = -1
-            if let fragment = URIReference.splitFragment(text).fragment, !fragment.isEmpty, fragment.unicodeScalars.first != "/",
+            if let fragment = URIReference.splitFragment(text).fragment, !fragment.isEmpty,
+                fragment.unicodeScalars.first != "/",
                 case .string(let declared) = target.value["$dynamicAnchor"], declared == fragment
             {
                 anchor = internAnchor(fragment)
@@ -297,9 +349,15 @@ struct SchemaCompiler {
         }
 
         // In-place applicators.
-        if let all = value("allOf", applicator) { general.append(.allOf(childRange(try schemaArray(all, "allOf", place, path)))) }
-        if let any = value("anyOf", applicator) { general.append(.anyOf(childRange(try schemaArray(any, "anyOf", place, path)))) }
-        if let one = value("oneOf", applicator) { general.append(.oneOf(childRange(try schemaArray(one, "oneOf", place, path)))) }
+        if let all = value("allOf", applicator) {
+            general.append(.allOf(childRange(try schemaArray(all, "allOf", place, path))))
+        }
+        if let any = value("anyOf", applicator) {
+            general.append(.anyOf(childRange(try schemaArray(any, "anyOf", place, path))))
+        }
+        if let one = value("oneOf", applicator) {
+            general.append(.oneOf(childRange(try schemaArray(one, "oneOf", place, path))))
+        }
         if let not = value("not", applicator) {
             general.append(.not(try compileChild(place.child(not, "not"), path: path + "/not")))
         }
@@ -337,7 +395,9 @@ struct SchemaCompiler {
                     required.append((key, try strings(member, "dependencies", place)))
                 case .object, .bool:
                     let child = try compileChild(
-                        place.child(member, "dependencies", key), path: path + "/dependencies/" + JSONPointer.escape(key))
+                        place.child(member, "dependencies", key),
+                        path: path + "/dependencies/" + JSONPointer.escape(key)
+                    )
                     schemas.append((key, child))
                 default:
                     throw invalid(place, "dependencies", "must be an object of schemas and string arrays")
@@ -350,10 +410,14 @@ struct SchemaCompiler {
         // Numbers.
         if let multiple = value("multipleOf", validation) {
             let divisor = try number(multiple, "multipleOf", place)
-            guard !divisor.negative, !divisor.isZero else { throw invalid(place, "multipleOf", "must be greater than 0") }
+            guard !divisor.negative, !divisor.isZero else {
+                throw invalid(place, "multipleOf", "must be greater than 0")
+            }
             guard divisor.digitCount <= JSONNumber.maxSmallDigits else {
                 throw SchemaCompilationError(
-                    .unsupportedKeyword, at: place.absolute + "/multipleOf", keyword: "multipleOf",
+                    .unsupportedKeyword,
+                    at: place.absolute + "/multipleOf",
+                    keyword: "multipleOf",
                     "multipleOf with more than 19 significant digits is not supported"
                 )
             }
@@ -363,18 +427,26 @@ struct SchemaCompiler {
             numberKeywords.append(.minimum(intern(try number(bound, "minimum", place), into: \.numbers)))
         }
         if let bound = value("exclusiveMinimum", validation) {
-            numberKeywords.append(.exclusiveMinimum(intern(try number(bound, "exclusiveMinimum", place), into: \.numbers)))
+            numberKeywords.append(
+                .exclusiveMinimum(intern(try number(bound, "exclusiveMinimum", place), into: \.numbers))
+            )
         }
         if let bound = value("maximum", validation) {
             numberKeywords.append(.maximum(intern(try number(bound, "maximum", place), into: \.numbers)))
         }
         if let bound = value("exclusiveMaximum", validation) {
-            numberKeywords.append(.exclusiveMaximum(intern(try number(bound, "exclusiveMaximum", place), into: \.numbers)))
+            numberKeywords.append(
+                .exclusiveMaximum(intern(try number(bound, "exclusiveMaximum", place), into: \.numbers))
+            )
         }
 
         // Strings: lengths before pattern, so the regex never sees over-long input when maxLength is set.
-        if let bound = value("minLength", validation) { stringKeywords.append(.minLength(try count(bound, "minLength", place))) }
-        if let bound = value("maxLength", validation) { stringKeywords.append(.maxLength(try count(bound, "maxLength", place))) }
+        if let bound = value("minLength", validation) {
+            stringKeywords.append(.minLength(try count(bound, "minLength", place)))
+        }
+        if let bound = value("maxLength", validation) {
+            stringKeywords.append(.maxLength(try count(bound, "maxLength", place)))
+        }
         if let pattern = value("pattern", validation) {
             guard case .string(let source) = pattern else { throw invalid(place, "pattern", "must be a string") }
             stringKeywords.append(.pattern(intern(try regex(source, "pattern", place), into: \.regexes)))
@@ -382,14 +454,19 @@ struct SchemaCompiler {
         let formatVocabulary = vocabularies.contains(.formatAssertion) || vocabularies.contains(.formatAnnotation)
         if formatVocabulary, let format = object["format"] {
             guard case .string(let name) = format else { throw invalid(place, "format", "must be a string") }
-            if formatAssertion || vocabularies.contains(.formatAssertion), let check = FormatChecker.checker(for: name) {
+            if formatAssertion || vocabularies.contains(.formatAssertion), let check = FormatChecker.checker(for: name)
+            {
                 stringKeywords.append(.format(intern((name, check), into: \.formats)))
             }
         }
 
         // Arrays.
-        if let bound = value("minItems", validation) { arrayKeywords.append(.minItems(try count(bound, "minItems", place))) }
-        if let bound = value("maxItems", validation) { arrayKeywords.append(.maxItems(try count(bound, "maxItems", place))) }
+        if let bound = value("minItems", validation) {
+            arrayKeywords.append(.minItems(try count(bound, "minItems", place)))
+        }
+        if let bound = value("maxItems", validation) {
+            arrayKeywords.append(.maxItems(try count(bound, "maxItems", place)))
+        }
         if let unique = value("uniqueItems", validation) {
             guard case .bool(let flag) = unique else { throw invalid(place, "uniqueItems", "must be a boolean") }
             if flag { arrayKeywords.append(.uniqueItems) }
@@ -461,22 +538,31 @@ struct SchemaCompiler {
         }
         if let additional = value("additionalProperties", applicator) {
             propertyApplicator.additional = try compileChild(
-                place.child(additional, "additionalProperties"), path: path + "/additionalProperties")
+                place.child(additional, "additionalProperties"),
+                path: path + "/additionalProperties"
+            )
             hasPropertyApplicator = true
         }
         if hasPropertyApplicator { objectKeywords.append(.properties(intern(propertyApplicator, into: \.applicators))) }
         if let names = value("propertyNames", applicator) {
-            objectKeywords.append(.propertyNames(try compileChild(place.child(names, "propertyNames"), path: path + "/propertyNames")))
+            objectKeywords.append(
+                .propertyNames(try compileChild(place.child(names, "propertyNames"), path: path + "/propertyNames"))
+            )
         }
 
         // Unevaluated: applied last, to what nothing else in this schema (or its successful in-place
         // sub-schemas) evaluated.
         if let unevaluated = value("unevaluatedItems", .unevaluated) {
-            node.unevaluatedItems = try compileChild(place.child(unevaluated, "unevaluatedItems"), path: path + "/unevaluatedItems")
+            node.unevaluatedItems = try compileChild(
+                place.child(unevaluated, "unevaluatedItems"),
+                path: path + "/unevaluatedItems"
+            )
         }
         if let unevaluated = value("unevaluatedProperties", .unevaluated) {
             node.unevaluatedProperties = try compileChild(
-                place.child(unevaluated, "unevaluatedProperties"), path: path + "/unevaluatedProperties")
+                place.child(unevaluated, "unevaluatedProperties"),
+                path: path + "/unevaluatedProperties"
+            )
         }
 
         node.general = keywordRange(general)
@@ -518,7 +604,9 @@ struct SchemaCompiler {
             }
         }
         tables.dynamicAnchors = Array(
-            repeating: Array(repeating: -1, count: tables.anchorNames.count), count: resourceIDs.count)
+            repeating: Array(repeating: -1, count: tables.anchorNames.count),
+            count: resourceIDs.count
+        )
         for (resource, anchor, node) in found { tables.dynamicAnchors[Int(resource)][Int(anchor)] = node }
     }
 
@@ -544,7 +632,9 @@ struct SchemaCompiler {
                 stack[top].next += 1
                 if state[target] == 1 {
                     throw SchemaCompilationError(
-                        .infiniteRecursion, at: tables.absolutes[target], keyword: "$ref",
+                        .infiniteRecursion,
+                        at: tables.absolutes[target],
+                        keyword: "$ref",
                         "references loop back to this schema without consuming any of the instance, so validation would never end"
                     )
                 }
@@ -577,7 +667,8 @@ struct SchemaCompiler {
                     edges.append(condition)
                     if then >= 0 { edges.append(then) }
                     if otherwise >= 0 { edges.append(otherwise) }
-                case .dependentSchemas(let table): edges.append(contentsOf: tables.dependentSchemas[Int(table)].map(\.node))
+                case .dependentSchemas(let table):
+                    edges.append(contentsOf: tables.dependentSchemas[Int(table)].map(\.node))
                 default: break
                 }
             }

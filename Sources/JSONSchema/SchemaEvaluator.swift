@@ -21,7 +21,9 @@ struct EvaluatedSet {
 
     mutating func formUnion(_ other: EvaluatedSet) {
         if other.all { all = true }
-        if other.bits.count > bits.count { bits.append(contentsOf: repeatElement(0, count: other.bits.count - bits.count)) }
+        if other.bits.count > bits.count {
+            bits.append(contentsOf: repeatElement(0, count: other.bits.count - bits.count))
+        }
         for (word, value) in other.bits.enumerated() { bits[word] |= value }
     }
 }
@@ -154,7 +156,11 @@ struct SchemaEvaluation {
         if node.types != .any && node.types.isDisjoint(with: TypeSet.of(instance)) {
             if !collecting { return false }
             valid = false
-            report(index, "type", "\(Self.describe(instance)) is not of type \(node.types.names.joined(separator: " or "))")
+            report(
+                index,
+                "type",
+                "\(Self.describe(instance)) is not of type \(node.types.names.joined(separator: " or "))"
+            )
         }
         var position = node.general.start
         while position < node.general.end {
@@ -215,7 +221,8 @@ struct SchemaEvaluation {
                 position += 1
             }
             if node.unevaluatedProperties >= 0 {
-                for (offset, member) in object.members.enumerated() where !stopped && !annotations[own].contains(offset) {
+                for (offset, member) in object.members.enumerated() where !stopped && !annotations[own].contains(offset)
+                {
                     if collecting { path.append(.key(member.key)) }
                     let ok = evaluate(node.unevaluatedProperties, member.value, -1)
                     if collecting { path.removeLast() }
@@ -242,7 +249,9 @@ struct SchemaEvaluation {
             case .key(let key) = path.last
         {
             report(index, nil, "property \(Excerpt.quoted(key)) is not allowed")
-        } else if nodePath.hasSuffix("/items") || nodePath.hasSuffix("/unevaluatedItems"), case .index(let position) = path.last {
+        } else if nodePath.hasSuffix("/items") || nodePath.hasSuffix("/unevaluatedItems"),
+            case .index(let position) = path.last
+        {
             report(index, nil, "item \(position) is not allowed (the array has too many items)")
         } else {
             report(index, nil, "\(Self.describe(instance)) is not allowed here (the schema is false)")
@@ -278,7 +287,8 @@ struct SchemaEvaluation {
 
     // MARK: Keywords
 
-    private mutating func evaluateGeneral(_ keyword: Keyword, _ index: Int32, _ instance: JSONValue, _ own: Int) -> Bool {
+    private mutating func evaluateGeneral(_ keyword: Keyword, _ index: Int32, _ instance: JSONValue, _ own: Int) -> Bool
+    {
         switch keyword {
         case .constant(let value):
             let expected = compiled.values[Int(value)]
@@ -287,8 +297,14 @@ struct SchemaEvaluation {
             return false
         case .enumeration(let table):
             let entry = compiled.enums[Int(table)]
-            if let set = entry.set { if set.contains(instance) { return true } } else if entry.values.contains(instance) { return true }
-            let listed = entry.values.prefix(8).map(Self.describe).joined(separator: ", ") + (entry.values.count > 8 ? ", …" : "")
+            if let set = entry.set {
+                if set.contains(instance) { return true }
+            } else if entry.values.contains(instance) {
+                return true
+            }
+            let listed =
+                entry.values.prefix(8).map(Self.describe).joined(separator: ", ")
+                + (entry.values.count > 8 ? ", …" : "")
             report(index, "enum", "\(Self.describe(instance)) is not one of \(listed)")
             return false
         case .ref(let target):
@@ -332,7 +348,11 @@ struct SchemaEvaluation {
                 errors.removeSubrange(mark...)
             }
             if !matched {
-                report(index, "anyOf", "\(Self.describe(instance)) matches none of the \(branches.count) alternatives (\(Self.summary(failures)))")
+                report(
+                    index,
+                    "anyOf",
+                    "\(Self.describe(instance)) matches none of the \(branches.count) alternatives (\(Self.summary(failures)))"
+                )
             }
             return matched
         case .oneOf(let range):
@@ -351,10 +371,15 @@ struct SchemaEvaluation {
             }
             if matches.count == 1 { return true }
             if matches.isEmpty {
-                report(index, "oneOf", "\(Self.describe(instance)) matches none of the \(branches.count) alternatives (\(Self.summary(failures)))")
+                report(
+                    index,
+                    "oneOf",
+                    "\(Self.describe(instance)) matches none of the \(branches.count) alternatives (\(Self.summary(failures)))"
+                )
             } else {
                 report(
-                    index, "oneOf",
+                    index,
+                    "oneOf",
                     "\(Self.describe(instance)) matches alternatives \(matches.map { "#\($0)" }.joined(separator: ", ")), but must match exactly one"
                 )
             }
@@ -379,7 +404,13 @@ struct SchemaEvaluation {
         failures.enumerated().map { "#\($0.offset): \($0.element)" }.joined(separator: "; ")
     }
 
-    private mutating func evaluateReference(_ target: Int32, _ index: Int32, _ keyword: String, _ instance: JSONValue, _ own: Int) -> Bool {
+    private mutating func evaluateReference(
+        _ target: Int32,
+        _ index: Int32,
+        _ keyword: String,
+        _ instance: JSONValue,
+        _ own: Int
+    ) -> Bool {
         guard collecting else { return evaluate(target, instance, own) }
         let savedPrefix = refPrefix
         let savedCrossed = crossedRef
@@ -420,7 +451,12 @@ struct SchemaEvaluation {
         return false
     }
 
-    private mutating func evaluateString(_ keyword: Keyword, _ index: Int32, _ string: String, _ length: inout Int) -> Bool {
+    private mutating func evaluateString(
+        _ keyword: Keyword,
+        _ index: Int32,
+        _ string: String,
+        _ length: inout Int
+    ) -> Bool {
         switch keyword {
         case .minLength(let minimum):
             let bytes = string.utf8.count
@@ -430,12 +466,20 @@ struct SchemaEvaluation {
                 if length < 0 { length = ScalarString.scalarCount(string) }
                 if length >= minimum { return true }
             }
-            report(index, "minLength", "\(Self.describe(.string(string))) is shorter than \(minimum) character\(minimum == 1 ? "" : "s")")
+            report(
+                index,
+                "minLength",
+                "\(Self.describe(.string(string))) is shorter than \(minimum) character\(minimum == 1 ? "" : "s")"
+            )
         case .maxLength(let maximum):
             if string.utf8.count <= maximum { return true }
             if length < 0 { length = ScalarString.scalarCount(string) }
             if length <= maximum { return true }
-            report(index, "maxLength", "\(Self.describe(.string(string))) is longer than \(maximum) character\(maximum == 1 ? "" : "s")")
+            report(
+                index,
+                "maxLength",
+                "\(Self.describe(.string(string))) is longer than \(maximum) character\(maximum == 1 ? "" : "s")"
+            )
         case .pattern(let table):
             let outcome = compiled.regexes[Int(table)].search(string)
             if outcome == .match { return true }
@@ -459,7 +503,11 @@ struct SchemaEvaluation {
         switch keyword {
         case .minItems(let minimum):
             if items.count >= minimum { return true }
-            report(index, "minItems", "the array has \(items.count) item\(items.count == 1 ? "" : "s"), fewer than the minimum of \(minimum)")
+            report(
+                index,
+                "minItems",
+                "the array has \(items.count) item\(items.count == 1 ? "" : "s"), fewer than the minimum of \(minimum)"
+            )
             return false
         case .maxItems(let maximum):
             if items.count <= maximum { return true }
@@ -486,7 +534,11 @@ struct SchemaEvaluation {
             }
             guard let (earlier, later) = firstDuplicate else { return true }
             let more = duplicates > 1 ? " (and \(duplicates - 1) more duplicate\(duplicates == 2 ? "" : "s"))" : ""
-            report(index, "uniqueItems", "items \(earlier) and \(later) are equal (\(Self.describe(items[later])))\(more); items must be unique")
+            report(
+                index,
+                "uniqueItems",
+                "items \(earlier) and \(later) are equal (\(Self.describe(items[later])))\(more); items must be unique"
+            )
             return false
         case .prefixItems(let range):
             var valid = true
@@ -532,14 +584,19 @@ struct SchemaEvaluation {
                     report(index, "contains", "the array has no item that matches the schema in 'contains'")
                 } else {
                     report(
-                        index, "minContains",
+                        index,
+                        "minContains",
                         "the array has \(matches) item\(matches == 1 ? "" : "s") matching 'contains', fewer than minContains \(minimum)"
                     )
                 }
                 return false
             }
             if maximum >= 0 && matches > maximum {
-                report(index, "maxContains", "the array has \(matches) items matching 'contains', more than maxContains \(maximum)")
+                report(
+                    index,
+                    "maxContains",
+                    "the array has \(matches) items matching 'contains', more than maxContains \(maximum)"
+                )
                 return false
             }
             return true
@@ -552,11 +609,19 @@ struct SchemaEvaluation {
         switch keyword {
         case .minProperties(let minimum):
             if object.count >= minimum { return true }
-            report(index, "minProperties", "the object has \(object.count) propert\(object.count == 1 ? "y" : "ies"), fewer than the minimum of \(minimum)")
+            report(
+                index,
+                "minProperties",
+                "the object has \(object.count) propert\(object.count == 1 ? "y" : "ies"), fewer than the minimum of \(minimum)"
+            )
             return false
         case .maxProperties(let maximum):
             if object.count <= maximum { return true }
-            report(index, "maxProperties", "the object has \(object.count) properties, more than the maximum of \(maximum)")
+            report(
+                index,
+                "maxProperties",
+                "the object has \(object.count) properties, more than the maximum of \(maximum)"
+            )
             return false
         case .required(let table):
             var valid = true
@@ -575,7 +640,8 @@ struct SchemaEvaluation {
                     if !collecting { return false }
                     valid = false
                     report(
-                        index, keywordName,
+                        index,
+                        keywordName,
                         "property \(Excerpt.quoted(name)) is required when \(Excerpt.quoted(key)) is present"
                     )
                 }
@@ -604,7 +670,10 @@ struct SchemaEvaluation {
     }
 
     private mutating func evaluateProperties(
-        _ applicator: PropertyApplicator, _ index: Int32, _ object: JSONObject, _ own: Int
+        _ applicator: PropertyApplicator,
+        _ index: Int32,
+        _ object: JSONObject,
+        _ own: Int
     ) -> Bool {
         var valid = true
         for (position, member) in object.members.enumerated() {

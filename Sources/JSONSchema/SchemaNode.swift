@@ -171,7 +171,9 @@ struct Vocabularies: OptionSet, Sendable, Hashable {
     static let formatAssertion = Vocabularies(rawValue: 64)
     static let content = Vocabularies(rawValue: 128)
     /// What a draft 2020-12 schema without a custom meta-schema gets.
-    static let draft2020: Vocabularies = [.core, .applicator, .unevaluated, .validation, .metaData, .formatAnnotation, .content]
+    static let draft2020: Vocabularies = [
+        .core, .applicator, .unevaluated, .validation, .metaData, .formatAnnotation, .content,
+    ]
 
     init(rawValue: UInt8) { self.rawValue = rawValue }
 

@@ -69,18 +69,28 @@ struct SchemaRegistry {
 
     /// Records `registered` (as seen from its parent, before its own `$id` applies: the compiler
     /// applies `$id` itself) and walks its sub-schemas with the base URI its `$id` establishes.
-    private mutating func index(_ registered: SchemaPlace, scopes: [(uri: String, pointer: String)]) throws(SchemaCompilationError) {
+    private mutating func index(
+        _ registered: SchemaPlace,
+        scopes: [(uri: String, pointer: String)]
+    ) throws(SchemaCompilationError) {
         var place = registered
         var scopes = scopes
         if case .object(let object) = place.value {
             if let id = object["$id"] {
                 guard case .string(let text) = id else {
-                    throw SchemaCompilationError(.invalidKeywordValue, at: place.absolute, keyword: "$id", "$id must be a string")
+                    throw SchemaCompilationError(
+                        .invalidKeywordValue,
+                        at: place.absolute,
+                        keyword: "$id",
+                        "$id must be a string"
+                    )
                 }
                 let (uri, fragment) = URIReference.splitFragment(URIReference.resolve(text, against: place.resource))
                 if let fragment, !fragment.isEmpty {
                     throw SchemaCompilationError(
-                        .invalidKeywordValue, at: place.absolute, keyword: "$id",
+                        .invalidKeywordValue,
+                        at: place.absolute,
+                        keyword: "$id",
                         "$id must not contain a fragment (use $anchor): \(Excerpt.quoted(text))"
                     )
                 }
@@ -100,7 +110,9 @@ struct SchemaRegistry {
                 guard let value = object[keyword] else { continue }
                 guard case .string(let name) = value, Self.isAnchorName(name) else {
                     throw SchemaCompilationError(
-                        .invalidKeywordValue, at: place.absolute, keyword: keyword,
+                        .invalidKeywordValue,
+                        at: place.absolute,
+                        keyword: keyword,
                         "\(keyword) must be a plain name like 'node' (letters, digits, '-', '_', '.')"
                     )
                 }
@@ -110,22 +122,34 @@ struct SchemaRegistry {
             }
             for (keyword, value) in object {
                 if Self.schemaKeywords.contains(keyword) {
-                    try index(place.child(value, keyword), scopes: scopes.map { ($0.uri, $0.pointer + "/" + JSONPointer.escape(keyword)) })
+                    try index(
+                        place.child(value, keyword),
+                        scopes: scopes.map { ($0.uri, $0.pointer + "/" + JSONPointer.escape(keyword)) }
+                    )
                 } else if Self.schemaMapKeywords.contains(keyword), case .object(let members) = value {
                     for (name, schema) in members {
                         let suffix = "/" + JSONPointer.escape(keyword) + "/" + JSONPointer.escape(name)
-                        try index(place.child(schema, keyword, name), scopes: scopes.map { ($0.uri, $0.pointer + suffix) })
+                        try index(
+                            place.child(schema, keyword, name),
+                            scopes: scopes.map { ($0.uri, $0.pointer + suffix) }
+                        )
                     }
                 } else if keyword == "dependencies", case .object(let members) = value {
                     // Draft 7's combined keyword: only its object and boolean members are schemas.
                     for (name, schema) in members where schema.objectValue != nil || schema.boolValue != nil {
                         let suffix = "/dependencies/" + JSONPointer.escape(name)
-                        try index(place.child(schema, keyword, name), scopes: scopes.map { ($0.uri, $0.pointer + suffix) })
+                        try index(
+                            place.child(schema, keyword, name),
+                            scopes: scopes.map { ($0.uri, $0.pointer + suffix) }
+                        )
                     }
                 } else if Self.schemaArrayKeywords.contains(keyword), case .array(let elements) = value {
                     for (position, schema) in elements.enumerated() {
                         let suffix = "/" + JSONPointer.escape(keyword) + "/\(position)"
-                        try index(place.child(schema, keyword, String(position)), scopes: scopes.map { ($0.uri, $0.pointer + suffix) })
+                        try index(
+                            place.child(schema, keyword, String(position)),
+                            scopes: scopes.map { ($0.uri, $0.pointer + suffix) }
+                        )
                     }
                 }
             }

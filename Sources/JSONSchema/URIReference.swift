@@ -21,7 +21,9 @@ struct URIReference: Equatable {
         if let colon = rest.firstIndex(of: ":") {
             let candidate = rest[..<colon]
             if let first = candidate.first, FormatChecker.isAlpha(first),
-                candidate.allSatisfy({ FormatChecker.isAlpha($0) || FormatChecker.isDigit($0) || $0 == "+" || $0 == "-" || $0 == "." })
+                candidate.allSatisfy({
+                    FormatChecker.isAlpha($0) || FormatChecker.isDigit($0) || $0 == "+" || $0 == "-" || $0 == "."
+                })
             {
                 scheme = String(Substring(candidate))
                 rest = rest[rest.index(after: colon)...]
@@ -76,21 +78,34 @@ struct URIReference: Equatable {
         var t: URIReference
         if r.scheme != nil {
             t = URIReference(
-                scheme: r.scheme, authority: r.authority, path: removeDotSegments(r.path), query: r.query,
+                scheme: r.scheme,
+                authority: r.authority,
+                path: removeDotSegments(r.path),
+                query: r.query,
                 fragment: r.fragment
             )
         } else if r.authority != nil {
             t = URIReference(
-                scheme: b.scheme, authority: r.authority, path: removeDotSegments(r.path), query: r.query,
+                scheme: b.scheme,
+                authority: r.authority,
+                path: removeDotSegments(r.path),
+                query: r.query,
                 fragment: r.fragment
             )
         } else if r.path.isEmpty {
             t = URIReference(
-                scheme: b.scheme, authority: b.authority, path: b.path, query: r.query ?? b.query, fragment: r.fragment
+                scheme: b.scheme,
+                authority: b.authority,
+                path: b.path,
+                query: r.query ?? b.query,
+                fragment: r.fragment
             )
         } else if r.path.unicodeScalars.first == "/" {
             t = URIReference(
-                scheme: b.scheme, authority: b.authority, path: removeDotSegments(r.path), query: r.query,
+                scheme: b.scheme,
+                authority: b.authority,
+                path: removeDotSegments(r.path),
+                query: r.query,
                 fragment: r.fragment
             )
         } else {
@@ -103,7 +118,10 @@ struct URIReference: Equatable {
                 merged = r.path
             }
             t = URIReference(
-                scheme: b.scheme, authority: b.authority, path: removeDotSegments(merged), query: r.query,
+                scheme: b.scheme,
+                authority: b.authority,
+                path: removeDotSegments(merged),
+                query: r.query,
                 fragment: r.fragment
             )
         }

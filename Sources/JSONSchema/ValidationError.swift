@@ -19,7 +19,12 @@ public struct ValidationError: Sendable, Hashable, CustomStringConvertible {
     public var message: String
 
     /// Creates an error.
-    public init(instanceLocation: String, keywordLocation: String, absoluteKeywordLocation: String? = nil, message: String) {
+    public init(
+        instanceLocation: String,
+        keywordLocation: String,
+        absoluteKeywordLocation: String? = nil,
+        message: String
+    ) {
         self.instanceLocation = instanceLocation
         self.keywordLocation = keywordLocation
         self.absoluteKeywordLocation = absoluteKeywordLocation

@@ -101,7 +101,9 @@ public enum SchemaFileValidation {
                 errors = validator.validate(instance).map(errorObject)
             } catch {
                 errors = [
-                    .object(["instanceLocation": "", "keywordLocation": "", "message": .string("not valid JSON: \(error)")])
+                    .object([
+                        "instanceLocation": "", "keywordLocation": "", "message": .string("not valid JSON: \(error)"),
+                    ])
                 ]
             }
             if !errors.isEmpty { anyInvalid = true }
@@ -126,9 +128,13 @@ public enum SchemaFileValidation {
                 )
             }
             if arguments.formatAssertion {
-                throw .invalidConfiguration("--format-assertion applies to --schema; the command schema always asserts formats")
+                throw .invalidConfiguration(
+                    "--format-assertion applies to --schema; the command schema always asserts formats"
+                )
             }
-            let path = try WorkerConfiguration.commandSchemaPath(schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir))
+            let path = try WorkerConfiguration.commandSchemaPath(
+                schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir)
+            )
             let maxDeviceNames = try settings.int(
                 "max-device-names",
                 arguments.maxDeviceNames,
@@ -138,13 +144,17 @@ public enum SchemaFileValidation {
             return try CommandSchema.load(path: path, maxDeviceNames: maxDeviceNames).validator
         }
         if arguments.schemaDir != nil || arguments.maxDeviceNames != nil {
-            throw .invalidConfiguration("--schema-dir and --max-device-names apply to the command schema, not to --schema")
+            throw .invalidConfiguration(
+                "--schema-dir and --max-device-names apply to the command schema, not to --schema"
+            )
         }
         if arguments.remoteBase != nil && arguments.remoteDir == nil {
             throw .invalidConfiguration("--remote-base needs --remote-dir")
         }
         var remotes: [String: JSONValue] = [:]
-        if let directory = arguments.remoteDir { remotes = try loadRemotes(directory: directory, base: arguments.remoteBase) }
+        if let directory = arguments.remoteDir {
+            remotes = try loadRemotes(directory: directory, base: arguments.remoteBase)
+        }
         let document = try parseSchemaFile(schemaFile, what: "schema")
         do {
             return try JSONSchemaValidator(
@@ -174,7 +184,10 @@ public enum SchemaFileValidation {
         }
         var remotes: [String: JSONValue] = [:]
         for relative in relativePaths.sorted() {
-            remotes[prefix + relative] = try parseSchemaFile(root.appendingPathComponent(relative).path, what: "remote schema")
+            remotes[prefix + relative] = try parseSchemaFile(
+                root.appendingPathComponent(relative).path,
+                what: "remote schema"
+            )
         }
         return remotes
     }
@@ -211,7 +224,9 @@ public enum SchemaFileValidation {
     /// The bytes of `path` (`-`: standard input), or why they cannot be had.
     static func read(_ path: String, standardInput: () -> [UInt8]?) -> Result<[UInt8], ReadProblem> {
         if path == "-" {
-            guard let bytes = standardInput() else { return .failure(ReadProblem(message: "cannot read standard input")) }
+            guard let bytes = standardInput() else {
+                return .failure(ReadProblem(message: "cannot read standard input"))
+            }
             return .success(bytes)
         }
         var isDirectory: ObjCBool = false

@@ -13,7 +13,8 @@ import Synchronization
 struct OTACancelBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ota-cancel-bench",
-        abstract: "Measure ota-cancel-worker: a running worker over MQTT (default), or the JSON Schema validator alone.",
+        abstract:
+            "Measure ota-cancel-worker: a running worker over MQTT (default), or the JSON Schema validator alone.",
         subcommands: [MQTTBench.self, SchemaBench.self],
         defaultSubcommand: MQTTBench.self
     )
@@ -114,7 +115,15 @@ struct MQTTBench: AsyncParsableCommand {
         try await tracker.waitForAll(timeout: .seconds(600))
         let elapsed = started.duration(to: .now)
         await client.disconnect()
-        print(tracker.report(label: label, elapsed: elapsed, devicesPerCommand: devicesPerCommand, concurrency: concurrency, json: json))
+        print(
+            tracker.report(
+                label: label,
+                elapsed: elapsed,
+                devicesPerCommand: devicesPerCommand,
+                concurrency: concurrency,
+                json: json
+            )
+        )
     }
 }
 
@@ -189,15 +198,19 @@ final class Tracker: Sendable {
             }
             let seconds = milliseconds(elapsed) / 1000
             let rate = Double(sorted.count) / seconds
-            let statuses = state.statuses.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let statuses = state.statuses.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                separator: " "
+            )
             func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
             if json {
-                return "{\"label\":\"\(label)\",\"commands\":\(sorted.count),\"devicesPerCommand\":\(devicesPerCommand),"
+                return
+                    "{\"label\":\"\(label)\",\"commands\":\(sorted.count),\"devicesPerCommand\":\(devicesPerCommand),"
                     + "\"concurrency\":\(concurrency),\"seconds\":\(f(seconds, 3)),\"commandsPerSecond\":\(f(rate, 1)),"
                     + "\"p50ms\":\(f(percentile(0.5))),\"p90ms\":\(f(percentile(0.9))),\"p99ms\":\(f(percentile(0.99))),"
                     + "\"maxms\":\(f(percentile(1))),\"statuses\":\"\(statuses)\",\"unexpected\":\(state.unexpected)}"
             }
-            return "\(label): \(sorted.count) commands (\(devicesPerCommand) devices each, \(concurrency) outstanding) in "
+            return
+                "\(label): \(sorted.count) commands (\(devicesPerCommand) devices each, \(concurrency) outstanding) in "
                 + "\(f(seconds)) s = \(f(rate, 0)) commands/s; latency p50 \(f(percentile(0.5))) ms, "
                 + "p90 \(f(percentile(0.9))) ms, p99 \(f(percentile(0.99))) ms, max \(f(percentile(1))) ms; \(statuses)"
         }

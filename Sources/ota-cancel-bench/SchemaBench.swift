@@ -43,15 +43,23 @@ struct SchemaBench: ParsableCommand {
 
     func run() throws {
         let schemaBytes = try Data(contentsOf: URL(fileURLWithPath: schema))
-        let validator = try JSONSchemaValidator(schema: JSONParser.parse(schemaBytes), options: .init(formatAssertion: true))
+        let validator = try JSONSchemaValidator(
+            schema: JSONParser.parse(schemaBytes),
+            options: .init(formatAssertion: true)
+        )
 
         // The README's example command, and the same with 200 and 10,000 devices (the schema's maximum).
         let one = Self.command(devices: 1)
         let twoHundred = Self.command(devices: 200)
         let tenThousand = Self.command(devices: 10_000)
         let invalid = Array(
-            #"{"productKey":"a1V4kde1234","firmwareId":"T0F5b5tpFnHQrgfk1234030100","deviceNames":["ab"],"dryRun":"yes"}"#.utf8)
-        for (name, document, valid) in [("1 device", one, true), ("200 devices", twoHundred, true), ("10,000", tenThousand, true), ("invalid", invalid, false)] {
+            #"{"productKey":"a1V4kde1234","firmwareId":"T0F5b5tpFnHQrgfk1234030100","deviceNames":["ab"],"dryRun":"yes"}"#
+                .utf8
+        )
+        for (name, document, valid) in [
+            ("1 device", one, true), ("200 devices", twoHundred, true), ("10,000", tenThousand, true),
+            ("invalid", invalid, false),
+        ] {
             guard validator.validate(try JSONParser.parse(document)).isEmpty == valid else {
                 throw ValidationError("the \(name) command is not \(valid ? "valid" : "invalid") against \(schema)")
             }
@@ -94,20 +102,30 @@ struct SchemaBench: ParsableCommand {
         let twoHundredMet = validation[2].2.best >= Self.twoHundredDeviceTarget
         if json {
             var fields = validation.map { "\"\(Self.key($0.0))\":\(Self.format($0.2.best, 0))" }
-            fields += parsing.map { "\"\(Self.key("parse " + $0.name))MBps\":\(Self.format($0.rate.best * Double($0.bytes) / 1e6, 1))" }
-            fields.append("\"oneDeviceTargetMet\":\(oneMet),\"twoHundredDeviceTargetMet\":\(twoHundredMet),\"sink\":\(sink)")
+            fields += parsing.map {
+                "\"\(Self.key("parse " + $0.name))MBps\":\(Self.format($0.rate.best * Double($0.bytes) / 1e6, 1))"
+            }
+            fields.append(
+                "\"oneDeviceTargetMet\":\(oneMet),\"twoHundredDeviceTargetMet\":\(twoHundredMet),\"sink\":\(sink)"
+            )
             print("{" + fields.joined(separator: ",") + "}")
             return
         }
-        print("JSON Schema validation, one thread (best of \(repeats) × \(Self.format(seconds, 1)) s; median in brackets)")
+        print(
+            "JSON Schema validation, one thread (best of \(repeats) × \(Self.format(seconds, 1)) s; median in brackets)"
+        )
         for (name, bytes, rate) in validation {
-            print("  \(Self.pad(name, 54)) \(Self.pad(Self.grouped(rate.best), 11, left: true))/s  (\(Self.grouped(rate.median))/s)  [\(bytes) bytes]")
+            print(
+                "  \(Self.pad(name, 54)) \(Self.pad(Self.grouped(rate.best), 11, left: true))/s  (\(Self.grouped(rate.median))/s)  [\(bytes) bytes]"
+            )
         }
         print("JSON parsing, one thread")
         for (name, bytes, rate) in parsing {
             let best = rate.best * Double(bytes) / 1e6
             let median = rate.median * Double(bytes) / 1e6
-            print("  \(Self.pad(name, 54)) \(Self.pad(Self.format(best, 1), 8, left: true)) MB/s  (\(Self.format(median, 1)) MB/s)  [\(bytes) bytes]")
+            print(
+                "  \(Self.pad(name, 54)) \(Self.pad(Self.format(best, 1), 8, left: true)) MB/s  (\(Self.format(median, 1)) MB/s)  [\(bytes) bytes]"
+            )
         }
         print(
             "targets: 1-device command \(Self.grouped(validation[0].2.best))/s vs \(Self.grouped(Self.oneDeviceTarget))/s "
@@ -152,7 +170,8 @@ struct SchemaBench: ParsableCommand {
         let names = (1...devices).map { String(format: "\"sensor-%04d\"", $0) }.joined(separator: ",")
         return Array(
             (#"{"productKey":"a1V4kde1234","firmwareId":"T0F5b5tpFnHQrgfk1234030100","deviceNames":["# + names
-                + #"],"reason":"crash loop in 2.4.1"}"#).utf8)
+                + #"],"reason":"crash loop in 2.4.1"}"#).utf8
+        )
     }
 
     /// Deterministic pseudo-random numbers for the documents (the same bytes on every run).
@@ -179,7 +198,9 @@ struct SchemaBench: ParsableCommand {
 
     static func text() -> [UInt8] {
         var sequence = Pseudorandom()
-        let pieces = ["plain words ", "é", "中文", "🐲", #"\n"#, #"\""#, #"\u00e9"#, #"\ud83d\ude00"#, "tab\\t", "/", "ASCII-only "]
+        let pieces = [
+            "plain words ", "é", "中文", "🐲", #"\n"#, #"\""#, #"\u00e9"#, #"\ud83d\ude00"#, "tab\\t", "/", "ASCII-only ",
+        ]
         let strings = (0..<2_000).map { _ in
             "\"" + (0..<(8 + sequence.next(24))).map { _ in pieces[sequence.next(pieces.count)] }.joined() + "\""
         }

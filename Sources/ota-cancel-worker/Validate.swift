@@ -22,7 +22,10 @@ struct Validate: ParsableCommand, ValidateArguments {
     @Option(help: "A draft 2020-12 schema file to validate against instead of the command schema.")
     var schema: String?
 
-    @Option(help: "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)")
+    @Option(
+        help:
+            "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)"
+    )
     var schemaDir: String?
 
     @Option(help: "Most devices one command may name, as the worker is configured. (default: 10000)")
@@ -31,7 +34,9 @@ struct Validate: ParsableCommand, ValidateArguments {
     @Option(help: "With --schema: a folder of schemas (*.json, recursively) that $ref may name, preloaded.")
     var remoteDir: String?
 
-    @Option(help: "The URI --remote-dir is served under, e.g. http://localhost:1234/. (default: the folder's file:// URI)")
+    @Option(
+        help: "The URI --remote-dir is served under, e.g. http://localhost:1234/. (default: the folder's file:// URI)"
+    )
     var remoteBase: String?
 
     @Flag(help: "With --schema: treat format as an assertion (draft 2020-12 makes it an annotation by default).")
@@ -47,7 +52,9 @@ struct Validate: ParsableCommand, ValidateArguments {
     func run() throws {
         let outcome = SchemaFileValidation.run(self)
         for line in outcome.lines { print(line) }
-        for diagnostic in outcome.diagnostics { FileHandle.standardError.write(Data(("error: " + diagnostic + "\n").utf8)) }
+        for diagnostic in outcome.diagnostics {
+            FileHandle.standardError.write(Data(("error: " + diagnostic + "\n").utf8))
+        }
         if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
     }
 }

@@ -31,7 +31,10 @@ struct ValidateCommandTests {
         @discardableResult
         func file(_ name: String, _ text: String) throws -> String {
             let url = URL(fileURLWithPath: path).appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             try Data(text.utf8).write(to: url)
             return url.path
         }
@@ -40,7 +43,8 @@ struct ValidateCommandTests {
     }
 
     static let valid = #"{"productKey":"a1B2c3D4e5F","firmwareId":"fw-1.4.2","deviceNames":["dev-0001","dev-0002"]}"#
-    static let shortName = #"{"productKey":"a1B2c3D4e5F","firmwareId":"fw-1.4.2","deviceNames":["dev-0001","ab"],"dryRun":1}"#
+    static let shortName =
+        #"{"productKey":"a1B2c3D4e5F","firmwareId":"fw-1.4.2","deviceNames":["dev-0001","ab"],"dryRun":1}"#
 
     /// Runs the library with no environment (the lookup of the command schema must not depend on the caller's).
     static func run(_ arguments: Arguments, environment: [String: String] = [:]) -> SchemaFileValidation.Outcome {
@@ -68,7 +72,8 @@ struct ValidateCommandTests {
                     + #""message":"deviceNames/1: 'ab' is shorter than 4 characters"},"#
                     + #"{"instanceLocation":"/dryRun","keywordLocation":"/properties/dryRun/type","#
                     + #""message":"dryRun: 1 is not of type boolean"}]}"#,
-            ])
+            ]
+        )
     }
 
     @Test("a file that is not JSON is invalid, with the parser's position")
@@ -98,7 +103,8 @@ struct ValidateCommandTests {
                 #"{"file":"\#(missing)","valid":false,"errors":[],"problem":"no such file"}"#,
                 #"{"file":"\#(good)","valid":true,"errors":[]}"#,
                 #"{"file":"\#(folder.path)","valid":false,"errors":[],"problem":"is a folder, not a file"}"#,
-            ])
+            ]
+        )
         #expect(outcome.diagnostics == ["\(missing): no such file", "\(folder.path): is a folder, not a file"])
     }
 
@@ -108,11 +114,17 @@ struct ValidateCommandTests {
             (#"{"type":"text"}"#, "invalidKeywordValue"), (#"{"$ref":"other.json"}"#, "unresolvableReference"),
             (#"{"pattern":"("}"#, "invalidPattern"), (#"{"type":"#, "is not valid JSON"),
             (#"{"$schema":"http://json-schema.org/draft-07/schema#"}"#, "unsupportedDialect"),
-        ])
+        ]
+    )
     func unusableSchema(schema: String, expected: String) throws {
         let folder = try Folder()
         let outcome = Self.run(
-            Arguments(files: [try folder.file("i.json", "{}")], schema: try folder.file("s.json", schema), schemaDir: nil))
+            Arguments(
+                files: [try folder.file("i.json", "{}")],
+                schema: try folder.file("s.json", schema),
+                schemaDir: nil
+            )
+        )
         #expect(outcome.exitStatus == 2)
         #expect(outcome.lines.isEmpty)
         #expect(outcome.diagnostics.count == 1)
@@ -129,7 +141,10 @@ struct ValidateCommandTests {
             (Arguments(files: [file], remoteDir: folder.path), "--remote-dir"),
             (Arguments(files: [file], formatAssertion: true), "--format-assertion"),
             (Arguments(files: [file], schema: file, schemaDir: folder.path), "--schema-dir"),
-            (Arguments(files: [file], schema: file, schemaDir: nil, remoteBase: "http://x/"), "--remote-base needs --remote-dir"),
+            (
+                Arguments(files: [file], schema: file, schemaDir: nil, remoteBase: "http://x/"),
+                "--remote-base needs --remote-dir"
+            ),
             (Arguments(files: [file], schema: file, schemaDir: nil, remoteDir: file), "is not a folder"),
         ]
         for (arguments, expected) in cases {
@@ -143,7 +158,10 @@ struct ValidateCommandTests {
     @Test("the command schema is found and limited as run does it: OTA_CANCEL_SCHEMA_DIR, OTA_CANCEL_MAX_DEVICE_NAMES")
     func environment() throws {
         let folder = try Folder()
-        let file = try folder.file("three.json", #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-2","dev-3"]}"#)
+        let file = try folder.file(
+            "three.json",
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1","dev-2","dev-3"]}"#
+        )
         let environment = [
             "OTA_CANCEL_SCHEMA_DIR": WorkerStack.repositoryRoot + "/schemas", "OTA_CANCEL_MAX_DEVICE_NAMES": "2",
         ]
@@ -154,9 +172,13 @@ struct ValidateCommandTests {
                 #"{"file":"\#(file)","valid":false,"errors":[{"instanceLocation":"/deviceNames","#
                     + #""keywordLocation":"/properties/deviceNames/maxItems","#
                     + #""message":"deviceNames: the array has 3 items, more than the maximum of 2"}]}"#
-            ])
+            ]
+        )
         // The flag beats the variable.
-        #expect(Self.run(Arguments(files: [file], schemaDir: nil, maxDeviceNames: 3), environment: environment).exitStatus == 0)
+        #expect(
+            Self.run(Arguments(files: [file], schemaDir: nil, maxDeviceNames: 3), environment: environment).exitStatus
+                == 0
+        )
         let bad = Self.run(Arguments(files: [file], schemaDir: nil), environment: ["OTA_CANCEL_SCHEMA_DIR": ""])
         #expect(bad.exitStatus == 2)
         #expect(bad.diagnostics.first?.contains("OTA_CANCEL_SCHEMA_DIR") == true, "\(bad.diagnostics)")
@@ -165,7 +187,10 @@ struct ValidateCommandTests {
     @Test("- reads standard input")
     func standardInput() throws {
         let outcome = SchemaFileValidation.run(
-            Arguments(files: ["-"]), environment: [:], standardInput: { Array(Self.valid.utf8) })
+            Arguments(files: ["-"]),
+            environment: [:],
+            standardInput: { Array(Self.valid.utf8) }
+        )
         #expect(outcome.exitStatus == 0)
         #expect(outcome.lines == [#"{"file":"-","valid":true,"errors":[]}"#])
         let closed = SchemaFileValidation.run(Arguments(files: ["-"]), environment: [:], standardInput: { nil })
@@ -179,11 +204,18 @@ struct ValidateCommandTests {
         try folder.file("remotes/notes.txt", "not a schema, not loaded")
         let instance = try folder.file("i.json", #"{"name":"ab"}"#)
         let served = try folder.file(
-            "served.json", #"{"properties":{"name":{"$ref":"https://schemas.example/base/defs/name.json#/$defs/name"}}}"#)
+            "served.json",
+            #"{"properties":{"name":{"$ref":"https://schemas.example/base/defs/name.json#/$defs/name"}}}"#
+        )
         let outcome = Self.run(
             Arguments(
-                files: [instance], schema: served, schemaDir: nil, remoteDir: folder.path + "/remotes",
-                remoteBase: "https://schemas.example/base"))
+                files: [instance],
+                schema: served,
+                schemaDir: nil,
+                remoteDir: folder.path + "/remotes",
+                remoteBase: "https://schemas.example/base"
+            )
+        )
         #expect(outcome.exitStatus == 1)
         #expect(
             outcome.lines == [
@@ -191,12 +223,18 @@ struct ValidateCommandTests {
                     + #""keywordLocation":"/properties/name/$ref/minLength","#
                     + #""absoluteKeywordLocation":"https://schemas.example/base/defs/name.json#/$defs/name/minLength","#
                     + #""message":"name: 'ab' is shorter than 4 characters"}]}"#
-            ])
+            ]
+        )
 
         // Without --remote-base the folder is served under its own file:// URI.
         let base = URL(fileURLWithPath: folder.path + "/remotes", isDirectory: true).standardizedFileURL.absoluteString
-        let local = try folder.file("local.json", #"{"properties":{"name":{"$ref":"\#(base)defs/name.json#/$defs/name"}}}"#)
-        let byFile = Self.run(Arguments(files: [instance], schema: local, schemaDir: nil, remoteDir: folder.path + "/remotes"))
+        let local = try folder.file(
+            "local.json",
+            #"{"properties":{"name":{"$ref":"\#(base)defs/name.json#/$defs/name"}}}"#
+        )
+        let byFile = Self.run(
+            Arguments(files: [instance], schema: local, schemaDir: nil, remoteDir: folder.path + "/remotes")
+        )
         #expect(byFile.exitStatus == 1, "\(byFile.diagnostics)")
         // Without the folder the reference cannot be resolved: the schema is unusable.
         #expect(Self.run(Arguments(files: [instance], schema: served, schemaDir: nil)).exitStatus == 2)
@@ -208,8 +246,14 @@ struct ValidateCommandTests {
         let schema = try folder.file("s.json", #"{"format":"date-time"}"#)
         let instance = try folder.file("i.json", #""yesterday""#)
         #expect(Self.run(Arguments(files: [instance], schema: schema, schemaDir: nil)).exitStatus == 0)
-        #expect(Self.run(Arguments(files: [instance], schema: schema, schemaDir: nil, formatAssertion: true)).exitStatus == 1)
-        let late = try folder.file("late.json", #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"deadline":"tomorrow"}"#)
+        #expect(
+            Self.run(Arguments(files: [instance], schema: schema, schemaDir: nil, formatAssertion: true)).exitStatus
+                == 1
+        )
+        let late = try folder.file(
+            "late.json",
+            #"{"productKey":"p","firmwareId":"f","deviceNames":["dev-1"],"deadline":"tomorrow"}"#
+        )
         #expect(Self.run(Arguments(files: [late])).exitStatus == 1)
     }
 
@@ -226,12 +270,15 @@ struct ValidateCommandTests {
 
     @Test(
         "the built binary: refRemote.json of the official suite with its remotes served as http://localhost:1234/",
-        .enabled(if: suiteNeeded, "the JSON-Schema-Test-Suite is absent (set JSON_SCHEMA_TEST_SUITE)"))
+        .enabled(if: suiteNeeded, "the JSON-Schema-Test-Suite is absent (set JSON_SCHEMA_TEST_SUITE)")
+    )
     func binaryAgainstTheSuite() async throws {
         let suite = try #require(Self.suite, "the JSON-Schema-Test-Suite is absent and OTA_REQUIRE_SHARED=1")
         let binary = try workerBinary()
         let groups = try #require(
-            try JSONParser.parse(Data(contentsOf: URL(fileURLWithPath: suite + "/tests/draft2020-12/refRemote.json"))).arrayValue)
+            try JSONParser.parse(Data(contentsOf: URL(fileURLWithPath: suite + "/tests/draft2020-12/refRemote.json")))
+                .arrayValue
+        )
         #expect(groups.count >= 10)
         var checked = 0
         for group in groups {
@@ -244,7 +291,11 @@ struct ValidateCommandTests {
             }
             let result = try await runProcess(
                 binary,
-                ["validate", "--schema", schema, "--remote-dir", suite + "/remotes", "--remote-base", "http://localhost:1234/"] + files)
+                [
+                    "validate", "--schema", schema, "--remote-dir", suite + "/remotes", "--remote-base",
+                    "http://localhost:1234/",
+                ] + files
+            )
             let description = group["description"]?.stringValue ?? "?"
             let expected = tests.map { $0["valid"] == true }
             #expect(result.exitCode == (expected.allSatisfy { $0 } ? 0 : 1), "\(description): \(result)")
@@ -253,7 +304,10 @@ struct ValidateCommandTests {
             for (position, line) in lines.enumerated() where position < tests.count {
                 let output = try JSONParser.parse(line)
                 #expect(output["file"] == .string(files[position]))
-                #expect(output["valid"] == .bool(expected[position]), "\(description) / \(tests[position]["description"] ?? "?")")
+                #expect(
+                    output["valid"] == .bool(expected[position]),
+                    "\(description) / \(tests[position]["description"] ?? "?")"
+                )
                 #expect(output["errors"]?.arrayValue?.isEmpty == expected[position])
                 checked += 1
             }
@@ -264,7 +318,10 @@ struct ValidateCommandTests {
         let folder = try Folder()
         let good = try folder.file("good.json", Self.valid)
         let bad = try folder.file("bad.json", Self.shortName)
-        let result = try await runProcess(binary, ["validate", "--schema-dir", WorkerStack.repositoryRoot + "/schemas", good, bad])
+        let result = try await runProcess(
+            binary,
+            ["validate", "--schema-dir", WorkerStack.repositoryRoot + "/schemas", good, bad]
+        )
         #expect(result.exitCode == 1, "\(result)")
         #expect(result.stdout.split(separator: "\n").count == 2)
         #expect(result.stdout.hasPrefix(#"{"file":"\#(good)","valid":true,"errors":[]}"#))

@@ -36,7 +36,8 @@ struct CancelCommandSchemaTests {
     }
 
     /// The single error for `instance`, with its locations.
-    private func onlyError(_ instance: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) -> ValidationError? {
+    private func onlyError(_ instance: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) -> ValidationError?
+    {
         let errors = validator.validate(instance)
         #expect(!validator.isValid(instance), sourceLocation: sourceLocation)
         #expect(errors.count == 1, "\(errors)", sourceLocation: sourceLocation)
@@ -44,7 +45,9 @@ struct CancelCommandSchemaTests {
     }
 
     private func expectError(
-        _ instance: JSONValue, at instanceLocation: String, keyword keywordLocation: String,
+        _ instance: JSONValue,
+        at instanceLocation: String,
+        keyword keywordLocation: String,
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         let error = onlyError(instance, sourceLocation: sourceLocation)
@@ -62,7 +65,8 @@ struct CancelCommandSchemaTests {
             Set(properties.keys) == [
                 "productKey", "firmwareId", "deviceNames", "jobId", "iotInstanceId", "correlationId", "replyTo",
                 "deadline", "dryRun", "reason", "requestedBy",
-            ])
+            ]
+        )
         for (name, property) in properties {
             #expect(property["title"]?.stringValue?.isEmpty == false, "\(name) has a title")
             #expect(property["description"]?.stringValue?.isEmpty == false, "\(name) has a description")
@@ -128,15 +132,22 @@ struct CancelCommandSchemaTests {
         ("jobId", 64, "^[A-Za-z0-9_.:-]*$", "job 1"),
         ("iotInstanceId", 64, "^[A-Za-z0-9_.:-]*$", "iot@1"),
     ])
-    func identifiersHaveLengthsAndCharsets(_ field: String, _ maximum: Int, _ pattern: String, _ badCharacters: String) {
+    func identifiersHaveLengthsAndCharsets(_ field: String, _ maximum: Int, _ pattern: String, _ badCharacters: String)
+    {
         // The pattern only checks the character set; lengths are separate keywords, so an error
         // says exactly which rule failed (an empty value is "too short", not "bad characters").
         #expect(schema["properties"]?[field]?["pattern"] == .string(pattern))
         expectError(command { $0[field] = "" }, at: "/\(field)", keyword: "/properties/\(field)/minLength")
         expectError(
-            command { $0[field] = .string(String(repeating: "a", count: maximum + 1)) }, at: "/\(field)",
-            keyword: "/properties/\(field)/maxLength")
-        expectError(command { $0[field] = .string(badCharacters) }, at: "/\(field)", keyword: "/properties/\(field)/pattern")
+            command { $0[field] = .string(String(repeating: "a", count: maximum + 1)) },
+            at: "/\(field)",
+            keyword: "/properties/\(field)/maxLength"
+        )
+        expectError(
+            command { $0[field] = .string(badCharacters) },
+            at: "/\(field)",
+            keyword: "/properties/\(field)/pattern"
+        )
         expectError(command { $0[field] = "ok\n" }, at: "/\(field)", keyword: "/properties/\(field)/pattern")
         expectError(command { $0[field] = "ÄÖ" }, at: "/\(field)", keyword: "/properties/\(field)/pattern")
         expectError(command { $0[field] = 12 }, at: "/\(field)", keyword: "/properties/\(field)/type")
@@ -145,21 +156,39 @@ struct CancelCommandSchemaTests {
 
     @Test func deviceNameListRules() {
         expectError(command { $0["deviceNames"] = [] }, at: "/deviceNames", keyword: "/properties/deviceNames/minItems")
-        expectError(command { $0["deviceNames"] = "dev-0001" }, at: "/deviceNames", keyword: "/properties/deviceNames/type")
         expectError(
-            command { $0["deviceNames"] = ["dev-0001", "dev-0002", "dev-0001"] }, at: "/deviceNames",
-            keyword: "/properties/deviceNames/uniqueItems")
+            command { $0["deviceNames"] = "dev-0001" },
+            at: "/deviceNames",
+            keyword: "/properties/deviceNames/type"
+        )
+        expectError(
+            command { $0["deviceNames"] = ["dev-0001", "dev-0002", "dev-0001"] },
+            at: "/deviceNames",
+            keyword: "/properties/deviceNames/uniqueItems"
+        )
         let tooMany = JSONValue.array((0...10_000).map { .string("device-\($0)") })
-        expectError(command { $0["deviceNames"] = tooMany }, at: "/deviceNames", keyword: "/properties/deviceNames/maxItems")
+        expectError(
+            command { $0["deviceNames"] = tooMany },
+            at: "/deviceNames",
+            keyword: "/properties/deviceNames/maxItems"
+        )
         let maximum = JSONValue.array((0..<10_000).map { .string("device-\($0)") })
         #expect(validator.isValid(command { $0["deviceNames"] = maximum }))
         expectError(
             command { $0["deviceNames"] = ["dev-0001", .string(String(repeating: "d", count: 33))] },
-            at: "/deviceNames/1", keyword: "/properties/deviceNames/items/maxLength")
+            at: "/deviceNames/1",
+            keyword: "/properties/deviceNames/items/maxLength"
+        )
         expectError(
-            command { $0["deviceNames"] = ["dev 0001"] }, at: "/deviceNames/0", keyword: "/properties/deviceNames/items/pattern")
+            command { $0["deviceNames"] = ["dev 0001"] },
+            at: "/deviceNames/0",
+            keyword: "/properties/deviceNames/items/pattern"
+        )
         expectError(
-            command { $0["deviceNames"] = ["dev-0001", 1234] }, at: "/deviceNames/1", keyword: "/properties/deviceNames/items/type")
+            command { $0["deviceNames"] = ["dev-0001", 1234] },
+            at: "/deviceNames/1",
+            keyword: "/properties/deviceNames/items/type"
+        )
         // Case matters: these are two different devices.
         #expect(validator.isValid(command { $0["deviceNames"] = ["Dev-0001", "dev-0001"] }))
     }
@@ -171,20 +200,31 @@ struct CancelCommandSchemaTests {
             errors.map(\.keywordLocation) == [
                 "/properties/deviceNames/items/minLength", "/properties/deviceNames/items/pattern",
                 "/properties/deviceNames/items/type",
-            ])
+            ]
+        )
     }
 
     @Test func correlationIdAndAuditFieldLengths() {
-        expectError(command { $0["correlationId"] = "" }, at: "/correlationId", keyword: "/properties/correlationId/minLength")
         expectError(
-            command { $0["correlationId"] = .string(String(repeating: "c", count: 129)) }, at: "/correlationId",
-            keyword: "/properties/correlationId/maxLength")
+            command { $0["correlationId"] = "" },
+            at: "/correlationId",
+            keyword: "/properties/correlationId/minLength"
+        )
         expectError(
-            command { $0["reason"] = .string(String(repeating: "r", count: 1025)) }, at: "/reason",
-            keyword: "/properties/reason/maxLength")
+            command { $0["correlationId"] = .string(String(repeating: "c", count: 129)) },
+            at: "/correlationId",
+            keyword: "/properties/correlationId/maxLength"
+        )
         expectError(
-            command { $0["requestedBy"] = .string(String(repeating: "r", count: 257)) }, at: "/requestedBy",
-            keyword: "/properties/requestedBy/maxLength")
+            command { $0["reason"] = .string(String(repeating: "r", count: 1025)) },
+            at: "/reason",
+            keyword: "/properties/reason/maxLength"
+        )
+        expectError(
+            command { $0["requestedBy"] = .string(String(repeating: "r", count: 257)) },
+            at: "/requestedBy",
+            keyword: "/properties/requestedBy/maxLength"
+        )
         expectError(command { $0["reason"] = ["list"] }, at: "/reason", keyword: "/properties/reason/type")
         #expect(validator.isValid(command { $0["reason"] = "" }))
     }
@@ -193,20 +233,32 @@ struct CancelCommandSchemaTests {
         #expect(validator.isValid(command { $0["replyTo"] = "ota/cancel/reply/x" }))
         #expect(validator.isValid(command { $0["replyTo"] = "/" }))
         for topic in ["ota/+/reply", "ota/cancel/#", "ota/\u{0}/x"] {
-            expectError(command { $0["replyTo"] = .string(topic) }, at: "/replyTo", keyword: "/properties/replyTo/pattern")
+            expectError(
+                command { $0["replyTo"] = .string(topic) },
+                at: "/replyTo",
+                keyword: "/properties/replyTo/pattern"
+            )
         }
         expectError(command { $0["replyTo"] = "" }, at: "/replyTo", keyword: "/properties/replyTo/minLength")
         expectError(
-            command { $0["replyTo"] = .string(String(repeating: "t", count: 65_536)) }, at: "/replyTo",
-            keyword: "/properties/replyTo/maxLength")
+            command { $0["replyTo"] = .string(String(repeating: "t", count: 65_536)) },
+            at: "/replyTo",
+            keyword: "/properties/replyTo/maxLength"
+        )
     }
 
     @Test func deadlineMustBeAnRFC3339DateTime() {
         for deadline in ["2026-11-26T18:00:00Z", "2026-11-26t18:00:00.123z", "2026-11-26T23:30:00-05:30"] {
             #expect(validator.isValid(command { $0["deadline"] = .string(deadline) }), "\(deadline)")
         }
-        for deadline in ["tomorrow", "2026-11-26", "2026-02-30T10:00:00Z", "2026-11-26T18:00:00", "2026-11-26T24:00:00Z"] {
-            expectError(command { $0["deadline"] = .string(deadline) }, at: "/deadline", keyword: "/properties/deadline/format")
+        for deadline in [
+            "tomorrow", "2026-11-26", "2026-02-30T10:00:00Z", "2026-11-26T18:00:00", "2026-11-26T24:00:00Z",
+        ] {
+            expectError(
+                command { $0["deadline"] = .string(deadline) },
+                at: "/deadline",
+                keyword: "/properties/deadline/format"
+            )
         }
         expectError(command { $0["deadline"] = 1_764_180_000 }, at: "/deadline", keyword: "/properties/deadline/type")
     }

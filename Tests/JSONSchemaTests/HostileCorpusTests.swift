@@ -65,7 +65,8 @@ struct HostileCorpusTests {
         var testDescription: String { rawValue }
     }
 
-    static let seed: UInt64 = ProcessInfo.processInfo.environment["OTA_HOSTILE_SEED"].flatMap { UInt64($0) } ?? 0x0DA_5EED
+    static let seed: UInt64 =
+        ProcessInfo.processInfo.environment["OTA_HOSTILE_SEED"].flatMap { UInt64($0) } ?? 0x0DA_5EED
 
     @Test func theBudgetsAddUpTo100MB() {
         #expect(Kind.allCases.reduce(0) { $0 + $1.budget } == 100_000_000)
@@ -74,7 +75,9 @@ struct HostileCorpusTests {
     @Test(arguments: Kind.allCases)
     func corpus(_ kind: Kind) throws {
         var checker = try CorpusChecker(kind: kind)
-        var generator = CorpusGenerator(seed: Self.seed &+ UInt64(Kind.allCases.firstIndex(of: kind)!) &* 0x9E37_79B9_7F4A_7C15)
+        var generator = CorpusGenerator(
+            seed: Self.seed &+ UInt64(Kind.allCases.firstIndex(of: kind)!) &* 0x9E37_79B9_7F4A_7C15
+        )
         var bytes = 0
         var documents = 0
         let clock = ContinuousClock()
@@ -154,7 +157,10 @@ struct CorpusChecker {
         failures += 1
         let excerpt = String(decoding: document.prefix(300), as: UTF8.self)
         Issue.record(
-            Comment(rawValue: "\(kind.rawValue) document #\(number) (\(document.count) bytes, seed \(HostileCorpusTests.seed)): \(message)\n  \(excerpt)")
+            Comment(
+                rawValue:
+                    "\(kind.rawValue) document #\(number) (\(document.count) bytes, seed \(HostileCorpusTests.seed)): \(message)\n  \(excerpt)"
+            )
         )
     }
 
@@ -164,7 +170,9 @@ struct CorpusChecker {
         defer {
             let elapsed = clock.now - start
             slowest = max(slowest, elapsed)
-            if elapsed > Self.hangGuard { fail("took \(elapsed) (hang guard \(Self.hangGuard))", document, number: number) }
+            if elapsed > Self.hangGuard {
+                fail("took \(elapsed) (hang guard \(Self.hangGuard))", document, number: number)
+            }
         }
         var mark = clock.now
         func phase(_ index: Int) {
@@ -183,12 +191,20 @@ struct CorpusChecker {
             }
             switch expectation {
             case .succeeds:
-                fail("well-formed document rejected: \(error) (code \(error.code), offset \(error.offset))", document, number: number)
+                fail(
+                    "well-formed document rejected: \(error) (code \(error.code), offset \(error.offset))",
+                    document,
+                    number: number
+                )
             case .fails(let code, let offset):
                 if let code, code != error.code {
                     fail("expected \(code), got \(error.code) at \(error.offset): \(error)", document, number: number)
                 } else if let offset, offset != error.offset {
-                    fail("expected \(error.code) at offset \(offset), got offset \(error.offset): \(error)", document, number: number)
+                    fail(
+                        "expected \(error.code) at offset \(offset), got offset \(error.offset): \(error)",
+                        document,
+                        number: number
+                    )
                 }
             case .either:
                 break
@@ -197,7 +213,11 @@ struct CorpusChecker {
         }
         parsed += 1
         if case .fails(let code, let offset) = expectation {
-            fail("accepted, but expected \(code.map { "\($0)" } ?? "a failure") at \(offset.map { "\($0)" } ?? "?")", document, number: number)
+            fail(
+                "accepted, but expected \(code.map { "\($0)" } ?? "a failure") at \(offset.map { "\($0)" } ?? "?")",
+                document,
+                number: number
+            )
         }
 
         // Round trip: the serialisation parses back to the same value and serialises the same. Debug builds
@@ -238,7 +258,9 @@ struct CorpusChecker {
             fail(
                 "validator says \(flag ? "valid" : "invalid"), the rules say \(expected ? "valid" : "invalid"): "
                     + "\(errors.prefix(3).map(\.message)) vs \(reference.errors?.prefix(3).map { $0 } ?? [])",
-                document, number: number)
+                document,
+                number: number
+            )
             return
         }
         if let expected = reference.errors {
@@ -246,13 +268,18 @@ struct CorpusChecker {
             if expected.count <= 100 {
                 if actual.sorted() != expected.sorted() {
                     func short(_ locations: [String]) -> [String] {
-                        locations.prefix(5).map { $0.unicodeScalars.count > 120 ? String($0.prefix(60)) + "…" + String($0.suffix(60)) : $0 }
+                        locations.prefix(5).map {
+                            $0.unicodeScalars.count > 120 ? String($0.prefix(60)) + "…" + String($0.suffix(60)) : $0
+                        }
                     }
                     let unexpected = actual.filter { !expected.contains($0) }
                     let missing = expected.filter { !actual.contains($0) }
                     fail(
                         "\(actual.count) error locations, the rules expect \(expected.count); not expected: \(short(unexpected)), "
-                            + "missing: \(short(missing))", document, number: number)
+                            + "missing: \(short(missing))",
+                        document,
+                        number: number
+                    )
                     return
                 }
             } else {
@@ -266,7 +293,9 @@ struct CorpusChecker {
                         return
                     }
                 }
-                if actual.count != 100 { fail("\(actual.count) errors, expected the cap of 100", document, number: number) }
+                if actual.count != 100 {
+                    fail("\(actual.count) errors, expected the cap of 100", document, number: number)
+                }
             }
             if reference.valid != nil { decided += 1 }
         }
@@ -316,7 +345,8 @@ enum CommandRules {
             case .identifier(let extra):
                 for byte in text.utf8 {
                     switch byte {
-                    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                        UInt8(ascii: "0")...UInt8(ascii: "9"):
                         continue
                     default:
                         if !extra.contains(byte) { return false }
@@ -324,7 +354,9 @@ enum CommandRules {
                 }
                 return true
             case .topic:
-                for byte in text.utf8 where byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") || byte == 0 { return false }
+                for byte in text.utf8 where byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") || byte == 0 {
+                    return false
+                }
                 return true
             }
         }
@@ -350,14 +382,22 @@ enum CommandRules {
         func add(_ instance: String, _ keyword: String) { errors.append(instance + " " + keyword) }
 
         func string(
-            _ value: JSONValue, at instance: @autoclosure () -> String, property: String, min: Int, max: Int,
+            _ value: JSONValue,
+            at instance: @autoclosure () -> String,
+            property: String,
+            min: Int,
+            max: Int,
             _ characters: Characters
         ) {
             guard case .string(let text) = value else { return add(instance(), "/properties/" + property + "/type") }
             let allowed = characters.allows(text)
             // An allowed identifier is ASCII: one byte per character.
             let length: Int
-            if case .identifier = characters, allowed { length = text.utf8.count } else { length = text.unicodeScalars.count }
+            if case .identifier = characters, allowed {
+                length = text.utf8.count
+            } else {
+                length = text.unicodeScalars.count
+            }
             if length < min { add(instance(), "/properties/" + property + "/minLength") }
             if length > max { add(instance(), "/properties/" + property + "/maxLength") }
             if !allowed { add(instance(), "/properties/" + property + "/pattern") }
@@ -419,7 +459,14 @@ enum CommandRules {
                     } else {
                         others += 1
                     }
-                    string(item, at: instance + "/\(position)", property: "deviceNames/items", min: 4, max: 32, characters)
+                    string(
+                        item,
+                        at: instance + "/\(position)",
+                        property: "deviceNames/items",
+                        min: 4,
+                        max: 32,
+                        characters
+                    )
                 }
                 // Equality of non-strings (1 and 1.0 are equal) is the validator's business, not the rules':
                 // with two or more of them only the verdict (already "invalid") is certain.
@@ -473,7 +520,11 @@ struct Renderer {
     mutating func space(_ rng: inout SplitMix64) {
         guard spaceRate > 0, Int(rng.next() % 1000) < spaceRate else { return }
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
-            bytes.append([UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r")].randomElement(using: &rng)!)
+            bytes.append(
+                [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r")].randomElement(
+                    using: &rng
+                )!
+            )
         }
     }
 
@@ -590,11 +641,13 @@ struct CorpusGenerator {
     static let identifierCharacters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
     /// Characters that break one rule or another, and look-alikes.
     static let troublemakers: [Unicode.Scalar] = [
-        " ", "/", "+", "#", "\u{0}", "\n", "é", "ß", "\u{212A}", "\u{301}", "🐲", "\u{FEFF}", "\u{2028}", "~", "\"", "\\",
+        " ", "/", "+", "#", "\u{0}", "\n", "é", "ß", "\u{212A}", "\u{301}", "🐲", "\u{FEFF}", "\u{2028}", "~", "\"",
+        "\\",
         "\u{0663}", "\u{FF10}", "\u{10FFFF}", "\u{7F}",
     ]
     static let wideRanges: [ClosedRange<UInt32>] = [
-        0x20...0x7E, 0x20...0x7E, 0x20...0x7E, 0x00...0x1F, 0xA0...0x24F, 0x300...0x36F, 0x4E00...0x9FFF, 0xAC00...0xD7A3,
+        0x20...0x7E, 0x20...0x7E, 0x20...0x7E, 0x00...0x1F, 0xA0...0x24F, 0x300...0x36F, 0x4E00...0x9FFF,
+        0xAC00...0xD7A3,
         0xE000...0xFFFF, 0x1F300...0x1FAFF, 0x10000...0x10FFFF,
     ]
 
@@ -606,7 +659,10 @@ struct CorpusGenerator {
         bytes.reserveCapacity(length)
         for _ in 0..<length {
             let index = Int(rng.next() % count)
-            bytes.append(index < Self.identifierCharacters.count ? Self.identifierCharacters[index] : extra[index - Self.identifierCharacters.count])
+            bytes.append(
+                index < Self.identifierCharacters.count
+                    ? Self.identifierCharacters[index] : extra[index - Self.identifierCharacters.count]
+            )
         }
         return String(decoding: bytes, as: UTF8.self)
     }
@@ -666,7 +722,9 @@ struct CorpusGenerator {
         for _ in 0..<count {
             var name = deviceName()
             // Unique unless a duplicate is wanted (compared as Swift strings: never a scalar duplicate by accident).
-            if case .string(let text) = name, !seen.insert(text).inserted { name = .string("dev-\(seen.count)-\(names.count)") }
+            if case .string(let text) = name, !seen.insert(text).inserted {
+                name = .string("dev-\(seen.count)-\(names.count)")
+            }
             names.append(name)
         }
         if count > 1 && chance(8) { names[int(1...count - 1)] = names[int(0...count - 2)] }
@@ -680,7 +738,12 @@ struct CorpusGenerator {
         if !chance(3) { members.append(("productKey", identifierValue("_-"))) }
         if !chance(3) { members.append(("firmwareId", identifierValue("_.:-"))) }
         if !chance(3) {
-            members.append(("deviceNames", chance(2) ? pick([.string("dev-0001"), .array([]), .null]) : deviceNames(count: devices)))
+            members.append(
+                (
+                    "deviceNames",
+                    chance(2) ? pick([.string("dev-0001"), .array([]), .null]) : deviceNames(count: devices)
+                )
+            )
         }
         if chance(30) { members.append(("jobId", identifierValue("_.:-"))) }
         if chance(20) { members.append(("iotInstanceId", identifierValue("_.:-"))) }
@@ -698,14 +761,18 @@ struct CorpusGenerator {
             let samples = Array(CommandRules.validDeadlines) + Array(CommandRules.invalidDeadlines)
             members.append(("deadline", chance(95) ? .string(pick(samples)) : .number("1764180000")))
         }
-        if chance(20) { members.append(("dryRun", chance(90) ? .bool(chance(50)) : pick([.string("true"), .number("1")]))) }
+        if chance(20) {
+            members.append(("dryRun", chance(90) ? .bool(chance(50)) : pick([.string("true"), .number("1")])))
+        }
         if chance(40) {
             let length = chance(90) ? int(0...1024) : int(1025...1100)
             members.append(("reason", .string(text(length: length))))
         }
         if chance(20) { members.append(("requestedBy", .string(text(length: chance(90) ? int(0...256) : 257)))) }
         if chance(6) {
-            let name = pick(["foo", "productkey", "product\u{212A}ey", "deviceNames ", "a/b~c", "", "\u{0}", "é", "e\u{301}"])
+            let name = pick([
+                "foo", "productkey", "product\u{212A}ey", "deviceNames ", "a/b~c", "", "\u{0}", "é", "e\u{301}",
+            ])
             if !members.contains(where: { sameKey($0.0, name) }) { members.append((name, .number("1"))) }
         }
         members.shuffle(using: &rng)
@@ -832,9 +899,15 @@ struct CorpusGenerator {
             literal += String(int(1...9))
             literal += String(repeating: pick(["0", "9", "7"]), count: digits - 1)
         }
-        if chance(40) { literal += "." + String(repeating: pick(["0", "5", "3"]), count: chance(92) ? int(1...20) : int(1_000...20_000)) + "1" }
         if chance(40) {
-            literal += pick(["e", "E"]) + pick(["", "+", "-"]) + String(pick([1, 9, 308, 309, 400, 999_999, 999_999_999, int(1...999_999_999)]))
+            literal +=
+                "." + String(repeating: pick(["0", "5", "3"]), count: chance(92) ? int(1...20) : int(1_000...20_000))
+                + "1"
+        }
+        if chance(40) {
+            literal +=
+                pick(["e", "E"]) + pick(["", "+", "-"])
+                + String(pick([1, 9, 308, 309, 400, 999_999, 999_999_999, int(1...999_999_999)]))
         }
         return literal
     }
@@ -844,7 +917,14 @@ struct CorpusGenerator {
         case 0..<5:
             // Numbers where the command has strings, booleans and arrays, and an array of them.
             var members: [(String, Tree)] = [("productKey", .string("pk")), ("firmwareId", .string("fw"))]
-            members.append(("deviceNames", chance(50) ? .array((0..<int(1...40)).map { _ in .number(numberLiteral()) }) : .array([.string("dev-0001")])))
+            members.append(
+                (
+                    "deviceNames",
+                    chance(50)
+                        ? .array((0..<int(1...40)).map { _ in .number(numberLiteral()) })
+                        : .array([.string("dev-0001")])
+                )
+            )
             for field in ["dryRun", "reason", "correlationId", "jobId", "deadline"] where chance(40) {
                 members.append((field, .number(numberLiteral())))
             }
@@ -855,10 +935,16 @@ struct CorpusGenerator {
             return (render(.array((0..<int(1...200)).map { _ in .number(numberLiteral()) })), .succeeds)
         default:
             let bad = pick([
-                "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "1.e5", "Infinity", "-Infinity", "NaN", "--1", "1e1000000000",
+                "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "1.e5", "Infinity", "-Infinity", "NaN", "--1",
+                "1e1000000000",
                 "00", "-01", "1E-", "2.5e", "0.", "1.5.2", "1e5e5", "−1",
             ])
-            let document = render(.object([("productKey", .string("pk")), ("firmwareId", .string("fw")), ("deviceNames", .array([.string("dev-0001")]))]))
+            let document = render(
+                .object([
+                    ("productKey", .string("pk")), ("firmwareId", .string("fw")),
+                    ("deviceNames", .array([.string("dev-0001")])),
+                ])
+            )
             // Replace the closing brace with the bad number as one more member.
             var bytes = Array(document.dropLast())
             bytes.append(contentsOf: #","dryRun":"#.utf8)
@@ -884,7 +970,9 @@ struct CorpusGenerator {
         }
         // Boundary lengths, exactly: 1,024 and 1,025 characters of multi-byte text.
         if chance(20) {
-            let boundary = String(String.UnicodeScalarView(repeatElement(pick(["é", "🐲", "中", "a"]), count: pick([1024, 1025]))))
+            let boundary = String(
+                String.UnicodeScalarView(repeatElement(pick(["é", "🐲", "中", "a"]), count: pick([1024, 1025])))
+            )
             members.removeAll { sameKey($0.0, "reason") }
             members.append(("reason", .string(boundary)))
         }
@@ -903,7 +991,8 @@ struct CorpusGenerator {
         while scalars.count < length { scalars.append(contentsOf: block) }
         let value = String(String.UnicodeScalarView(scalars.prefix(length)))
         var members: [(String, Tree)] = [
-            ("productKey", .string("pk")), ("firmwareId", .string("fw")), ("deviceNames", .array([.string("dev-0001")])),
+            ("productKey", .string("pk")), ("firmwareId", .string("fw")),
+            ("deviceNames", .array([.string("dev-0001")])),
             (field, .string(value)),
         ]
         members.shuffle(using: &rng)
@@ -927,7 +1016,9 @@ struct CorpusGenerator {
             document.append(contentsOf: pick(faults))
             expectation = .fails(.invalidUTF8, offset: at)
         case 1:
-            let surrogates = [#"\ud800"#, #"\udc00"#, #"\ud800\u0041"#, #"\udbff\ud800"#, #"\uDFFF"#, #"\ud83d\ud83d"#, #"\ud800\n"#]
+            let surrogates = [
+                #"\ud800"#, #"\udc00"#, #"\ud800\u0041"#, #"\udbff\ud800"#, #"\uDFFF"#, #"\ud83d\ud83d"#, #"\ud800\n"#,
+            ]
             document.append(contentsOf: pick(surrogates).utf8)
             expectation = .fails(.loneSurrogate, offset: at)
         case 2:
@@ -962,7 +1053,9 @@ struct CorpusGenerator {
         let nested = chance(30)
         if nested { document.append(contentsOf: #","extra":{"#.utf8) } else { document.append(UInt8(ascii: ",")) }
         for index in 0..<keyCount { document.append(contentsOf: "\"k\(index)\":\(index),".utf8) }
-        let duplicate = pick(["k0", "k\(keyCount - 1)", "k\(int(0...keyCount - 1))"] + (nested ? [] : ["productKey", "deviceNames"]))
+        let duplicate = pick(
+            ["k0", "k\(keyCount - 1)", "k\(int(0...keyCount - 1))"] + (nested ? [] : ["productKey", "deviceNames"])
+        )
         let at = document.count
         // The same key, sometimes spelled with escapes.
         var renderer = Renderer()
@@ -992,7 +1085,9 @@ struct CorpusGenerator {
         var seen: Set<String> = []
         var members: [(String, Tree)] = []
         for _ in 0..<int(0...8) {
-            let key = chance(50) ? pick(["productKey", "firmwareId", "deviceNames", "reason", "dryRun", "x"]) : text(length: int(0...6))
+            let key =
+                chance(50)
+                ? pick(["productKey", "firmwareId", "deviceNames", "reason", "dryRun", "x"]) : text(length: int(0...6))
             if seen.insert(key).inserted { members.append((key, randomTree(depth: depth - 1, budget: &budget))) }
         }
         return .object(members)

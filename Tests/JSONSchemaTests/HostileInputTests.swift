@@ -31,7 +31,8 @@ struct HostileInputTests {
 
     /// Parses and validates `bytes` under a hang guard; returns the parse error or the errors.
     private func answer(
-        _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
+        _ bytes: [UInt8],
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> (parseError: JSONParseError?, errors: [ValidationError]) {
         let clock = ContinuousClock()
         let start = clock.now
@@ -74,8 +75,14 @@ struct HostileInputTests {
         #expect(error == nil)
         #expect(errors.count == 100)
         #expect(errors.first?.keywordLocation == "/properties/deviceNames/maxItems")
-        let (_, duplicates) = answer(repeated(#"{"productKey":"p","firmwareId":"f","deviceNames":["dev-0""#, #","dev-0""#, "]}", size: 2_000_000))
-        #expect(duplicates.map(\.keywordLocation) == ["/properties/deviceNames/maxItems", "/properties/deviceNames/uniqueItems"])
+        let (_, duplicates) = answer(
+            repeated(#"{"productKey":"p","firmwareId":"f","deviceNames":["dev-0""#, #","dev-0""#, "]}", size: 2_000_000)
+        )
+        #expect(
+            duplicates.map(\.keywordLocation) == [
+                "/properties/deviceNames/maxItems", "/properties/deviceNames/uniqueItems",
+            ]
+        )
     }
 
     @Test func manyKeysAndALateDuplicate() throws {

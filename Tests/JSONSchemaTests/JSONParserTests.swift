@@ -138,15 +138,17 @@ struct JSONParserTests {
         #expect(value == .string("é 中 🐲"))
     }
 
-    @Test(arguments: [
-        [0x22, 0xFF, 0x22],  // never valid in UTF-8
-        [0x22, 0xC0, 0x80, 0x22],  // overlong NUL
-        [0x22, 0xE0, 0x80, 0xAF, 0x22],  // overlong '/'
-        [0x22, 0xED, 0xA0, 0x80, 0x22],  // UTF-8-encoded surrogate U+D800
-        [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],  // beyond U+10FFFF
-        [0x22, 0xE4, 0xB8, 0x22],  // truncated sequence
-        [0x22, 0x80, 0x22],  // lone continuation byte
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0x22, 0xFF, 0x22],  // never valid in UTF-8
+            [0x22, 0xC0, 0x80, 0x22],  // overlong NUL
+            [0x22, 0xE0, 0x80, 0xAF, 0x22],  // overlong '/'
+            [0x22, 0xED, 0xA0, 0x80, 0x22],  // UTF-8-encoded surrogate U+D800
+            [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],  // beyond U+10FFFF
+            [0x22, 0xE4, 0xB8, 0x22],  // truncated sequence
+            [0x22, 0x80, 0x22],  // lone continuation byte
+        ] as [[UInt8]]
+    )
     func rejectsInvalidUTF8(_ bytes: [UInt8]) {
         let error = parseError(bytes: bytes)
         #expect(error?.code == .invalidUTF8)

@@ -58,11 +58,18 @@ struct JSONSchemaTestSuiteTests {
         /// Per-file table, skips by keyword, and the closing `N passed, M failed, K skipped` line.
         func report(title: String) -> String {
             let width = max(4, files.map(\.file.count).max() ?? 4)
-            func pad(_ text: String, _ count: Int) -> String { text + String(repeating: " ", count: max(0, count - text.count)) }
-            func number(_ value: Int) -> String { String(repeating: " ", count: max(0, 6 - String(value).count)) + String(value) }
+            func pad(_ text: String, _ count: Int) -> String {
+                text + String(repeating: " ", count: max(0, count - text.count))
+            }
+            func number(_ value: Int) -> String {
+                String(repeating: " ", count: max(0, 6 - String(value).count)) + String(value)
+            }
             var lines = ["", "== \(title) ==", pad("file", width) + "  passed failed skipped"]
             for file in files {
-                lines.append(pad(file.file, width) + "  " + number(file.passed) + " " + number(file.failed) + "  " + number(file.skipped))
+                lines.append(
+                    pad(file.file, width) + "  " + number(file.passed) + " " + number(file.failed) + "  "
+                        + number(file.skipped)
+                )
             }
             for (keyword, count) in skipsByKeyword.sorted(by: { $0.key < $1.key }) {
                 lines.append("skipped (refused keyword \(keyword)): \(count)")
@@ -89,14 +96,17 @@ struct JSONSchemaTestSuiteTests {
     static func run(_ directory: String, formatAssertion: Bool) throws -> RunResult {
         let root = try #require(
             Self.root,
-            Comment(rawValue: absent + " (OTA_REQUIRE_SHARED=1 makes that a failure: CI must run the suite)"))
+            Comment(rawValue: absent + " (OTA_REQUIRE_SHARED=1 makes that a failure: CI must run the suite)")
+        )
         let remotes = try loadRemotes(root)
         let path = root + "/tests/draft2020-12/" + directory
         let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".json") }.sorted()
         var result = RunResult()
         for file in files {
             var fileResult = FileResult(file: directory.isEmpty ? file : directory + "/" + file)
-            let groups = try #require(try JSONParser.parse(Data(contentsOf: URL(fileURLWithPath: path + "/" + file))).arrayValue)
+            let groups = try #require(
+                try JSONParser.parse(Data(contentsOf: URL(fileURLWithPath: path + "/" + file))).arrayValue
+            )
             for group in groups {
                 let description = group["description"]?.stringValue ?? "?"
                 let tests = group["tests"]?.arrayValue ?? []
@@ -104,7 +114,9 @@ struct JSONSchemaTestSuiteTests {
                 let validator: JSONSchemaValidator
                 do {
                     validator = try JSONSchemaValidator(
-                        schema: schema, options: .init(formatAssertion: formatAssertion, remoteSchemas: remotes))
+                        schema: schema,
+                        options: .init(formatAssertion: formatAssertion, remoteSchemas: remotes)
+                    )
                 } catch {
                     if error.code == .unsupportedKeyword, let keyword = error.keyword {
                         fileResult.skipped += tests.count
@@ -141,14 +153,16 @@ struct JSONSchemaTestSuiteTests {
     /// still fail (an entry that starts passing is reported, so the list cannot go stale), and each
     /// failure it covers is recorded as a known issue rather than hidden.
     static let knownGaps: [(file: String, group: String, reason: String)] = [
-        ("optional/cross-draft.json", "", "draft 2019-09 resources are refused (only 2020-12 is supported)"),
+        ("optional/cross-draft.json", "", "draft 2019-09 resources are refused (only 2020-12 is supported)")
     ]
 
     /// Records every failure of `result`; those covered by ``knownGaps`` as known issues.
     static func record(_ result: RunResult) {
         var used = Set<Int>()
         for failure in result.failures {
-            if let gap = knownGaps.indices.first(where: { failure.hasPrefix(knownGaps[$0].file + ": " + knownGaps[$0].group) }) {
+            if let gap = knownGaps.indices.first(where: {
+                failure.hasPrefix(knownGaps[$0].file + ": " + knownGaps[$0].group)
+            }) {
                 used.insert(gap)
                 withKnownIssue(Comment(rawValue: knownGaps[gap].reason)) { Issue.record(Comment(rawValue: failure)) }
             } else {

@@ -4,7 +4,11 @@ import JSONSchema
 import Testing
 
 /// Compiles a schema written as JSON text.
-func makeValidator(_ schema: String, formatAssertion: Bool = false, remotes: [String: String] = [:]) throws
+func makeValidator(
+    _ schema: String,
+    formatAssertion: Bool = false,
+    remotes: [String: String] = [:]
+) throws
     -> JSONSchemaValidator
 {
     var remoteSchemas: [String: JSONValue] = [:]
@@ -30,7 +34,11 @@ extension JSONSchemaValidator {
     func check(_ instance: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [ValidationError] {
         let value = try JSONParser.parse(instance)
         let errors = validate(value)
-        #expect(isValid(value) == errors.isEmpty, "flag and basic output disagree for \(instance)", sourceLocation: sourceLocation)
+        #expect(
+            isValid(value) == errors.isEmpty,
+            "flag and basic output disagree for \(instance)",
+            sourceLocation: sourceLocation
+        )
         return errors
     }
 
@@ -207,14 +215,16 @@ struct JSONSchemaValidatorTests {
             #"""
             {"properties":{"a":{"type":"integer"}},"patternProperties":{"^x-":{"type":"string"}},
              "additionalProperties":{"type":"boolean"}}
-            """#)
+            """#
+        )
         #expect(try validator.accepts(#"{"a":1,"x-y":"s","other":true}"#))
         let errors = try validator.check(#"{"a":"1","x-y":2,"other":null}"#)
         #expect(errors.map(\.instanceLocation) == ["/a", "/x-y", "/other"])
         #expect(
             errors.map(\.keywordLocation) == [
                 "/properties/a/type", "/patternProperties/^x-/type", "/additionalProperties/type",
-            ])
+            ]
+        )
         let closed = try makeValidator(#"{"properties":{"a":{}},"additionalProperties":false}"#)
         let unknown = try closed.check(#"{"a":1,"foo":2}"#)
         #expect(unknown.map(\.instanceLocation) == ["/foo"])
@@ -236,12 +246,19 @@ struct JSONSchemaValidatorTests {
             {"required":["a","b"],"dependentRequired":{"a":["c"]},
              "dependentSchemas":{"b":{"properties":{"d":{"type":"string"}}}},
              "minProperties":2,"maxProperties":4}
-            """#)
+            """#
+        )
         #expect(try validator.accepts(#"{"a":1,"b":2,"c":3}"#))
         let errors = try validator.check(#"{"a":1,"d":4}"#)
         #expect(errors.map(\.keywordLocation) == ["/required", "/dependentRequired"])
-        #expect(errors.map(\.message) == ["missing required property 'b'", "property 'c' is required when 'a' is present"])
-        #expect(try validator.check(#"{"a":1,"b":2,"c":3,"d":4}"#).map(\.keywordLocation) == ["/dependentSchemas/b/properties/d/type"])
+        #expect(
+            errors.map(\.message) == ["missing required property 'b'", "property 'c' is required when 'a' is present"]
+        )
+        #expect(
+            try validator.check(#"{"a":1,"b":2,"c":3,"d":4}"#).map(\.keywordLocation) == [
+                "/dependentSchemas/b/properties/d/type"
+            ]
+        )
         #expect(try validator.check(#"{"a":1,"b":2,"c":3,"e":4,"f":5}"#).map(\.keywordLocation) == ["/maxProperties"])
     }
 
@@ -250,7 +267,8 @@ struct JSONSchemaValidatorTests {
             ##"""
             {"dependencies":{"a":["b","c"],"d":{"required":["e"]},"f":false,"g":{"$ref":"#/$defs/s"}},
              "$defs":{"s":{"properties":{"g":{"type":"string"}}}}}
-            """##)
+            """##
+        )
         #expect(try validator.accepts(#"{"a":1,"b":2,"c":3}"#))
         #expect(try validator.accepts(#"{"b":1,"d":2,"e":3}"#))
         #expect(try validator.accepts(#"{"g":"text"}"#))
@@ -265,7 +283,9 @@ struct JSONSchemaValidatorTests {
         #expect(throughRef.map(\.keywordLocation) == ["/dependencies/g/$ref/properties/g/type"])
         #expect(throughRef.first?.absoluteKeywordLocation == "#/$defs/s/properties/g/type")
         // A schema member's properties count as evaluated, like dependentSchemas'.
-        let evaluated = try makeValidator(#"{"dependencies":{"g":{"properties":{"g":true}}},"unevaluatedProperties":false}"#)
+        let evaluated = try makeValidator(
+            #"{"dependencies":{"g":{"properties":{"g":true}}},"unevaluatedProperties":false}"#
+        )
         #expect(try evaluated.accepts(#"{"g":1}"#))
         #expect(try evaluated.check(#"{"g":1,"h":1}"#).map(\.keywordLocation) == ["/unevaluatedProperties"])
         for schema in [#"{"dependencies":[]}"#, #"{"dependencies":{"a":1}}"#, #"{"dependencies":{"a":[1]}}"#] {
@@ -285,15 +305,20 @@ struct JSONSchemaValidatorTests {
         // `/` and `~` followed by a combining mark are still `/` and `~` (as Characters they are not).
         let errors = try validator.check(#"{"a/\u0301":1,"~\u0301":2,"x\ny":3}"#)
         #expect(errors.map(\.instanceLocation) == ["/a~1\u{301}", "/~0\u{301}", "/x\ny"])
-        #expect(errors.map(\.message) == [
-            "a~1\u{301}: property 'a/\u{301}' is not allowed", "~0\u{301}: property '~\u{301}' is not allowed",
-            "x\\ny: property 'x\\ny' is not allowed",
-        ])
+        #expect(
+            errors.map(\.message) == [
+                "a~1\u{301}: property 'a/\u{301}' is not allowed", "~0\u{301}: property '~\u{301}' is not allowed",
+                "x\\ny: property 'x\\ny' is not allowed",
+            ]
+        )
         // A huge key: the location is exact, the message names an excerpt of it.
         let key = String(repeating: "k", count: 100_000)
         let long = try #require(validator.validate(.object([key: 1])).first)
         #expect(long.instanceLocation == "/" + key)
-        #expect(long.message == String(repeating: "k", count: 100) + "…: property '" + String(repeating: "k", count: 64) + "…' is not allowed")
+        #expect(
+            long.message == String(repeating: "k", count: 100) + "…: property '" + String(repeating: "k", count: 64)
+                + "…' is not allowed"
+        )
     }
 
     // MARK: Applicators
@@ -306,7 +331,8 @@ struct JSONSchemaValidatorTests {
              "oneOf":[{"required":["x"]},{"required":["y"]}],
              "not":{"required":["z"]},
              "if":{"required":["a"]},"then":{"properties":{"a":{"type":"integer"}}},"else":{"properties":{"b":{"type":"string"}}}}
-            """#)
+            """#
+        )
         #expect(try validator.accepts(#"{"a":1,"x":0}"#))
         #expect(try validator.accepts(#"{"b":"s","y":0}"#))
         #expect(try validator.check(#"{"a":"1","x":0}"#).map(\.keywordLocation) == ["/then/properties/a/type"])
@@ -341,19 +367,22 @@ struct JSONSchemaValidatorTests {
              "$defs":{"positive":{"exclusiveMinimum":0},
                       "named":{"$anchor":"named","type":"string"},
                       "item":{"$id":"item.json","type":"boolean"}}}
-            """#)
+            """#
+        )
         #expect(try validator.accepts(#"{"a":1,"b":"s","c":true}"#))
         let errors = try validator.check(#"{"a":0,"b":1,"c":"x"}"#)
         #expect(
             errors.map(\.keywordLocation) == [
                 "/properties/a/$ref/exclusiveMinimum", "/properties/b/$ref/type", "/properties/c/$ref/type",
-            ])
+            ]
+        )
         #expect(
             errors.map(\.absoluteKeywordLocation) == [
                 "https://example.com/root.json#/$defs/positive/exclusiveMinimum",
                 "https://example.com/root.json#/$defs/named/type",
                 "https://example.com/item.json#/type",
-            ])
+            ]
+        )
     }
 
     @Test func recursiveReferencesValidateTrees() throws {
@@ -362,14 +391,16 @@ struct JSONSchemaValidatorTests {
             {"$defs":{"node":{"type":"object","required":["value"],
                "properties":{"value":{"type":"integer"},"children":{"type":"array","items":{"$ref":"#/$defs/node"}}}}},
              "$ref":"#/$defs/node"}
-            """#)
+            """#
+        )
         #expect(try validator.accepts(#"{"value":1,"children":[{"value":2,"children":[{"value":3}]}]}"#))
         let errors = try validator.check(#"{"value":1,"children":[{"value":2,"children":[{"value":"3"}]}]}"#)
         #expect(errors.map(\.instanceLocation) == ["/children/0/children/0/value"])
         #expect(
             errors.map(\.keywordLocation) == [
                 "/$ref/properties/children/items/$ref/properties/children/items/$ref/properties/value/type"
-            ])
+            ]
+        )
         #expect(errors.first?.absoluteKeywordLocation == "#/$defs/node/properties/value/type")
     }
 
@@ -391,7 +422,11 @@ struct JSONSchemaValidatorTests {
         #expect(!errors.isEmpty)
         #expect(errors.contains { $0.instanceLocation == "/properties/a/minLength" })
         #expect(errors.allSatisfy { $0.keywordLocation.hasPrefix("/$ref/") })
-        #expect(errors.allSatisfy { $0.absoluteKeywordLocation?.hasPrefix("https://json-schema.org/draft/2020-12/") == true })
+        #expect(
+            errors.allSatisfy {
+                $0.absoluteKeywordLocation?.hasPrefix("https://json-schema.org/draft/2020-12/") == true
+            }
+        )
         #expect(try !metaschema.accepts(#"{"type":1}"#))
         #expect(try !metaschema.accepts(#"{"$defs":{"x":{"type":"text"}}}"#))
     }
@@ -399,8 +434,11 @@ struct JSONSchemaValidatorTests {
     @Test func referenceLoopsWithoutProgressAreRefused() throws {
         #expect(try compilationError(##"{"$ref":"#"}"##)?.code == .infiniteRecursion)
         #expect(
-            try compilationError(##"{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"}"##)?
-                .code == .infiniteRecursion)
+            try compilationError(
+                ##"{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"}"##
+            )?
+            .code == .infiniteRecursion
+        )
         // Recursion through a child instance is fine.
         #expect(try compilationError(##"{"items":{"$ref":"#"}}"##) == nil)
     }
@@ -420,7 +458,8 @@ struct JSONSchemaValidatorTests {
              "$ref":"#/$defs/more",
              "$defs":{"more":{"patternProperties":{"^m-":true}}},
              "unevaluatedProperties":false}
-            """##)
+            """##
+        )
         #expect(try validator.accepts(#"{"id":"1","a":1,"b":1,"kind":"x","x":3,"d":4,"e":5,"m-1":6}"#))
         // "c" is declared only in the anyOf branch that failed, so it was not evaluated.
         let failedBranch = try validator.check(#"{"b":1,"c":2}"#)
@@ -437,7 +476,8 @@ struct JSONSchemaValidatorTests {
 
     @Test func unevaluatedItemsCountsPrefixItemsAndContains() throws {
         let validator = try makeValidator(
-            #"{"prefixItems":[{"type":"string"}],"contains":{"type":"integer"},"unevaluatedItems":{"type":"boolean"}}"#)
+            #"{"prefixItems":[{"type":"string"}],"contains":{"type":"integer"},"unevaluatedItems":{"type":"boolean"}}"#
+        )
         #expect(try validator.accepts(#"["a",1,true,2,false]"#))
         let errors = try validator.check(#"["a",1,null]"#)
         #expect(errors.map(\.instanceLocation) == ["/2"])
@@ -452,13 +492,14 @@ struct JSONSchemaValidatorTests {
         // re-declares the anchor, so the recursion picks up its unevaluatedProperties at every level.
         let remotes = [
             "https://example.com/tree": ##"""
-                {"$id":"https://example.com/tree","$dynamicAnchor":"node","type":"object",
-                 "properties":{"data":true,"children":{"type":"array","items":{"$dynamicRef":"#node"}}}}
-                """##
+            {"$id":"https://example.com/tree","$dynamicAnchor":"node","type":"object",
+             "properties":{"data":true,"children":{"type":"array","items":{"$dynamicRef":"#node"}}}}
+            """##
         ]
         let strict = try makeValidator(
             ##"{"$id":"https://example.com/strict-tree","$dynamicAnchor":"node","$ref":"tree","unevaluatedProperties":false}"##,
-            remotes: remotes)
+            remotes: remotes
+        )
         #expect(try strict.accepts(#"{"children":[{"data":1,"children":[{"data":2}]}]}"#))
         let errors = try strict.check(#"{"children":[{"daat":1}]}"#)
         #expect(errors.map(\.instanceLocation) == ["/children/0/daat"])
@@ -477,14 +518,16 @@ struct JSONSchemaValidatorTests {
              "$defs":{"list":{"$id":"list","type":"array","items":{"$dynamicRef":"#items"},
                               "$defs":{"anchored":{"$anchor":"items","type":"integer"}}}},
              "not":{"$ref":"list"}}
-            """##)
+            """##
+        )
         #expect(try validator.accepts(#""text""#))
         let list = try makeValidator(
             ##"""
             {"$id":"https://example.com/outer","$dynamicAnchor":"items","type":"array",
              "$ref":"list","$defs":{"list":{"$id":"list","items":{"$dynamicRef":"#items"},
                                             "$defs":{"anchored":{"$anchor":"items","type":"integer"}}}}}
-            """##)
+            """##
+        )
         #expect(try list.accepts("[1,2]"))
         #expect(try !list.accepts(#"[[1]]"#))
     }
@@ -497,7 +540,8 @@ struct JSONSchemaValidatorTests {
     @Test func malformedKeywordValuesAreRejected() throws {
         let cases = [
             #"{"type":"text"}"#, #"{"type":[]}"#, #"{"minLength":-1}"#, #"{"maxItems":1.5}"#, #"{"required":[1]}"#,
-            #"{"required":["a","a"]}"#, #"{"multipleOf":0}"#, #"{"allOf":[]}"#, #"{"properties":[]}"#, #"{"pattern":1}"#,
+            #"{"required":["a","a"]}"#, #"{"multipleOf":0}"#, #"{"allOf":[]}"#, #"{"properties":[]}"#,
+            #"{"pattern":1}"#,
             #"{"$ref":1}"#, #"{"uniqueItems":"yes"}"#, #"{"enum":1}"#, #"{"items":1}"#,
         ]
         for schema in cases {
@@ -515,13 +559,18 @@ struct JSONSchemaValidatorTests {
     }
 
     @Test func olderDialectsAndUnknownVocabulariesAreRefused() throws {
-        #expect(try compilationError(#"{"$schema":"http://json-schema.org/draft-07/schema#"}"#)?.code == .unsupportedDialect)
+        #expect(
+            try compilationError(#"{"$schema":"http://json-schema.org/draft-07/schema#"}"#)?.code == .unsupportedDialect
+        )
         #expect(try compilationError(#"{"$schema":"https://example.com/unknown"}"#)?.code == .unsupportedDialect)
         let metaschema = #"""
             {"$id":"https://example.com/meta","$vocabulary":{"https://json-schema.org/draft/2020-12/vocab/core":true,
               "https://example.com/vocab/custom":true}}
             """#
-        let error = try compilationError(#"{"$schema":"https://example.com/meta"}"#, remotes: ["https://example.com/meta": metaschema])
+        let error = try compilationError(
+            #"{"$schema":"https://example.com/meta"}"#,
+            remotes: ["https://example.com/meta": metaschema]
+        )
         #expect(error?.code == .unsupportedVocabulary)
     }
 
@@ -542,7 +591,9 @@ struct JSONSchemaValidatorTests {
     @Test func deepInstancesAreBoundedNotFatal() async throws {
         let validator = try makeValidator(##"{"anyOf":[{"type":"integer"},{"type":"array","items":{"$ref":"#"}}]}"##)
         // The deepest document the parser accepts by default validates fine on a task's thread.
-        let deepest = try JSONParser.parse(String(repeating: "[", count: 128) + "1" + String(repeating: "]", count: 128))
+        let deepest = try JSONParser.parse(
+            String(repeating: "[", count: 128) + "1" + String(repeating: "]", count: 128)
+        )
         let verdict = await Task.detached { validator.isValid(deepest) && validator.validate(deepest).isEmpty }.value
         #expect(verdict)
         // Built in code, far deeper than any parser would allow: rejected by the depth guard, not a crash.
@@ -563,7 +614,9 @@ struct JSONSchemaValidatorTests {
         let instance = try JSONParser.parse("[" + Array(repeating: "1", count: 5_000).joined(separator: ",") + "]")
         #expect(validator.validate(instance).count == 100)
         let all = try JSONSchemaValidator(
-            schema: JSONParser.parse(#"{"items":{"type":"string"}}"#), options: .init(maxErrors: 10_000))
+            schema: JSONParser.parse(#"{"items":{"type":"string"}}"#),
+            options: .init(maxErrors: 10_000)
+        )
         #expect(all.validate(instance).count == 5_000)
     }
 
