@@ -27,12 +27,20 @@ public final class CancelWorkerService: Service, Sendable {
     private let connection: MQTTConnection
     private let logger: Logger
     private let state = Mutex(State())
+    /// Signals that acknowledged replies wait to be marked (coalesced: one pending signal is enough).
+    private let acknowledgements: AsyncStream<Void>
+    private let acknowledgementSignal: AsyncStream<Void>.Continuation
 
     private struct State {
         var draining = false
         var wakePending = false
         /// Replies the broker acknowledged, not yet marked in the journal (marked in batches).
         var acknowledged: [Int64] = []
+        /// New commands handed from the intake to the dispatcher in memory, oldest first: they are journaled
+        /// already, and this saves reading them back. Bounded; beyond the bound the dispatcher reads the journal.
+        var handoff: [JournaledCommand] = []
+        /// How often the intake found the hand-off full (the dispatcher then reads new commands from the journal).
+        var handoffOverflows = 0
         var fatal: (any Error)?
         var counters = CancelWorkerService.Counters()
     }
@@ -83,6 +91,10 @@ public final class CancelWorkerService: Service, Sendable {
             logger: logger
         )
         self.logger = logger
+        (acknowledgements, acknowledgementSignal) = AsyncStream.makeStream(
+            of: Void.self,
+            bufferingPolicy: .bufferingNewest(1)
+        )
     }
 
     /// Ready: the journal is open, the MQTT connection is up and subscribed, and the worker is not shutting down.
@@ -143,9 +155,9 @@ public final class CancelWorkerService: Service, Sendable {
             group.addTask { await self.pruneRegularly() }
             group.addTask {
                 // Acknowledged replies are marked in batches: one transaction for many (a crash in between only
-                // means those replies are published once more).
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(10))
+                // means those replies are published once more). Idle, this sleeps until a reply is acknowledged.
+                for await _ in self.acknowledgements {
+                    try? await Task.sleep(for: .milliseconds(5))
                     await self.markAcknowledged()
                 }
             }
@@ -236,7 +248,18 @@ public final class CancelWorkerService: Service, Sendable {
             }
         }
         switch action {
-        case .execute: wake()
+        case .execute(let id):
+            if case .execute(let accepted) = decision {
+                let bound = max(64, 4 * configuration.maxInFlight)
+                state.withLock { state in
+                    if state.handoff.count < bound {
+                        state.handoff.append(JournaledCommand(id: id, accepted: accepted, batches: [:], retryRound: 0))
+                    } else {
+                        state.handoffOverflows += 1
+                    }
+                }
+            }
+            wake()
         case .publish(let reply): replies.yield(reply)
         case .waitForOriginal: break
         }
@@ -269,6 +292,9 @@ public final class CancelWorkerService: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             var running = Set<Int64>()
             var cursor = Journal.Cursor()
+            // -1: read the journal at start-up, for the commands a previous run left.
+            var journalOverflowsRead = -1
+            var lastRetryRead = ContinuousClock.now - .seconds(1)
             for await event in events {
                 switch event {
                 case .finished(let id): running.remove(id)
@@ -286,14 +312,41 @@ public final class CancelWorkerService: Service, Sendable {
                     if running.isEmpty { break }
                     continue
                 }
-                let ready: [JournaledCommand]
+                // 1. New commands handed over in memory. One that the journal already gave us (its id is not
+                //    past the cursor) was started from there, or is running: it is not started twice.
+                let capacity = configuration.maxInFlight - running.count
+                var ready = state.withLock { state -> [JournaledCommand] in
+                    let taken = Array(state.handoff.prefix(capacity))
+                    state.handoff.removeFirst(taken.count)
+                    return taken
+                }.filter { $0.id > cursor.lastId && !running.contains($0.id) }
                 do {
-                    ready = try await journal.readyCommands(
-                        after: &cursor,
-                        excluding: running,
-                        limit: configuration.maxInFlight - running.count,
-                        now: Date()
-                    )
+                    // 2. New commands from the journal: at start-up (left by a previous run), and whenever the
+                    //    hand-off was full. Caught up once a read returns less than it could.
+                    let overflows = state.withLock { $0.handoffOverflows }
+                    if overflows != journalOverflowsRead && ready.count < capacity {
+                        let fromJournal = try await journal.readyCommands(
+                            after: &cursor,
+                            excluding: running.union(ready.map(\.id)),
+                            limit: capacity - ready.count,
+                            now: Date(),
+                            retries: false
+                        )
+                        if cursor.caughtUp { journalOverflowsRead = overflows }
+                        ready += fromJournal
+                    }
+                    // 3. Commands whose retry time has come (the ticker wakes the dispatcher every second).
+                    let clock = ContinuousClock.now
+                    if clock - lastRetryRead >= .seconds(1) && ready.count < capacity {
+                        lastRetryRead = clock
+                        ready += try await journal.readyCommands(
+                            after: &cursor,
+                            excluding: running.union(ready.map(\.id)),
+                            limit: capacity - ready.count,
+                            now: Date(),
+                            fresh: false
+                        )
+                    }
                 } catch {
                     fatalJournalError(error)
                 }
@@ -340,7 +393,8 @@ public final class CancelWorkerService: Service, Sendable {
                     reply: reply.jsonValue.serializedBytes(),
                     route: job.accepted.route
                 )
-                for pendingReply in stored { replies.yield(pendingReply) }
+                // Published from here (not through the reply queue): one hand-over fewer on every command's way.
+                for pendingReply in stored { await publish(pendingReply) }
                 state.withLock {
                     $0.counters.executed += 1
                     if reply.status == .expired { $0.counters.expired += 1 }
@@ -413,6 +467,7 @@ public final class CancelWorkerService: Service, Sendable {
                     $0.acknowledged.append(reply.id)
                     $0.counters.repliesPublished += 1
                 }
+                acknowledgementSignal.yield()
                 return
             } catch let error as WorkerError where error.codeName == "Journal" {
                 fatalJournalError(error)

@@ -379,7 +379,13 @@ public final class Journal: Sendable {
     /// Where the dispatcher's reading of new commands stands: every accepted command with a larger id is new.
     public struct Cursor: Sendable, Hashable {
         public var lastId: Int64
-        public init(lastId: Int64 = 0) { self.lastId = lastId }
+        /// Whether the last read of new commands found fewer than it was allowed to read: nothing new is left
+        /// in the journal beyond ``lastId`` (as of that read).
+        public var caughtUp: Bool
+        public init(lastId: Int64 = 0) {
+            self.lastId = lastId
+            self.caughtUp = false
+        }
     }
 
     /// Commands to run now: new ones after `cursor` (oldest first), then those whose retry time has come; never
@@ -387,13 +393,19 @@ public final class Journal: Sendable {
     ///
     /// New commands are found by id, so each wake-up reads only what arrived since the last one (not the
     /// commands already running), whatever the backlog.
+    ///
+    /// - Parameters:
+    ///   - fresh: read new commands (after `cursor`). Default `true`.
+    ///   - retries: read commands whose retry time has come. Default `true`.
     public func readyCommands(
         after cursor: inout Cursor,
         excluding running: Set<Int64>,
         limit: Int,
-        now: Date
+        now: Date,
+        fresh: Bool = true,
+        retries: Bool = true
     ) async throws(WorkerError) -> [JournaledCommand] {
-        guard limit > 0 else { return [] }
+        guard limit > 0, fresh || retries else { return [] }
         let after = cursor.lastId
         let entries: [Entry]
         do {
@@ -402,14 +414,18 @@ public final class Journal: Sendable {
                     id, receivedAt, deadline, replyTopic, routeSource, correlationData, correlationId, payload, retryRound,
                     EXISTS (SELECT 1 FROM call WHERE messageId = message.id)
                     """
-                var entries = try Row.fetchAll(
-                    db.cachedStatement(
-                        sql:
-                            "SELECT \(columns) FROM message WHERE state = 'accepted' AND id > ? AND retryAt IS NULL ORDER BY id LIMIT ?"
-                    ),
-                    arguments: [after, limit]
-                ).map(Entry.init(row:))
-                if entries.count < limit {
+                var entries =
+                    fresh
+                    ? try Row.fetchAll(
+                        db.cachedStatement(
+                            sql: """
+                                SELECT \(columns) FROM message
+                                WHERE state = 'accepted' AND id > ? AND retryAt IS NULL ORDER BY id LIMIT ?
+                                """
+                        ),
+                        arguments: [after, limit]
+                    ).map(Entry.init(row:)) : []
+                if retries && entries.count < limit {
                     let due = try Row.fetchAll(
                         db.cachedStatement(
                             sql: """
@@ -439,10 +455,13 @@ public final class Journal: Sendable {
         } catch {
             throw .journal("cannot read ready commands: \(error)")
         }
+        if fresh { cursor.caughtUp = entries.count(where: { !$0.isRetry }) < limit }
         var commands = [JournaledCommand]()
         commands.reserveCapacity(entries.count)
         for entry in entries {
             if !entry.isRetry { cursor.lastId = max(cursor.lastId, entry.id) }
+            // New commands after the cursor may already run (handed over in memory): the cursor still passes them.
+            if running.contains(entry.id) { continue }
             guard let value = try? JSONParser.parse(entry.payload), let command = CancelCommand(validated: value) else {
                 // Only a journal written by another version could hold this.
                 throw .journal("journal entry \(entry.id) holds a command this version cannot read")

@@ -267,9 +267,11 @@ struct DurabilityTests {
                     let key = String(decoding: message.properties.correlationData ?? [], as: UTF8.self)
                     byCorrelation[key, default: []].append(try #require(withoutDuplicateMarker(message.payload)))
                 }
-                var inconsistent = 0
-                for (_, replies) in byCorrelation where Set(replies).count != 1 { inconsistent += 1 }
-                #expect(inconsistent == 0, "\(inconsistent) correlation ids got differing replies")
+                let inconsistent = byCorrelation.filter { Set($0.value).count != 1 }
+                #expect(
+                    inconsistent.isEmpty,
+                    "\(inconsistent.count) correlation ids got differing replies, e.g. \(inconsistent.first.map { "\($0.key): \(Set($0.value).map { $0.serialized() })" } ?? "")"
+                )
                 #expect(byCorrelation.values.allSatisfy { $0.first?["status"]?.stringValue == "succeeded" })
                 let extraReplies = requester.messages.count - total
                 let calls = simulator.state.stats().cancelCalls

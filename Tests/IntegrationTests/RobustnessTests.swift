@@ -148,9 +148,12 @@ struct RobustnessTests {
         }
     }
 
-    @Test("200 commands at once: 200 replies, each correlated, each device cancelled once")
-    func manyCommands() async throws {
-        try await withWorkerStack { stack in
+    @Test(
+        "200 commands at once: 200 replies, each correlated, each device cancelled once",
+        arguments: [64, 4]  // 4: the in-memory hand-off overflows and new commands are read from the journal too
+    )
+    func manyCommands(maxInFlight: Int) async throws {
+        try await withWorkerStack(arguments: TestArguments(platformQps: 0, maxInFlight: maxInFlight)) { stack in
             let collector = try await Collector.subscribed(to: ["ota/cancel/reply/many"], port: stack.broker.port)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 1...200 {
@@ -182,7 +185,12 @@ struct RobustnessTests {
                 seen.insert(correlation)
             }
             #expect(seen.count == 200)
-            #expect(stack.cancelCalls() == 200)
+            #expect(stack.cancelCalls() == 200, "no command runs twice")
+            #expect(
+                (1...200).allSatisfy {
+                    stack.simulator.state.tasks(deviceName: String(format: "dev-%06d", $0))?.first?.cancelCalls == 1
+                }
+            )
             await collector.client.disconnect()
         }
     }
