@@ -184,35 +184,24 @@ public struct CommandIntake: Sendable {
         }
 
         if !problems.isEmpty {
-            var reply = CancelReply(
-                correlationId: correlationId,
-                status: .rejected,
-                receivedAt: receivedAt,
-                completedAt: now()
+            return .answer(
+                rejection(problems, correlationId: correlationId, receivedAt: receivedAt, payload: payload),
+                route
             )
-            reply.errors = problems
-            echoIdentifiers(of: payload, into: &reply)
-            return .answer(reply, route)
         }
         guard let command = CancelCommand(validated: payload) else {
             // The schema accepted what the decoder cannot read: the schema file and the decoder disagree.
-            var reply = CancelReply(
-                correlationId: correlationId,
-                status: .rejected,
-                receivedAt: receivedAt,
-                completedAt: now()
+            let problem = CancelReply.Problem(
+                code: "Unsupported",
+                instanceLocation: "",
+                keywordLocation: "#worker/decode",
+                message: "the command passed the schema but could not be read; the schema file does not match "
+                    + "this worker version"
             )
-            reply.errors = [
-                .init(
-                    code: "Unsupported",
-                    instanceLocation: "",
-                    keywordLocation: "#worker/decode",
-                    message: "the command passed the schema but could not be read; the schema file does not match "
-                        + "this worker version"
-                )
-            ]
-            echoIdentifiers(of: payload, into: &reply)
-            return .answer(reply, route)
+            return .answer(
+                rejection([problem], correlationId: correlationId, receivedAt: receivedAt, payload: payload),
+                route
+            )
         }
 
         // 5. The deadline: the earliest of the command's, the message's own expiry and the configured default.
@@ -293,19 +282,33 @@ public struct CommandIntake: Sendable {
                     correlationData: correlationData
                 )
             }
-            var reply = CancelReply(
-                correlationId: correlationId,
-                status: .rejected,
-                receivedAt: receivedAt,
-                completedAt: now()
+            return .answer(
+                rejection(problems, correlationId: correlationId, receivedAt: receivedAt, payload: nil),
+                route
             )
-            reply.errors = problems
-            return .answer(reply, route)
         }
         return .deadLetter(
             DeadLetter(message: message, code: problem.code, reason: problem.message, receivedAt: receivedAt)
                 .outgoing(topic: configuration.deadLetterTopic)
         )
+    }
+
+    /// A `rejected` reply with its problems, echoing what the payload identifies (when it was parsed).
+    private func rejection(
+        _ problems: [CancelReply.Problem],
+        correlationId: String?,
+        receivedAt: Date,
+        payload: JSONValue?
+    ) -> CancelReply {
+        var reply = CancelReply(
+            correlationId: correlationId,
+            status: .rejected,
+            receivedAt: receivedAt,
+            completedAt: now()
+        )
+        reply.errors = problems
+        if let payload { echoIdentifiers(of: payload, into: &reply) }
+        return reply
     }
 
     /// Copies the identifiers a rejected payload carries (strings only, clipped) so the requester can tell

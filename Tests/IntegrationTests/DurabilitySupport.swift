@@ -97,6 +97,32 @@ func workerBinary() throws -> String {
     )
 }
 
+/// Starts the worker executable (secret from the environment) and waits until it logs "worker ready" again.
+///
+/// The log is appended across restarts, so readiness is a new "worker ready" line; a process that exits or a
+/// minute without readiness (a hang guard) fails the test with the log's end.
+func launchWorkerProcess(_ binary: String, _ arguments: [String], logPath: String) async throws -> BackgroundProcess {
+    let readyBefore = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").components(
+        separatedBy: "worker ready"
+    ).count
+    let process = try BackgroundProcess(
+        binary,
+        arguments,
+        environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"],
+        logPath: logPath
+    )
+    let clock = ContinuousClock()
+    let giveUp = clock.now + .seconds(60)
+    while process.log.components(separatedBy: "worker ready").count == readyBefore {
+        guard clock.now < giveUp, process.exitCode == nil else {
+            Issue.record("the worker did not become ready:\n\(process.log.suffix(3000))")
+            throw CancellationError()
+        }
+        try await clock.sleep(for: .milliseconds(20))
+    }
+    return process
+}
+
 /// A reply with the `duplicate` marker removed: what "the same result" compares.
 func withoutDuplicateMarker(_ payload: [UInt8]) -> JSONValue? {
     guard case .object(var object)? = try? JSONParser.parse(payload) else { return nil }

@@ -221,23 +221,7 @@ struct DurabilityTests {
                 ]
                 let logPath = state + "/worker.log"
                 func launch() async throws -> BackgroundProcess {
-                    let process = try BackgroundProcess(
-                        binary,
-                        arguments,
-                        environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"],
-                        logPath: logPath
-                    )
-                    let clock = ContinuousClock()
-                    let giveUp = clock.now + .seconds(60)
-                    let readyLines = process.log.components(separatedBy: "worker ready").count
-                    while process.log.components(separatedBy: "worker ready").count == readyLines {
-                        guard clock.now < giveUp, process.exitCode == nil else {
-                            Issue.record("the worker did not become ready:\n\(process.log.suffix(3000))")
-                            throw CancellationError()
-                        }
-                        try await clock.sleep(for: .milliseconds(20))
-                    }
-                    return process
+                    try await launchWorkerProcess(binary, arguments, logPath: logPath)
                 }
                 var process = try await launch()
                 try await publishCommands(
@@ -309,23 +293,7 @@ struct DurabilityTests {
                     "--schema-dir", WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0", "--log-level", "info",
                 ]
                 func launch() async throws -> BackgroundProcess {
-                    let process = try BackgroundProcess(
-                        binary,
-                        arguments,
-                        environment: ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"],
-                        logPath: state + "/worker.log"
-                    )
-                    let clock = ContinuousClock()
-                    let giveUp = clock.now + .seconds(60)
-                    let readyLines = process.log.components(separatedBy: "worker ready").count
-                    while process.log.components(separatedBy: "worker ready").count == readyLines {
-                        guard clock.now < giveUp, process.exitCode == nil else {
-                            Issue.record("the worker did not become ready:\n\(process.log.suffix(3000))")
-                            throw CancellationError()
-                        }
-                        try await clock.sleep(for: .milliseconds(20))
-                    }
-                    return process
+                    try await launchWorkerProcess(binary, arguments, logPath: state + "/worker.log")
                 }
                 let process = try await launch()
                 try await publishCommands(
