@@ -8,9 +8,12 @@ import Testing
 /// mosquitto command-line clients as the other party.
 @Suite("MosquittoClient against a real broker", .timeLimit(.minutes(1)))
 struct ClientIntegrationTests {
-    @Test("connects with MQTT 5 and 3.1.1 using the configured session options", arguments: [
-        MQTTProtocolVersion.v5, .v3_1_1,
-    ])
+    @Test(
+        "connects with MQTT 5 and 3.1.1 using the configured session options",
+        arguments: [
+            MQTTProtocolVersion.v5, .v3_1_1,
+        ]
+    )
     func connectsWithEitherProtocolVersion(version: MQTTProtocolVersion) async throws {
         try await withMosquittoBroker { broker in
             let id = uniqueClientID("connect")
@@ -35,17 +38,16 @@ struct ClientIntegrationTests {
         }
     }
 
-    @Test("receives Response Topic, Correlation Data, Content Type, User Properties and Message Expiry from mosquitto_pub")
+    @Test(
+        "receives Response Topic, Correlation Data, Content Type, User Properties and Message Expiry from mosquitto_pub"
+    )
     func receivesPropertiesFromMosquittoPub() async throws {
         try await withMosquittoBroker { broker in
-            let id = uniqueClientID("props")
             let collector = MessageCollector()
-            try await withMosquittoClient(
-                configuration: testConfiguration(broker, clientID: id),
-                logger: makeTestLogger(id),
-                onMessage: collector.handler
-            ) { client in
-                let granted = try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "cmd/props", qos: .atLeastOnce)])
+            try await withTestClient(broker, "props", onMessage: collector.handler) { client in
+                let granted = try await client.subscribe(to: [
+                    MQTTSubscribeInfo(topicFilter: "cmd/props", qos: .atLeastOnce)
+                ])
                 #expect(granted == [1])
                 let result = try await runProcess(
                     "mosquitto_pub",
@@ -88,20 +90,10 @@ struct ClientIntegrationTests {
     @Test("binary correlation data (not UTF-8) and all properties survive a round trip between two clients")
     func binaryCorrelationDataRoundTrips() async throws {
         try await withMosquittoBroker { broker in
-            let receiverID = uniqueClientID("rx")
             let collector = MessageCollector()
-            try await withMosquittoClient(
-                configuration: testConfiguration(broker, clientID: receiverID),
-                logger: makeTestLogger(receiverID),
-                onMessage: collector.handler
-            ) { receiver in
+            try await withTestClient(broker, "rx", onMessage: collector.handler) { receiver in
                 try await receiver.subscribe(to: [MQTTSubscribeInfo(topicFilter: "bin/#")])
-                let senderID = uniqueClientID("tx")
-                try await withMosquittoClient(
-                    configuration: testConfiguration(broker, clientID: senderID),
-                    logger: makeTestLogger(senderID),
-                    onMessage: { _ in }
-                ) { sender in
+                try await withTestClient(broker, "tx", onMessage: { _ in }) { sender in
                     let properties = MQTTProperties(
                         responseTopic: "bin/reply",
                         correlationData: [0x00, 0xFF, 0xFE, 0x80, 0x7F, 0x0A, 0xC3, 0x28, 0x00],
@@ -203,12 +195,7 @@ struct ClientIntegrationTests {
                 timeout: .seconds(20)
             )
             #expect(try await broker.waitForLog { $0.contains("Received SUBSCRIBE from \(subscriberID)") })
-            let id = uniqueClientID("replier")
-            try await withMosquittoClient(
-                configuration: testConfiguration(broker, clientID: id),
-                logger: makeTestLogger(id),
-                onMessage: { _ in }
-            ) { client in
+            try await withTestClient(broker, "replier", onMessage: { _ in }) { client in
                 try await client.publish(
                     to: "ota/cancel/reply/x",
                     payload: Array(#"{"status":"succeeded"}"#.utf8),
@@ -224,7 +211,10 @@ struct ClientIntegrationTests {
             }
             let result = try await subscriber
             #expect(result.exitCode == 0, "\(result)")
-            let fields = result.stdout.trimmingCharacters(in: .newlines).split(separator: "|", omittingEmptySubsequences: false)
+            let fields = result.stdout.trimmingCharacters(in: .newlines).split(
+                separator: "|",
+                omittingEmptySubsequences: false
+            )
             try #require(fields.count == 7, "\(result)")
             #expect(fields[0] == "ota/cancel/reply/x")
             #expect(fields[1] == "ota/cancel/ack")
@@ -239,21 +229,11 @@ struct ClientIntegrationTests {
     @Test("an MQTT 3.1.1 client publishing with properties does not fail; the properties are simply not sent")
     func v311PublishWithPropertiesSucceeds() async throws {
         try await withMosquittoBroker { broker in
-            let receiverID = uniqueClientID("rx5")
             let collector = MessageCollector()
-            try await withMosquittoClient(
-                configuration: testConfiguration(broker, clientID: receiverID),
-                logger: makeTestLogger(receiverID),
-                onMessage: collector.handler
-            ) { receiver in
+            try await withTestClient(broker, "rx5", onMessage: collector.handler) { receiver in
                 try await receiver.subscribe(to: [MQTTSubscribeInfo(topicFilter: "v3/topic")])
-                let senderID = uniqueClientID("tx3")
                 let v3Collector = MessageCollector()
-                try await withMosquittoClient(
-                    configuration: testConfiguration(broker, clientID: senderID, version: .v3_1_1),
-                    logger: makeTestLogger(senderID),
-                    onMessage: v3Collector.handler
-                ) { sender in
+                try await withTestClient(broker, "tx3", version: .v3_1_1, onMessage: v3Collector.handler) { sender in
                     // The v5-only options must not make a 3.1.1 SUBSCRIBE fail either.
                     try await sender.subscribe(to: [MQTTSubscribeInfo(topicFilter: "v3/topic", noLocal: true)])
                     try await sender.publish(
@@ -313,14 +293,18 @@ struct ClientIntegrationTests {
         }
     }
 
-    @Test("a persistent session gets the messages published while the client was away", arguments: [
-        MQTTProtocolVersion.v5, .v3_1_1,
-    ])
+    @Test(
+        "a persistent session gets the messages published while the client was away",
+        arguments: [
+            MQTTProtocolVersion.v5, .v3_1_1,
+        ]
+    )
     func persistentSessionDeliversMissedMessages(version: MQTTProtocolVersion) async throws {
         try await withMosquittoBroker { broker in
             let id = uniqueClientID("persist")
             let configuration = testConfiguration(broker, clientID: id, version: version)
-            try await withMosquittoClient(configuration: configuration, logger: makeTestLogger(id), onMessage: { _ in }) {
+            try await withMosquittoClient(configuration: configuration, logger: makeTestLogger(id), onMessage: { _ in })
+            {
                 try await $0.subscribe(to: [MQTTSubscribeInfo(topicFilter: "away/cmd")])
             }
             for index in 1...3 {
@@ -340,7 +324,9 @@ struct ClientIntegrationTests {
             let sessionPresent = try await client.connect()
             #expect(sessionPresent)
             let received = try await collector.waitFor(count: 3)
-            #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == ["missed-1", "missed-2", "missed-3"])
+            #expect(
+                received.map { String(decoding: $0.payload, as: UTF8.self) } == ["missed-1", "missed-2", "missed-3"]
+            )
             #expect(received.allSatisfy { $0.qos == .atLeastOnce })
             await client.disconnect()
         }
@@ -418,7 +404,9 @@ struct ClientIntegrationTests {
         // the task may start late, and would then find the loop already gone).
         let clock = ContinuousClock()
         let giveUp = clock.now + .seconds(30)
-        while client.waitingForAcknowledgements == 0 && clock.now < giveUp { try await clock.sleep(for: .milliseconds(10)) }
+        while client.waitingForAcknowledgements == 0 && clock.now < giveUp {
+            try await clock.sleep(for: .milliseconds(10))
+        }
         try #require(client.waitingForAcknowledgements == 1)
 
         try await broker.restart(extraConfig: ["allow_anonymous false", "password_file \(passwordFile)"])
@@ -516,20 +504,10 @@ struct ClientIntegrationTests {
         // The broker's default offline/in-flight queue (1000) could drop messages of a slow subscriber; this test
         // is about the client, so give the broker room.
         try await withMosquittoBroker(extraConfig: ["max_queued_messages 10000"]) { broker in
-            let receiverID = uniqueClientID("many-rx")
             let collector = MessageCollector()
-            try await withMosquittoClient(
-                configuration: testConfiguration(broker, clientID: receiverID),
-                logger: makeTestLogger(receiverID),
-                onMessage: collector.handler
-            ) { receiver in
+            try await withTestClient(broker, "many-rx", onMessage: collector.handler) { receiver in
                 try await receiver.subscribe(to: [MQTTSubscribeInfo(topicFilter: "load/#")])
-                let senderID = uniqueClientID("many-tx")
-                try await withMosquittoClient(
-                    configuration: testConfiguration(broker, clientID: senderID),
-                    logger: makeTestLogger(senderID),
-                    onMessage: { _ in }
-                ) { sender in
+                try await withTestClient(broker, "many-tx", onMessage: { _ in }) { sender in
                     let tasks = 4
                     let perTask = 500
                     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -609,9 +587,12 @@ struct ClientIntegrationTests {
         }
     }
 
-    @Test("a refused connection throws and reports connectionRefused and loopExited instead of hanging", arguments: [
-        MQTTProtocolVersion.v5, .v3_1_1,
-    ])
+    @Test(
+        "a refused connection throws and reports connectionRefused and loopExited instead of hanging",
+        arguments: [
+            MQTTProtocolVersion.v5, .v3_1_1,
+        ]
+    )
     func refusedConnection(version: MQTTProtocolVersion) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mosq-pw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -620,7 +601,8 @@ struct ClientIntegrationTests {
         let created = try await runProcess("mosquitto_passwd", ["-c", "-b", passwordFile, "alice", "s3cret"])
         try #require(created.exitCode == 0, "\(created)")
 
-        try await withMosquittoBroker(extraConfig: ["allow_anonymous false", "password_file \(passwordFile)"]) { broker in
+        try await withMosquittoBroker(extraConfig: ["allow_anonymous false", "password_file \(passwordFile)"]) {
+            broker in
             // MQTT 5 says "not authorized" (0x87); 3.1.1 uses return code 5 for the same.
             let expected: MosquittoError.Code = .connectionRefused(version == .v5 ? 0x87 : 5)
             for (username, password) in [(nil, nil), ("alice", "wrong")] as [(String?, String?)] {
@@ -628,7 +610,11 @@ struct ClientIntegrationTests {
                 var configuration = testConfiguration(broker, clientID: id, version: version)
                 configuration.username = username
                 configuration.password = password
-                let client = try MosquittoClient(configuration: configuration, logger: makeTestLogger(id), onMessage: { _ in })
+                let client = try MosquittoClient(
+                    configuration: configuration,
+                    logger: makeTestLogger(id),
+                    onMessage: { _ in }
+                )
                 let events = EventRecorder(client)
                 let error = await #expect(throws: MosquittoError.self) { try await client.connect() }
                 #expect(error?.code == expected)
@@ -642,7 +628,8 @@ struct ClientIntegrationTests {
             var configuration = testConfiguration(broker, clientID: id, version: version)
             configuration.username = "alice"
             configuration.password = "s3cret"
-            try await withMosquittoClient(configuration: configuration, logger: makeTestLogger(id), onMessage: { _ in }) {
+            try await withMosquittoClient(configuration: configuration, logger: makeTestLogger(id), onMessage: { _ in })
+            {
                 #expect($0.isConnected)
             }
         }

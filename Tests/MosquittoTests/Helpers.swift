@@ -42,6 +42,25 @@ func testConfiguration(
     )
 }
 
+/// Runs `body` with a connected client of the test broker under a fresh client id starting with `prefix`
+/// (``withMosquittoClient(configuration:logger:onMessage:_:)`` with the test configuration and logger).
+@discardableResult
+func withTestClient<R: Sendable>(
+    _ broker: MosquittoBroker,
+    _ prefix: String,
+    version: MQTTProtocolVersion = .v5,
+    onMessage: @escaping MosquittoClient.MessageHandler,
+    _ body: (MosquittoClient) async throws -> R
+) async throws -> R {
+    let id = uniqueClientID(prefix)
+    return try await withMosquittoClient(
+        configuration: testConfiguration(broker, clientID: id, version: version),
+        logger: makeTestLogger(id),
+        onMessage: onMessage,
+        body
+    )
+}
+
 /// Collects what the message handler receives (the handler runs on the loop thread).
 final class MessageCollector: Sendable {
     private let messages = LockedValue<[MQTTMessage]>([])
