@@ -175,18 +175,8 @@ public final class CancelWorkerService: Service, Sendable {
                 } catch {}
                 self.beginDrain(emit: emit)
             }
-            let readyLogged = Task {
-                while !Task.isCancelled && !self.connection.isUp { try? await Task.sleep(for: .milliseconds(20)) }
-                if self.connection.isUp {
-                    self.logger.notice(
-                        "worker ready",
-                        metadata: ["ota.command-topic": "\(self.configuration.commandTopic)"]
-                    )
-                }
-            }
             async let publishing: Void = publish(replies)
-            await dispatch(events, emit: emit, wake: wake, replies: replyQueue)
-            readyLogged.cancel()
+            await dispatch(events, emit: emit)
             // No command runs any more; the replies they produced are queued. Flush them, bounded.
             replyQueue.finish()
             await publishing
@@ -283,12 +273,7 @@ public final class CancelWorkerService: Service, Sendable {
     // MARK: - Dispatch
 
     /// Runs journaled commands, at most `maxInFlight` at once, until a drain completes.
-    private func dispatch(
-        _ events: AsyncStream<DispatchEvent>,
-        emit: AsyncStream<DispatchEvent>.Continuation,
-        wake: @escaping @Sendable () -> Void,
-        replies: AsyncStream<PendingReply>.Continuation
-    ) async {
+    private func dispatch(_ events: AsyncStream<DispatchEvent>, emit: AsyncStream<DispatchEvent>.Continuation) async {
         await withTaskGroup(of: Void.self) { group in
             var running = Set<Int64>()
             var cursor = Journal.Cursor()
@@ -353,7 +338,7 @@ public final class CancelWorkerService: Service, Sendable {
                 for job in ready {
                     running.insert(job.id)
                     group.addTask {
-                        await self.execute(job, replies: replies)
+                        await self.execute(job)
                         emit.yield(.finished(job.id))
                     }
                 }
@@ -361,7 +346,7 @@ public final class CancelWorkerService: Service, Sendable {
         }
     }
 
-    private func execute(_ job: JournaledCommand, replies: AsyncStream<PendingReply>.Continuation) async {
+    private func execute(_ job: JournaledCommand) async {
         let started = ContinuousClock.now
         state.withLock { $0.counters.started += 1 }
         let journal = self.journal

@@ -515,21 +515,6 @@ public final class Journal: Sendable {
         }
     }
 
-    /// The earliest time a command waiting for a retry becomes due.
-    public func nextRetryDate() async throws(WorkerError) -> Date? {
-        do {
-            let seconds = try await database.read { db in
-                try Double.fetchOne(
-                    db,
-                    sql: "SELECT MIN(retryAt) FROM message WHERE state = 'accepted' AND retryAt IS NOT NULL"
-                )
-            }
-            return seconds.map { Date(timeIntervalSince1970: $0) }
-        } catch {
-            throw .journal("cannot read retry times: \(error)")
-        }
-    }
-
     /// Records one platform call's outcome (its attempts counted over all rounds so far), replacing what was
     /// there: a command with several calls keeps each answered call, so a restart does not repeat it.
     public func recordCall(_ id: Int64, batch: Int, outcome: BatchOutcome) async throws(WorkerError) {

@@ -74,8 +74,9 @@ final class MQTTConnection: Sendable {
                     $0.subscribed = true
                 }
                 failures = 0
+                // Scripts and tests wait for this line.
                 logger.notice(
-                    "MQTT connected and subscribed",
+                    "worker ready: MQTT connected and subscribed",
                     metadata: [
                         "mqtt.topic": "\(subscription.topicFilter)", "mqtt.session-present": "\(sessionPresent)",
                     ]
