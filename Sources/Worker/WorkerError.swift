@@ -7,7 +7,6 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidSchema = "InvalidSchema"
         case invalidConfiguration = "InvalidConfiguration"
         case mqtt = "MQTT"
-        case platform = "Platform"
         case journal = "Journal"
     }
 
