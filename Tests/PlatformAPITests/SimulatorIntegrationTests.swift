@@ -10,7 +10,10 @@ import Testing
 @Suite("Client against the platform simulator")
 struct SimulatorIntegrationTests {
     static let request = CancelOTATaskByDeviceRequest(
-        productKey: "demoProduct", firmwareId: "demoFirmware", deviceNames: ["dev-000001", "dev-000002"])
+        productKey: "demoProduct",
+        firmwareId: "demoFirmware",
+        deviceNames: ["dev-000001", "dev-000002"]
+    )
 
     /// Runs `body` with a simulator (generated demo devices) and a client pointed at it.
     func withSimulatorAndClient<R: Sendable>(
@@ -26,14 +29,18 @@ struct SimulatorIntegrationTests {
         }
     }
 
-    @Test("a successful call, GET and POST: tasks cancelled, one attempt, the request id kept",
-        arguments: [RPCHTTPMethod.get, .post])
+    @Test(
+        "a successful call, GET and POST: tasks cancelled, one attempt, the request id kept",
+        arguments: [RPCHTTPMethod.get, .post]
+    )
     func success(method: RPCHTTPMethod) async throws {
         try await withSimulatorAndClient(configure: { $0.method = method }) { simulator, client in
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: .now + .seconds(30))
             let response = try result.result.get()
             #expect(response.success && response.httpStatus == 200)
-            #expect(result.attempts == 1 && result.requestIds.count == 1 && result.requestIds.first == response.requestId)
+            #expect(
+                result.attempts == 1 && result.requestIds.count == 1 && result.requestIds.first == response.requestId
+            )
             #expect(simulator.state.tasks(deviceName: "dev-000001")?.map(\.status) == ["CANCELED"])
             #expect(simulator.state.tasks(deviceName: "dev-000002")?.map(\.status) == ["CANCELED"])
             #expect(simulator.state.tasks(deviceName: "dev-000003")?.map(\.status) == ["QUEUED"])
@@ -56,7 +63,9 @@ struct SimulatorIntegrationTests {
 
     @Test("a wrong secret: SignatureDoesNotMatch, permanent, one attempt")
     func wrongSecret() async throws {
-        try await withSimulatorAndClient(configure: { $0.accessKeySecret = AccessKeySecret("not-the-secret") }) { simulator, client in
+        try await withSimulatorAndClient(configure: { $0.accessKeySecret = AccessKeySecret("not-the-secret") }) {
+            simulator,
+            client in
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             let error = try #require(result.error)
             #expect(error == .platform && error.platformCode == "SignatureDoesNotMatch" && !error.isTransient)
@@ -121,7 +130,8 @@ struct SimulatorIntegrationTests {
     func retryAfter() async throws {
         try await withSimulatorAndClient { simulator, client in
             simulator.state.injectFault(
-                FaultRule(httpStatus: 400, errorCode: "Throttling.User", count: 1, retryAfterMilliseconds: 600))
+                FaultRule(httpStatus: 400, errorCode: "Throttling.User", count: 1, retryAfterMilliseconds: 600)
+            )
             let started = ContinuousClock.now
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             #expect(result.succeeded && result.attempts == 2)
@@ -178,11 +188,13 @@ struct SimulatorIntegrationTests {
     @Test("a body that trickles past connect + read is a timeout even though no silence reaches the read timeout")
     func slowBody() async throws {
         try await withSimulatorAndClient(configure: {
-            $0.timeouts = .init(connect: .milliseconds(500), read: .milliseconds(500))
+            // Generous enough that a loaded CI machine still connects and delivers the request in time (with
+            // 500 ms each, a busy run once timed out before the request reached the simulator).
+            $0.timeouts = .init(connect: .seconds(2), read: .milliseconds(1_500))
             $0.retry = .none
         }) { simulator, client in
-            // Ten pieces 300 ms apart: never 500 ms of silence, 3 s in all, past the 1 s an attempt may last.
-            simulator.state.injectFault(FaultRule(count: 1, slowBodyMilliseconds: 3_000))
+            // Ten pieces 900 ms apart: never 1.5 s of silence, 9 s in all, past the 3.5 s an attempt may last.
+            simulator.state.injectFault(FaultRule(count: 1, slowBodyMilliseconds: 9_000))
             let result = await client.cancelOTATaskByDevice(Self.request, deadline: nil)
             let error = try #require(result.error)
             #expect(error == .timeout && error.isTransient && result.attempts == 1)
@@ -212,7 +224,10 @@ struct SimulatorIntegrationTests {
             let results = await withTaskGroup(of: PlatformCallResult.self) { group in
                 for index in 0..<25 {
                     let request = CancelOTATaskByDeviceRequest(
-                        productKey: "demoProduct", firmwareId: "demoFirmware", deviceNames: [String(format: "dev-%06d", index + 10)])
+                        productKey: "demoProduct",
+                        firmwareId: "demoFirmware",
+                        deviceNames: [String(format: "dev-%06d", index + 10)]
+                    )
                     group.addTask { await client.cancelOTATaskByDevice(request, deadline: nil) }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
