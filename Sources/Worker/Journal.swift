@@ -409,7 +409,7 @@ public final class Journal: Sendable {
         let after = cursor.lastId
         let entries: [Entry]
         do {
-            entries = try await database.read { db in
+            entries = try await read { db in
                 let columns = """
                     id, receivedAt, deadline, replyTopic, routeSource, correlationData, correlationId, payload, retryRound,
                     EXISTS (SELECT 1 FROM call WHERE messageId = message.id)
@@ -520,7 +520,7 @@ public final class Journal: Sendable {
     public func recordCall(_ id: Int64, batch: Int, outcome: BatchOutcome) async throws(WorkerError) {
         do {
             let data = try JSONEncoder().encode(outcome)
-            try await database.write { db in
+            try await write { db in
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO call (messageId, batch, outcome) VALUES (?, ?, ?)",
                     arguments: [id, batch, data]
@@ -537,7 +537,7 @@ public final class Journal: Sendable {
     {
         do {
             let encoded = try outcomes.map { ($0.key, try JSONEncoder().encode($0.value)) }
-            try await database.write { db in
+            try await write { db in
                 for (batch, data) in encoded {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO call (messageId, batch, outcome) VALUES (?, ?, ?)",
@@ -559,7 +559,7 @@ public final class Journal: Sendable {
     /// - Returns: the replies to publish: the command's own, then one per waiting duplicate (marked).
     public func complete(_ id: Int64, reply: [UInt8], route: ReplyRoute) async throws(WorkerError) -> [PendingReply] {
         do {
-            return try await database.write { db in
+            return try await write { db in
                 let now = Date().timeIntervalSince1970
                 try db.cachedStatement(
                     sql: "UPDATE message SET state = 'done', reply = ?, completedAt = ?, retryAt = NULL WHERE id = ?"
@@ -615,7 +615,7 @@ public final class Journal: Sendable {
     /// Every stored reply the broker has not acknowledged yet, oldest first (replayed at start-up).
     public func pendingReplies() async throws(WorkerError) -> [PendingReply] {
         do {
-            return try await database.read { db in
+            return try await read { db in
                 try Row.fetchAll(
                     db,
                     sql:
@@ -648,7 +648,7 @@ public final class Journal: Sendable {
     public func markReplied(_ ids: [Int64]) async throws(WorkerError) {
         guard !ids.isEmpty else { return }
         do {
-            try await database.write { db in
+            try await write { db in
                 let now = Date().timeIntervalSince1970
                 let statement = try db.cachedStatement(
                     sql: "UPDATE message SET state = 'replied', repliedAt = ?, payload = NULL WHERE id = ?"
@@ -658,6 +658,24 @@ public final class Journal: Sendable {
         } catch {
             throw .journal("cannot mark \(ids.count) entries replied: \(error)")
         }
+    }
+
+    // MARK: - Cancellation
+
+    /// A write that the caller's cancellation cannot interrupt. GRDB ends an async access with
+    /// `CancellationError` (rolling its transaction back) when the awaiting task is cancelled, and the worker
+    /// cancels its tasks when it shuts down: exactly when a call's outcome or a reply's acknowledgement must
+    /// still be recorded. Running the access in its own task keeps the caller's cancellation away from it.
+    private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let database = database
+        return try await Task { try await database.write(updates) }.value
+    }
+
+    /// A read that the caller's cancellation cannot interrupt (see ``write(_:)``): a dispatcher read during
+    /// shutdown must not look like a broken journal.
+    private func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let database = database
+        return try await Task { try await database.read(value) }.value
     }
 
     // MARK: - Housekeeping
@@ -670,7 +688,7 @@ public final class Journal: Sendable {
         let cutoff = now.timeIntervalSince1970 - configuration.retention.seconds
         let maxEntries = configuration.maxEntries
         do {
-            return try await database.write { db in
+            return try await write { db in
                 try db.execute(
                     sql: "DELETE FROM message WHERE state = 'replied' AND receivedAt < ?",
                     arguments: [cutoff]
@@ -695,7 +713,7 @@ public final class Journal: Sendable {
     /// Entries by state, for tests, logs and readiness.
     public func counts() async throws(WorkerError) -> [String: Int] {
         do {
-            return try await database.read { db in
+            return try await read { db in
                 var counts = [String: Int]()
                 for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM message GROUP BY state") {
                     counts[row["state"]] = row["n"]

@@ -155,6 +155,36 @@ struct JournalTests {
         #expect(due.first?.batches[1] == BatchOutcome(succeeded: true, final: true, requestId: "R-1", attempts: 1))
     }
 
+    @Test("a cancelled caller (a worker shutting down) still reads and records: nothing fails with CancellationError")
+    func cancelledCaller() async throws {
+        let journal = try Journal(configuration: .init(path: nil))
+        guard case .execute(let id) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else {
+            Issue.record("expected execution")
+            return
+        }
+        let reply = Array(#"{"version":1,"correlationId":"c-1","status":"succeeded","calls":1}"#.utf8)
+        let route = ReplyRoute(topic: "ota/cancel/reply/j", source: .responseTopic, correlationData: Array("c-1".utf8))
+        let shutdown = Task {
+            // Cancelled before it does anything, as the worker's tasks are when it stops.
+            withUnsafeCurrentTask { $0?.cancel() }
+            #expect(Task.isCancelled)
+            var cursor = Journal.Cursor()
+            let ready = try await journal.readyCommands(after: &cursor, excluding: [], limit: 10, now: Date())
+            try await journal.recordCall(
+                id,
+                batch: 0,
+                outcome: BatchOutcome(succeeded: true, final: true, requestId: "R-1", attempts: 1)
+            )
+            let published = try await journal.complete(id, reply: reply, route: route)
+            try await journal.markReplied(published.map(\.id))
+            return (ready.map(\.id), try await journal.counts())
+        }
+        let (ready, counts) = try await shutdown.value
+        #expect(ready == [id])
+        #expect(counts == ["replied": 1])
+        #expect(try await journal.pendingReplies().isEmpty)
+    }
+
     @Test("everything survives closing and reopening the file")
     func reopen() async throws {
         let path = Self.temporaryPath()
