@@ -26,6 +26,7 @@ public final class CancelWorkerService: Service, Sendable {
     private let journal: Journal
     private let connection: MQTTConnection
     private let logger: Logger
+    private let metrics: WorkerMetrics
     private let state = Mutex(State())
     /// Signals that acknowledged replies wait to be marked (coalesced: one pending signal is enough).
     private let acknowledgements: AsyncStream<Void>
@@ -43,6 +44,8 @@ public final class CancelWorkerService: Service, Sendable {
         var handoffOverflows = 0
         var fatal: (any Error)?
         var counters = CancelWorkerService.Counters()
+        /// Commands executing now (the in-flight gauge).
+        var executing = 0
     }
 
     /// What the worker has done since it started (for logs, tests and metrics).
@@ -78,11 +81,17 @@ public final class CancelWorkerService: Service, Sendable {
         platform: PlatformAPIClient,
         platformConfiguration: PlatformAPIConfiguration,
         supervision: Supervision = .init(),
+        metrics: WorkerMetrics = WorkerMetrics(),
         logger: Logger
     ) {
         self.configuration = configuration
         self.intake = CommandIntake(configuration: configuration, schema: schema)
-        self.executor = CommandExecutor(platform: platform, platformConfiguration: platformConfiguration)
+        self.executor = CommandExecutor(
+            platform: platform,
+            platformConfiguration: platformConfiguration,
+            metrics: metrics
+        )
+        self.metrics = metrics
         self.journal = journal
         self.connection = MQTTConnection(
             configuration: mqtt,
@@ -220,21 +229,26 @@ public final class CancelWorkerService: Service, Sendable {
             fflush(nil)
             _exit(75)
         }
+        let outcome: WorkerMetrics.MessageOutcome =
+            switch (decision, action) {
+            case (.deadLetter, _): .deadLetter
+            case (.answer(let reply, _), _): reply.status == .expired ? .expired : .rejected
+            case (.execute, .execute): .accepted
+            case (.execute, .publish(let reply)):
+                // A stored reply for a duplicate, or the refusal of a conflicting one (same key, other command).
+                String(decoding: reply.message.payload.prefix(160), as: UTF8.self).contains(#""status":"rejected""#)
+                    ? .rejected : .duplicate
+            case (.execute, .waitForOriginal): .duplicate
+            }
+        metrics.message(outcome)
         state.withLock { state in
             state.counters.received += 1
-            switch (decision, action) {
-            case (.deadLetter, _): state.counters.deadLettered += 1
-            case (.answer(let reply, _), _):
-                if reply.status == .expired { state.counters.expired += 1 } else { state.counters.rejected += 1 }
-            case (.execute, .execute): state.counters.accepted += 1
-            case (.execute, .publish(let reply)):
-                if String(decoding: reply.message.payload.prefix(160), as: UTF8.self).contains(#""status":"rejected""#)
-                {
-                    state.counters.rejected += 1
-                } else {
-                    state.counters.duplicates += 1
-                }
-            case (.execute, .waitForOriginal): state.counters.duplicates += 1
+            switch outcome {
+            case .deadLetter: state.counters.deadLettered += 1
+            case .expired: state.counters.expired += 1
+            case .rejected: state.counters.rejected += 1
+            case .accepted: state.counters.accepted += 1
+            case .duplicate: state.counters.duplicates += 1
             }
         }
         switch action {
@@ -348,7 +362,21 @@ public final class CancelWorkerService: Service, Sendable {
 
     private func execute(_ job: JournaledCommand) async {
         let started = ContinuousClock.now
-        state.withLock { $0.counters.started += 1 }
+        metrics.commandsInFlight(
+            state.withLock {
+                $0.counters.started += 1
+                $0.executing += 1
+                return $0.executing
+            }
+        )
+        defer {
+            metrics.commandsInFlight(
+                state.withLock {
+                    $0.executing -= 1
+                    return $0.executing
+                }
+            )
+        }
         let journal = self.journal
         let result = await executor.execute(job) { batch, outcome in
             do {
@@ -364,6 +392,7 @@ public final class CancelWorkerService: Service, Sendable {
             case .retry(let date, let outcomes):
                 try await journal.scheduleRetry(job.id, at: date, outcomes: outcomes)
                 state.withLock { $0.counters.retried += 1 }
+                metrics.retryScheduled()
                 logger.info(
                     "command will be retried (transient platform errors)",
                     metadata: [
@@ -384,6 +413,7 @@ public final class CancelWorkerService: Service, Sendable {
                     $0.counters.executed += 1
                     if reply.status == .expired { $0.counters.expired += 1 }
                 }
+                metrics.completed(reply.status, duration: ContinuousClock.now - started)
                 logger.info(
                     "command done",
                     metadata: [
@@ -452,12 +482,14 @@ public final class CancelWorkerService: Service, Sendable {
                     $0.acknowledged.append(reply.id)
                     $0.counters.repliesPublished += 1
                 }
+                metrics.replyPublished()
                 acknowledgementSignal.yield()
                 return
             } catch let error as WorkerError where error.codeName == "Journal" {
                 fatalJournalError(error)
             } catch {
                 state.withLock { $0.counters.publishFailures += 1 }
+                metrics.replyPublishFailed()
                 if Task.isCancelled || state.withLock({ $0.draining }) && !connection.isUp { return }
                 logger.warning(
                     "reply not acknowledged yet; trying again",

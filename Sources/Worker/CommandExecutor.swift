@@ -21,6 +21,7 @@ public struct CommandExecutor: Sendable {
     private let maxDeviceNamesPerCall: Int
     private let method: RPCHTTPMethod
     private let now: @Sendable () -> Date
+    private let metrics: WorkerMetrics
     /// First delay between command-level retries; doubles each round up to ``maximumRetryDelay``. Default 1 s.
     public var initialRetryDelay: Duration = .seconds(1)
     /// Longest delay between command-level retries. Default 30 s.
@@ -29,9 +30,11 @@ public struct CommandExecutor: Sendable {
     public init(
         platform: PlatformAPIClient,
         platformConfiguration: PlatformAPIConfiguration,
+        metrics: WorkerMetrics = WorkerMetrics(),
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.platform = platform
+        self.metrics = metrics
         self.maxDeviceNamesPerCall = platformConfiguration.maxDeviceNamesPerCall
         self.method = platformConfiguration.method
         self.now = now
@@ -90,7 +93,9 @@ public struct CommandExecutor: Sendable {
             let results = await withTaskGroup(of: (Int, BatchOutcome).self) { group in
                 for index in pending {
                     group.addTask {
+                        let started = ContinuousClock.now
                         let result = await platform.cancelOTATaskByDevice(batches[index], deadline: clockDeadline)
+                        metrics.platformCall(result.result.map { _ in }, duration: ContinuousClock.now - started)
                         var outcome = self.outcome(of: result, deadline: accepted.deadline)
                         // Attempts add up over the rounds of a command retried after transient failures.
                         outcome.attempts += previous[index]?.attempts ?? 0

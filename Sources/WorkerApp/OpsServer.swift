@@ -2,6 +2,7 @@
 import Hummingbird
 public import Logging
 import NIOCore
+public import Prometheus
 import Synchronization
 public import ServiceLifecycle
 public import Worker
@@ -19,9 +20,10 @@ public struct OpsServerConfiguration: Sendable {
     }
 }
 
-/// The small HTTP server for operations (DESIGN §6): `GET /health/live` (the process answers) and
+/// The small HTTP server for operations (DESIGN §6): `GET /health/live` (the process answers),
 /// `GET /health/ready` (200 only when the journal is open, the MQTT connection is up and subscribed, and the
-/// worker is not shutting down; 503 otherwise, with the reason in the body).
+/// worker is not shutting down; 503 otherwise, with the reason in the body) and `GET /metrics` (the worker's
+/// metrics in the Prometheus text format, see ``WorkerMetrics``, plus `ota_cancel_ready` 0 or 1).
 ///
 /// First in the service group, so it shuts down last: probes keep answering while the worker drains.
 public final class OpsServer: Service, Sendable {
@@ -33,7 +35,17 @@ public final class OpsServer: Service, Sendable {
         let value = Mutex<Int?>(nil)
     }
 
-    public init(configuration: OpsServerConfiguration, worker: CancelWorkerService, logger: Logger) {
+    /// The content type of the Prometheus text exposition format.
+    static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// - Parameters:
+    ///   - metrics: the registry `GET /metrics` shows (the one the worker's metrics were made in).
+    public init(
+        configuration: OpsServerConfiguration,
+        worker: CancelWorkerService,
+        metrics: PrometheusCollectorRegistry,
+        logger: Logger
+    ) {
         let router = Router()
         router.get("/health/live") { _, _ in "ok\n" }
         router.get("/health/ready") { _, _ -> Response in
@@ -46,6 +58,25 @@ public final class OpsServer: Service, Sendable {
                         string: ready ? "ready\n" : "not ready: connecting, subscribing or shutting down\n"
                     )
                 )
+            )
+        }
+        // Readiness as a metric too, so that an alert can follow it; read when scraped, like the probe.
+        let ready = metrics.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "ota_cancel",
+                metricName: "ready",
+                unitName: "",
+                helpText: "1 when the worker is ready to take commands (as /health/ready), else 0"
+            )
+        )
+        router.get("/metrics") { _, _ -> Response in
+            ready.set(Int64(worker.isReady ? 1 : 0))
+            var buffer = ByteBuffer()
+            buffer.writeBytes(metrics.emitToBuffer())
+            return Response(
+                status: .ok,
+                headers: [.contentType: Self.metricsContentType],
+                body: .init(byteBuffer: buffer)
             )
         }
         let boundPort = self.boundPort

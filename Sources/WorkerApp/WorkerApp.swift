@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 public import Logging
+import CoreMetrics
+public import Prometheus
 public import ServiceLifecycle
 import UnixSignals
 public import Worker
@@ -16,6 +18,8 @@ public enum WorkerApp {
         public var worker: CancelWorkerService
         public var ops: OpsServer
         public var journal: Journal
+        /// The registry of the worker's metrics, shown at the operations server's `/metrics`.
+        public var metrics: PrometheusCollectorRegistry
     }
 
     /// Builds the services in shutdown order: the operations server first (probes answer to the end), the
@@ -42,6 +46,9 @@ public enum WorkerApp {
         }
         let journal = try Journal(configuration: configuration.journal)
         let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
+        // Each built worker has its own registry (no global bootstrap): two workers in one process, as in tests,
+        // keep their figures apart.
+        let registry = PrometheusCollectorRegistry()
         let worker = CancelWorkerService(
             configuration: configuration.worker,
             mqtt: configuration.mqtt,
@@ -50,9 +57,10 @@ public enum WorkerApp {
             platform: platform,
             platformConfiguration: configuration.platform,
             supervision: configuration.supervision,
+            metrics: WorkerMetrics(factory: PrometheusMetricsFactory(registry: registry)),
             logger: logger
         )
-        let ops = OpsServer(configuration: configuration.ops, worker: worker, logger: logger)
+        let ops = OpsServer(configuration: configuration.ops, worker: worker, metrics: registry, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -64,7 +72,7 @@ public enum WorkerApp {
                 logger: logger
             )
         )
-        return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal)
+        return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal, metrics: registry)
     }
 
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.

@@ -47,6 +47,8 @@ struct WorkerStack: Sendable {
     let simulator: RunningSimulator
     let worker: CancelWorkerService
     let serviceGroup: ServiceGroup
+    /// The operations server (`/health/*`, `/metrics`) on a free port.
+    let ops: OpsServer
 
     static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -132,7 +134,8 @@ func withWorkerStack(
                     broker: broker,
                     simulator: simulator,
                     worker: built.worker,
-                    serviceGroup: built.serviceGroup
+                    serviceGroup: built.serviceGroup,
+                    ops: built.ops
                 )
                 let outcome: Result<Void, any Error>
                 do {

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+public import CoreMetrics
+import PlatformAPI
+
+/// The worker's metrics (DESIGN §6), made once from a swift-metrics factory and updated where the work happens.
+///
+/// Names carry the `ota_cancel_` prefix and follow Prometheus conventions (`_total` for counters, `_seconds` for
+/// durations). Every label comes from a small fixed vocabulary (an outcome, a reply status, a platform error's
+/// ``PlatformAPIError/shortDescription``), never from topics, correlation ids or device names, so the number of
+/// series stays bounded whatever the traffic. The fixed series are created up front: a dashboard sees a 0
+/// rather than nothing before the first rejection.
+///
+/// The handles come from the factory given to ``init(factory:)``. The worker passes `MetricsSystem.factory`,
+/// which is the task-local factory of `withMetricsFactory` when one is bound (the application binds its own
+/// Prometheus registry that way, and tests bind theirs), else the global one (a no-op unless bootstrapped).
+public struct WorkerMetrics: Sendable {
+    /// Metric names, for dashboards, alerts and tests.
+    public enum Name {
+        /// Counter of MQTT messages taken in, by `outcome`: `accepted` (journaled for execution), `duplicate`
+        /// (answered from, or waiting for, an earlier command with the same key), `rejected`, `expired`,
+        /// `dead_letter`.
+        public static let messages = "ota_cancel_messages_total"
+        /// Counter of commands answered after execution, by `status` (the reply's status).
+        public static let commandsCompleted = "ota_cancel_commands_completed_total"
+        /// Counter of command-level retries scheduled after transient platform failures.
+        public static let commandRetries = "ota_cancel_command_retries_total"
+        /// Histogram of the time from a command's execution start to its stored reply (one round).
+        public static let commandDuration = "ota_cancel_command_duration_seconds"
+        /// Counter of platform calls (each with its own retries inside), by `result`: `success` or the failure's
+        /// bounded short description (`timeout`, `platform:Throttling.User`, `http_status:503`, ...).
+        public static let platformCalls = "ota_cancel_platform_calls_total"
+        /// Histogram of one platform call's duration, pacing and retries included.
+        public static let platformCallDuration = "ota_cancel_platform_call_duration_seconds"
+        /// Counter of replies (and dead letters) the broker acknowledged.
+        public static let repliesPublished = "ota_cancel_replies_published_total"
+        /// Counter of reply publications that failed and were tried again.
+        public static let replyPublishFailures = "ota_cancel_reply_publish_failures_total"
+        /// Gauge of commands being executed right now.
+        public static let commandsInFlight = "ota_cancel_commands_in_flight"
+    }
+
+    /// What became of one MQTT message at intake (the `outcome` label of ``Name/messages``).
+    public enum MessageOutcome: String, Sendable, CaseIterable {
+        case accepted, duplicate, rejected, expired
+        case deadLetter = "dead_letter"
+    }
+
+    private let factory: any MetricsFactory
+    private let messages: [MessageOutcome: Counter]
+    private let completed: [CancelReply.Status: Counter]
+    private let retries: Counter
+    private let commandDuration: Timer
+    private let platformSuccesses: Counter
+    private let platformDuration: Timer
+    private let published: Counter
+    private let publishFailures: Counter
+    private let inFlight: Gauge
+
+    /// Makes every fixed series from `factory`.
+    ///
+    /// - Parameter factory: where the handles come from. Default `MetricsSystem.factory` (the task-local factory
+    ///   if one is bound, else the global one).
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        messages = Dictionary(
+            uniqueKeysWithValues: MessageOutcome.allCases.map {
+                ($0, Counter(label: Name.messages, dimensions: [("outcome", $0.rawValue)], factory: factory))
+            }
+        )
+        let statuses: [CancelReply.Status] = [.succeeded, .partial, .failed, .rejected, .expired]
+        completed = Dictionary(
+            uniqueKeysWithValues: statuses.map {
+                ($0, Counter(label: Name.commandsCompleted, dimensions: [("status", $0.rawValue)], factory: factory))
+            }
+        )
+        retries = Counter(label: Name.commandRetries, factory: factory)
+        commandDuration = Timer(label: Name.commandDuration, factory: factory)
+        platformSuccesses = Counter(label: Name.platformCalls, dimensions: [("result", "success")], factory: factory)
+        platformDuration = Timer(label: Name.platformCallDuration, factory: factory)
+        published = Counter(label: Name.repliesPublished, factory: factory)
+        publishFailures = Counter(label: Name.replyPublishFailures, factory: factory)
+        inFlight = Gauge(label: Name.commandsInFlight, factory: factory)
+    }
+
+    /// One message taken in.
+    func message(_ outcome: MessageOutcome) {
+        messages[outcome]?.increment()
+    }
+
+    /// One command answered after execution, `duration` after its execution started.
+    func completed(_ status: CancelReply.Status, duration: Duration) {
+        completed[status]?.increment()
+        commandDuration.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// One command-level retry scheduled.
+    func retryScheduled() {
+        retries.increment()
+    }
+
+    /// One platform call ended.
+    func platformCall(_ result: Result<Void, PlatformAPIError>, duration: Duration) {
+        switch result {
+        case .success: platformSuccesses.increment()
+        case .failure(let error):
+            // Made on demand: the failure kinds are many but bounded (see `shortDescription`); a factory
+            // hands back the same series for the same label and dimensions.
+            Counter(label: Name.platformCalls, dimensions: [("result", error.shortDescription)], factory: factory)
+                .increment()
+        }
+        platformDuration.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// One reply acknowledged by the broker.
+    func replyPublished() {
+        published.increment()
+    }
+
+    /// One reply publication failed (it is tried again).
+    func replyPublishFailed() {
+        publishFailures.increment()
+    }
+
+    /// The number of commands executing now.
+    func commandsInFlight(_ count: Int) {
+        inFlight.record(count)
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating), as swift-metrics timers take it.
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow
+            ? (seconds < 0 ? .min : .max) : whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}
