@@ -84,7 +84,13 @@ public final class OpsServer: Service, Sendable {
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
-                boundPort.value.withLock { $0 = channel.localAddress?.port }
+                let port = channel.localAddress?.port
+                boundPort.value.withLock { $0 = port }
+                // With `--ops-port 0` this line is the only way to learn the port (scripts/demo reads it).
+                logger.notice(
+                    "operations endpoints listening: /health/live, /health/ready, /metrics",
+                    metadata: ["ota.ops-url": "http://\(configuration.host):\(port.map(String.init) ?? "?")"]
+                )
             },
             logger: logger
         )
