@@ -11,7 +11,13 @@ private func core(_ obj: UnsafeMutableRawPointer?) -> MosquittoCore? {
     return Unmanaged<MosquittoCore>.fromOpaque(obj).takeUnretainedValue()
 }
 
-func mosquittoOnConnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32, _ flags: Int32, _: OpaquePointer?) {
+func mosquittoOnConnect(
+    _: OpaquePointer?,
+    _ obj: UnsafeMutableRawPointer?,
+    _ rc: Int32,
+    _ flags: Int32,
+    _: OpaquePointer?
+) {
     core(obj)?.handleConnect(returnCode: rc, flags: flags)
 }
 

@@ -219,7 +219,8 @@ package struct ConnectionStateMachine: Sendable {
             }
         }
         let delay = reconnect.delay(forAttempt: failedAttempts)
-        state = initial
+        state =
+            initial
             ? .connecting(failedAttempts: failedAttempts + 1) : .reconnecting(failedAttempts: failedAttempts + 1)
         return .reconnect(after: delay)
     }

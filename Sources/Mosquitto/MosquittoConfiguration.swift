@@ -24,7 +24,11 @@ public struct MosquittoConfiguration: Sendable {
         ///   - initialDelay: The first delay; default 1 s.
         ///   - maximumDelay: The cap; default 30 s.
         ///   - exponential: Double the delay per failed attempt; default `true`.
-        public init(initialDelay: Duration = .seconds(1), maximumDelay: Duration = .seconds(30), exponential: Bool = true) {
+        public init(
+            initialDelay: Duration = .seconds(1),
+            maximumDelay: Duration = .seconds(30),
+            exponential: Bool = true
+        ) {
             self.initialDelay = initialDelay
             self.maximumDelay = maximumDelay
             self.exponential = exponential

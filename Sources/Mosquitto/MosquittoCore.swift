@@ -198,7 +198,9 @@ final class MosquittoCore: Sendable {
                 // One line per attempt; the backoff bounds the rate (at most one per maximumDelay when it lasts).
                 logger.warning(
                     "MQTT connect attempt failed; retrying",
-                    metadata: ["mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)"]
+                    metadata: [
+                        "mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)",
+                    ]
                 )
                 if sleeper.sleep(for: delay) {
                     rc = MosquittoError.ResultCode.noConn.rawValue
@@ -228,7 +230,8 @@ final class MosquittoCore: Sendable {
             effects.append(
                 .resumeAcks(
                     state.acks.failAll(
-                        with: cause ?? MosquittoError.clientClosed("the client disconnected before the acknowledgement came")
+                        with: cause
+                            ?? MosquittoError.clientClosed("the client disconnected before the acknowledgement came")
                     )
                 )
             )
@@ -281,7 +284,9 @@ final class MosquittoCore: Sendable {
             } else {
                 logger.error(
                     "MQTT re-subscribe failed",
-                    metadata: ["mqtt.topic_filter": "\(info.topicFilter)", "mqtt.error": "\(MosquittoError(result: rc))"]
+                    metadata: [
+                        "mqtt.topic_filter": "\(info.topicFilter)", "mqtt.error": "\(MosquittoError(result: rc))",
+                    ]
                 )
             }
         }

@@ -47,7 +47,11 @@ struct StateMachineTests {
         #expect(machine.state == .connecting(failedAttempts: 7))
         #expect(machine.start() == .wait)
         // Success resets the count, and it is still the first connection.
-        #expect(machine.connackReceived(returnCode: 0, sessionPresent: false).contains(.resumeConnectWaiters(sessionPresent: false)))
+        #expect(
+            machine.connackReceived(returnCode: 0, sessionPresent: false).contains(
+                .resumeConnectWaiters(sessionPresent: false)
+            )
+        )
     }
 
     @Test("a constant backoff when exponential is off")
@@ -61,16 +65,21 @@ struct StateMachineTests {
         #expect(policy.delay(forAttempt: 1_000) == .seconds(30))
     }
 
-    @Test("a refusal before the first connection ends the loop and fails connect()", arguments: [
-        (Int32(0x87), Int32(2)),  // MQTT 5: libmosquitto turns the refusal into MOSQ_ERR_PROTOCOL
-        (Int32(5), Int32(5)),  // MQTT 3.1.1: MOSQ_ERR_CONN_REFUSED
-        (Int32(0x89), Int32(2)),  // even "server busy": connect() must not spin silently
-    ])
+    @Test(
+        "a refusal before the first connection ends the loop and fails connect()",
+        arguments: [
+            (Int32(0x87), Int32(2)),  // MQTT 5: libmosquitto turns the refusal into MOSQ_ERR_PROTOCOL
+            (Int32(5), Int32(5)),  // MQTT 3.1.1: MOSQ_ERR_CONN_REFUSED
+            (Int32(0x89), Int32(2)),  // even "server busy": connect() must not spin silently
+        ]
+    )
     func refusalBeforeFirstConnection(connack: Int32, loopResult: Int32) {
         var machine = ConnectionStateMachine(reconnect: policy)
         _ = machine.start()
         let refusal = MosquittoError(.connectionRefused(UInt8(connack)))
-        #expect(machine.connackReceived(returnCode: connack, sessionPresent: false) == [.emit(.connectionRefused(refusal))])
+        #expect(
+            machine.connackReceived(returnCode: connack, sessionPresent: false) == [.emit(.connectionRefused(refusal))]
+        )
         #expect(machine.connectionLost(returnCode: loopResult) == [])
         #expect(machine.networkFailed(returnCode: loopResult) == .exit(refusal))
         #expect(machine.loopExited(cause: refusal) == [.failConnectWaiters(refusal), .emit(.loopExited(refusal))])
@@ -84,7 +93,9 @@ struct StateMachineTests {
         _ = machine.start()
         _ = machine.connackReceived(returnCode: 0, sessionPresent: false)
         let lost = MosquittoError(.library(.connLost))
-        #expect(machine.connectionLost(returnCode: connLost) == [.emit(.disconnected(lost)), .failSubscribeWaiters(lost)])
+        #expect(
+            machine.connectionLost(returnCode: connLost) == [.emit(.disconnected(lost)), .failSubscribeWaiters(lost)]
+        )
         #expect(!machine.isConnected)
         #expect(machine.networkFailed(returnCode: connLost) == .reconnect(after: .seconds(1)))
         #expect(machine.networkFailed(returnCode: errnoError) == .reconnect(after: .seconds(2)))
@@ -126,10 +137,13 @@ struct StateMachineTests {
         #expect(machine.loopExited(cause: refusal) == [.emit(.loopExited(refusal))])
     }
 
-    @Test("fatal libmosquitto results end the loop; transient ones are retried", arguments: [
-        (Int32(2), true), (Int32(3), true), (Int32(15), true), (Int32(11), true),
-        (Int32(7), false), (Int32(14), false), (Int32(19), false), (Int32(4), false),
-    ])
+    @Test(
+        "fatal libmosquitto results end the loop; transient ones are retried",
+        arguments: [
+            (Int32(2), true), (Int32(3), true), (Int32(15), true), (Int32(11), true),
+            (Int32(7), false), (Int32(14), false), (Int32(19), false), (Int32(4), false),
+        ]
+    )
     func fatalResults(code: Int32, fatal: Bool) {
         var machine = ConnectionStateMachine(reconnect: policy)
         _ = machine.start()

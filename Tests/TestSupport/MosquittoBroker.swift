@@ -86,13 +86,19 @@ public final class MosquittoBroker: Sendable {
             }
         }
         try? FileManager.default.removeItem(atPath: directory)
-        throw TestSupportError("mosquitto could not bind a free port after 5 attempts: \(String(describing: lastError))")
+        throw TestSupportError(
+            "mosquitto could not bind a free port after 5 attempts: \(String(describing: lastError))"
+        )
     }
 
     /// Stops the broker with SIGTERM and waits for it to exit (it writes its persistence file on the way out).
     /// Idempotent.
     public func stop() async {
-        guard let process = running.withLock({ process in defer { process = nil }; return process }) else { return }
+        guard
+            let process = running.withLock({ process in
+                defer { process = nil }; return process
+            })
+        else { return }
         process.signal(SIGTERM)
         let killer = Task {
             try await Task.sleep(for: .seconds(10))
