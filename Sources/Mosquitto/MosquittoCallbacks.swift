@@ -5,6 +5,7 @@
 // libmosquitto owns before returning, and do no work beyond handing over to MosquittoCore.
 // All of them run on the network-loop thread, with libmosquitto's callback mutex held.
 import CMosquitto
+import Logging
 
 private func core(_ obj: UnsafeMutableRawPointer?) -> MosquittoCore? {
     guard let obj else { return nil }
@@ -77,17 +78,31 @@ func mosquittoOnMessage(
 
 func mosquittoOnLog(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ level: Int32, _ text: UnsafePointer<CChar>?) {
     guard let core = core(obj), let text else { return }
+    // With TLS this runs for every packet's debug line; only error lines and trace logging need the text.
+    guard level == MOSQ_LOG_ERR || core.logger.logLevel <= .trace else { return }
     core.handleLog(level: level, text: String(cString: text))
 }
 
-/// Installs every callback on a fresh handle.
-func installCallbacks(on mosq: OpaquePointer, logToTrace: Bool) {
+/// The key-password callback given to `mosquitto_tls_set`: supplies no password (returns length 0), so an
+/// encrypted key fails to load instead of OpenSSL prompting on the terminal. Only unencrypted keys are supported.
+func mosquittoNoKeyPassword(
+    _: UnsafeMutablePointer<CChar>?,
+    _: Int32,
+    _: Int32,
+    _: UnsafeMutableRawPointer?
+) -> Int32 {
+    0
+}
+
+/// Installs every callback on a fresh handle; the log callback only when `withLog` is set (with it libmosquitto
+/// formats a line for every packet).
+func installCallbacks(on mosq: OpaquePointer, withLog: Bool) {
     mosquitto_connect_v5_callback_set(mosq, mosquittoOnConnect)
     mosquitto_disconnect_v5_callback_set(mosq, mosquittoOnDisconnect)
     mosquitto_publish_v5_callback_set(mosq, mosquittoOnPublish)
     mosquitto_subscribe_v5_callback_set(mosq, mosquittoOnSubscribe)
     mosquitto_message_v5_callback_set(mosq, mosquittoOnMessage)
-    if logToTrace {
+    if withLog {
         mosquitto_log_callback_set(mosq, mosquittoOnLog)
     }
 }

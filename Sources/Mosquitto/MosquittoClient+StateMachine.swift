@@ -142,7 +142,12 @@ package struct ConnectionStateMachine: Sendable {
 
     /// A libmosquitto network call failed: `mosquitto_loop`, `mosquitto_connect_bind_v5` or `mosquitto_reconnect`
     /// returned `returnCode` (≠ 0). Decides whether to retry after a backoff or to give up.
-    package mutating func networkFailed(returnCode: Int32) -> LoopDecision {
+    /// - Parameters:
+    ///   - returnCode: The `MOSQ_ERR_*` value.
+    ///   - tlsFailure: Set when the failure was TLS (the I/O layer knows from libmosquitto's log, not always from
+    ///     the code): before the first CONNACK it ends the loop like a refusal, since an untrusted certificate or
+    ///     a rejected client certificate will not fix itself; default `nil`.
+    package mutating func networkFailed(returnCode: Int32, tlsFailure: MosquittoError? = nil) -> LoopDecision {
         let refusal = pendingRefusal
         pendingRefusal = nil
         switch state {
@@ -153,11 +158,29 @@ package struct ConnectionStateMachine: Sendable {
         case .connected:
             // The call failed without an on_disconnect first (e.g. select() failed): treat as a lost connection.
             state = .reconnecting(failedAttempts: 0)
-            return decide(returnCode: returnCode, refusal: refusal, initial: false, failedAttempts: 0)
+            return decide(
+                returnCode: returnCode,
+                refusal: refusal,
+                tlsFailure: tlsFailure,
+                initial: false,
+                failedAttempts: 0
+            )
         case .connecting(let failed):
-            return decide(returnCode: returnCode, refusal: refusal, initial: true, failedAttempts: failed)
+            return decide(
+                returnCode: returnCode,
+                refusal: refusal,
+                tlsFailure: tlsFailure,
+                initial: true,
+                failedAttempts: failed
+            )
         case .reconnecting(let failed):
-            return decide(returnCode: returnCode, refusal: refusal, initial: false, failedAttempts: failed)
+            return decide(
+                returnCode: returnCode,
+                refusal: refusal,
+                tlsFailure: tlsFailure,
+                initial: false,
+                failedAttempts: failed
+            )
         }
     }
 
@@ -202,6 +225,7 @@ package struct ConnectionStateMachine: Sendable {
     private mutating func decide(
         returnCode: Int32,
         refusal: MosquittoError?,
+        tlsFailure: MosquittoError?,
         initial: Bool,
         failedAttempts: Int
     ) -> LoopDecision {
@@ -214,6 +238,11 @@ package struct ConnectionStateMachine: Sendable {
             }
         } else {
             let code = MosquittoError.ResultCode(rawValue: returnCode)
+            // Once connected, a TLS failure is fatal only where libmosquitto's own loop gives up (MOSQ_ERR_TLS):
+            // a broker killed mid-session also leaves an OpenSSL "unexpected eof" line, and must be retried.
+            if let tlsFailure, initial || code.endsNetworkLoop {
+                return .exit(tlsFailure)
+            }
             if code.endsNetworkLoop {
                 return .exit(MosquittoError(.library(code), detail: "network loop"))
             }

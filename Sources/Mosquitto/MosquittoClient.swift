@@ -85,6 +85,25 @@ public final class MosquittoClient: Sendable {
         if let username = configuration.username {
             try set(mosquitto_username_pw_set(mosq, username, configuration.password), "username/password")
         }
+        if let tls = configuration.tls {
+            // Files are only checked for existence here; OpenSSL reads them on connect (a bad file then fails
+            // connect() with MOSQ_ERR_TLS and OpenSSL's reason). The password callback supplies no password, so an
+            // encrypted key fails instead of OpenSSL prompting on a terminal nobody watches.
+            try set(
+                mosquitto_tls_set(
+                    mosq,
+                    tls.caFile,
+                    tls.caDirectory,
+                    tls.certificateFile,
+                    tls.keyFile,
+                    mosquittoNoKeyPassword
+                ),
+                "TLS files"
+            )
+            // cert_reqs 1 = SSL_VERIFY_PEER: the broker's chain is always verified.
+            try set(mosquitto_tls_opts_set(mosq, 1, tls.version?.description, tls.ciphers), "TLS options")
+            try set(mosquitto_tls_insecure_set(mosq, tls.insecure), "TLS host name verification")
+        }
 
         var logger = logger
         logger[metadataKey: "mqtt.client_id"] = "\(configuration.clientID)"
@@ -101,7 +120,9 @@ public final class MosquittoClient: Sendable {
         )
         // libmosquitto holds one retain of the core, released by destroyHandle() after mosquitto_destroy.
         mosquitto_user_data_set(mosq, Unmanaged.passRetained(core).toOpaque())
-        installCallbacks(on: mosq, logToTrace: logger.logLevel <= .trace)
+        // TLS failures are only explained in libmosquitto's log (OpenSSL's reasons), so with TLS the log callback
+        // is always on: error lines are kept for the connect error, everything else is forwarded at trace level.
+        installCallbacks(on: mosq, withLog: logger.logLevel <= .trace || configuration.tls != nil)
         self.core = core
         self.events = Events(stream: stream)
     }

@@ -84,6 +84,10 @@ public struct MosquittoConfiguration: Sendable {
     public var username: String?
     /// Password for the broker. Default `nil`. Never logged, never part of an error or a description.
     public var password: String?
+    /// TLS to the broker (CA, optional client certificate). Default `nil`: plain TCP, as on a loopback or private
+    /// network; set it whenever commands and credentials cross a network someone else can read. The broker's port
+    /// is usually different for TLS (8883 by convention), so set ``port`` too.
+    public var tls: TLS?
 
     /// Creates a configuration; every argument except `clientID` has the default documented on its property.
     public init(
@@ -99,7 +103,8 @@ public struct MosquittoConfiguration: Sendable {
         reconnect: Reconnect = Reconnect(),
         tcpNoDelay: Bool = true,
         username: String? = nil,
-        password: String? = nil
+        password: String? = nil,
+        tls: TLS? = nil
     ) {
         self.host = host
         self.port = port
@@ -114,6 +119,7 @@ public struct MosquittoConfiguration: Sendable {
         self.tcpNoDelay = tcpNoDelay
         self.username = username
         self.password = password
+        self.tls = tls
     }
 
     /// Checks the values libmosquitto would otherwise reject later with a bare `MOSQ_ERR_INVAL`.
@@ -139,16 +145,17 @@ public struct MosquittoConfiguration: Sendable {
         if password != nil && username == nil {
             throw .invalidConfiguration("password is set but username is not")
         }
+        try tls?.validate()
     }
 }
 
 extension MosquittoConfiguration: CustomStringConvertible {
-    /// A log-safe summary: the password appears only as "set"/"unset".
+    /// A log-safe summary: the password appears only as "set"/"unset"; TLS as "off" or its file paths.
     public var description: String {
         "MosquittoConfiguration(host: \(host), port: \(port), clientID: \(clientID), protocol: \(protocolVersion), "
             + "keepAlive: \(keepAlive), cleanStart: \(cleanStart), sessionExpiry: \(sessionExpiryInterval), "
             + "receiveMaximum: \(receiveMaximum), sendMaximum: \(sendMaximum), username: \(username ?? "-"), "
-            + "password: \(password == nil ? "unset" : "set"))"
+            + "password: \(password == nil ? "unset" : "set"), tls: \(tls.map(\.description) ?? "off"))"
     }
 }
 
@@ -162,6 +169,7 @@ extension MosquittoConfiguration: CustomReflectable {
                 "keepAlive": keepAlive, "cleanStart": cleanStart, "sessionExpiryInterval": sessionExpiryInterval,
                 "receiveMaximum": receiveMaximum, "sendMaximum": sendMaximum, "reconnect": reconnect,
                 "tcpNoDelay": tcpNoDelay, "username": username as Any, "password": password == nil ? "unset" : "set",
+                "tls": tls.map(\.description) ?? "off",
             ],
             displayStyle: .struct
         )

@@ -34,6 +34,10 @@ struct SharedState: Sendable {
     var subscriptions: [RememberedSubscription] = []
     /// Message ids of SUBSCRIBE packets the loop thread sent from on_connect, by topic filter.
     var resubscribeMids: [Int32: String] = [:]
+    /// libmosquitto's error-level log lines since the current connection attempt began (the last few only).
+    /// OpenSSL's reasons for a failed handshake reach us only this way. Filled only while the log callback is
+    /// installed (TLS configured, or trace logging).
+    var attemptErrorLog: [String] = []
 }
 
 /// The part of a client that the C callbacks and the network-loop thread reach.
@@ -171,8 +175,15 @@ final class MosquittoCore: Sendable {
         let host = configuration.host
         let port = Int32(configuration.port)
         let keepAlive = Int32(configuration.keepAlive)
-        logger.debug("MQTT network loop starting", metadata: ["mqtt.host": "\(host)", "mqtt.port": "\(port)"])
+        logger.debug(
+            "MQTT network loop starting",
+            metadata: [
+                "mqtt.host": "\(host)", "mqtt.port": "\(port)",
+                "mqtt.tls": "\(configuration.tls.map(\.description) ?? "off")",
+            ]
+        )
 
+        beginAttempt()
         var rc = withConnectProperties(configuration) { properties in
             mosquitto_connect_bind_v5(mosq, host, port, keepAlive, nil, properties)
         }
@@ -188,7 +199,8 @@ final class MosquittoCore: Sendable {
                 return
             }
             let failure = MosquittoError(result: rc, detail: "network")  // captures strerror(errno) now
-            let decision = shared.withLock { $0.machine.networkFailed(returnCode: rc) }
+            let tlsFailure = tlsFailure(returnCode: rc)
+            let decision = shared.withLock { $0.machine.networkFailed(returnCode: rc, tlsFailure: tlsFailure) }
             switch decision {
             case .exit(let cause):
                 if cause == nil { closeGracefully() }
@@ -196,19 +208,46 @@ final class MosquittoCore: Sendable {
                 return
             case .reconnect(let delay):
                 // One line per attempt; the backoff bounds the rate (at most one per maximumDelay when it lasts).
-                logger.warning(
-                    "MQTT connect attempt failed; retrying",
-                    metadata: [
-                        "mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)",
-                    ]
-                )
+                var metadata: Logger.Metadata = [
+                    "mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)",
+                ]
+                if let tlsFailure { metadata["mqtt.tls_error"] = "\(tlsFailure.message)" }
+                logger.warning("MQTT connect attempt failed; retrying", metadata: metadata)
                 if sleeper.sleep(for: delay) {
                     rc = MosquittoError.ResultCode.noConn.rawValue
                     continue
                 }
+                beginAttempt()
                 rc = mosquitto_reconnect(mosq)
             }
         }
+    }
+
+    /// Forgets the error log lines of the previous connection attempt.
+    private func beginAttempt() {
+        shared.withLock { $0.attemptErrorLog.removeAll() }
+    }
+
+    /// Whether the failed attempt (or lost connection) was a TLS failure, and if so the error with OpenSSL's
+    /// reasons. libmosquitto 2.0.11 returns `MOSQ_ERR_TLS` only when the handshake fails on our side (untrusted
+    /// chain, wrong host name); when the broker rejects us (no or wrong client certificate under TLS 1.3) the
+    /// read after the handshake fails with `MOSQ_ERR_ERRNO`/`EPROTO` or `MOSQ_ERR_CONN_LOST`, and only the
+    /// "OpenSSL Error" lines in its log say why. A clean close by the broker (close_notify) logs no such line.
+    private func tlsFailure(returnCode rc: Int32) -> MosquittoError? {
+        guard configuration.tls != nil else { return nil }
+        let lines = shared.withLock { state in
+            defer { state.attemptErrorLog.removeAll() }
+            return state.attemptErrorLog
+        }
+        let code = MosquittoError.ResultCode(rawValue: rc)
+        guard code == .tls || code == .tlsHandshake || lines.contains(where: { $0.hasPrefix("OpenSSL Error") }) else {
+            return nil
+        }
+        let reasons = lines.isEmpty ? "no reason logged" : lines.joined(separator: "; ")
+        return MosquittoError(
+            .library(.tls),
+            detail: "TLS with \(configuration.host):\(configuration.port): \(reasons)"
+        )
     }
 
     /// Sends DISCONNECT if a socket is open and pumps the loop until it is written (bounded), so the broker sees
@@ -373,7 +412,15 @@ final class MosquittoCore: Sendable {
     }
 
     func handleLog(level: Int32, text: String) {
-        logger.trace("libmosquitto: \(text)", metadata: ["mqtt.log_level": "\(level)"])
+        if level == MOSQ_LOG_ERR {
+            shared.withLock { state in
+                if state.attemptErrorLog.count >= 8 { state.attemptErrorLog.removeFirst() }
+                state.attemptErrorLog.append(text)
+            }
+        }
+        if logger.logLevel <= .trace {
+            logger.trace("libmosquitto: \(text)", metadata: ["mqtt.log_level": "\(level)"])
+        }
     }
 }
 

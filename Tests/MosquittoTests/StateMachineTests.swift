@@ -157,6 +157,27 @@ struct StateMachineTests {
         }
     }
 
+    @Test("a TLS failure ends the loop before the first CONNACK; afterwards only where libmosquitto's own loop would")
+    func tlsFailures() {
+        let tls = MosquittoError(.library(.tls), detail: "OpenSSL Error[0]: certificate verify failed")
+        var machine = ConnectionStateMachine(reconnect: policy)
+        _ = machine.start()
+        // A broker rejecting our certificate surfaces as a read failure (EPROTO or connection lost).
+        #expect(machine.networkFailed(returnCode: errnoError, tlsFailure: tls) == .exit(tls))
+
+        machine = ConnectionStateMachine(reconnect: policy)
+        _ = machine.start()
+        _ = machine.connackReceived(returnCode: 0, sessionPresent: true)
+        _ = machine.connectionLost(returnCode: errnoError)
+        // A broker killed mid-session leaves an OpenSSL "unexpected eof" line: retried, not fatal.
+        #expect(machine.networkFailed(returnCode: errnoError, tlsFailure: tls) == .reconnect(after: .seconds(1)))
+        #expect(machine.networkFailed(returnCode: connLost, tlsFailure: tls) == .reconnect(after: .seconds(2)))
+        // MOSQ_ERR_TLS itself stays fatal, now with the OpenSSL reasons.
+        let decision = machine.networkFailed(returnCode: 8, tlsFailure: tls)
+        #expect(decision == .exit(tls))
+        if case .exit(let cause?) = decision { #expect(cause.message.contains("certificate verify failed")) }
+    }
+
     @Test("stop while connecting fails connect(), sends DISCONNECT, and is idempotent")
     func stopWhileConnecting() {
         var machine = ConnectionStateMachine(reconnect: policy)
