@@ -57,6 +57,8 @@ public final class MosquittoBroker: Sendable {
     ///   - persistence: Save sessions and queued messages on clean shutdown and load them on start; default off.
     ///   - extraConfig: Further config lines (e.g. `"allow_anonymous false"`, `"password_file /path"`). A line whose
     ///     option name matches a default line (`allow_anonymous`, `persistence`...) replaces that default.
+    ///     They follow the generated `listener` line, so listener options (`cafile`, `certfile`, `keyfile`,
+    ///     `require_certificate`) configure that listener, e.g. to make it a TLS listener.
     /// - Returns: The running broker, accepting connections.
     /// - Throws: ``TestSupportError`` when mosquitto is not installed (the message says how to install it) or
     ///   does not come up.
