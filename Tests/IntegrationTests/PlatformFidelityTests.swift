@@ -35,11 +35,19 @@ struct PlatformFidelityTests {
 
     // MARK: Authentication
 
-    @Test("SignatureDoesNotMatch (wrong secret): failed, permanent, 1 attempt, HTTP 400, the server's string-to-sign kept")
+    @Test(
+        "SignatureDoesNotMatch (wrong secret): failed, permanent, 1 attempt, HTTP 400, the server's string-to-sign kept"
+    )
     func signatureDoesNotMatch() async throws {
         try await withWorkerStack(secret: "not-the-secret") { stack in
             let reply = try await stack.cancel(["dev-000001"])
-            let group = try expectFailed(reply, code: "SignatureDoesNotMatch", transient: false, attempts: 1, httpStatus: 400)
+            let group = try expectFailed(
+                reply,
+                code: "SignatureDoesNotMatch",
+                transient: false,
+                attempts: 1,
+                httpStatus: 400
+            )
             #expect(group["message"]?.stringValue?.contains("string to sign is:GET&%2F&AccessKeyId%3Dtestid") == true)
             #expect(!reply.serialized().contains("not-the-secret"))
             #expect(stack.status(of: "dev-000001") == ["QUEUED"])
@@ -131,10 +139,20 @@ struct PlatformFidelityTests {
     func jobRestriction() async throws {
         let simulator = SimulatorConfiguration(fixture: Self.jobFixture, qps: 0)
         try await withWorkerStack(simulator: simulator) { stack in
-            let unknown = try await stack.cancel(["dev-two-jobs"], product: "pk1", firmware: "fw1", extra: #","jobId":"job9""#)
+            let unknown = try await stack.cancel(
+                ["dev-two-jobs"],
+                product: "pk1",
+                firmware: "fw1",
+                extra: #","jobId":"job9""#
+            )
             try expectFailed(unknown, code: "iot.system.IllegalRequest", transient: false, attempts: 1, httpStatus: 200)
             #expect(stack.status(of: "dev-two-jobs") == ["QUEUED", "IN_PROGRESS"])
-            let known = try await stack.cancel(["dev-two-jobs"], product: "pk1", firmware: "fw1", extra: #","jobId":"job2""#)
+            let known = try await stack.cancel(
+                ["dev-two-jobs"],
+                product: "pk1",
+                firmware: "fw1",
+                extra: #","jobId":"job2""#
+            )
             #expect(known["status"]?.stringValue == "succeeded" && known["attempts"]?.numberValue?.int64Value == 1)
             #expect(stack.status(of: "dev-two-jobs") == ["QUEUED", "CANCELED"])
         }
@@ -175,7 +193,9 @@ struct PlatformFidelityTests {
         }
     }
 
-    @Test("the platform's real quota (2 calls/s) and the worker paced to it: 5 calls spread over 2 s, every throttle retried")
+    @Test(
+        "the platform's real quota (2 calls/s) and the worker paced to it: 5 calls spread over 2 s, every throttle retried"
+    )
     func pacedToQuota() async throws {
         let simulator = SimulatorConfiguration(generateDevices: 1_000, qps: 2)
         try await withWorkerStack(simulator: simulator, arguments: TestArguments(platformQps: 2)) { stack in
@@ -244,7 +264,10 @@ struct PlatformFidelityTests {
             faults: [FaultRule(httpStatus: 503, probability: 0.3)],
             randomSeed: 7
         )
-        try await withWorkerStack(simulator: simulator, arguments: TestArguments(platformQps: 0, platformMaxAttempts: 10)) { stack in
+        try await withWorkerStack(
+            simulator: simulator,
+            arguments: TestArguments(platformQps: 0, platformMaxAttempts: 10)
+        ) { stack in
             var attempts: Int64 = 0
             for device in Self.devices(1...20) {
                 let reply = try await stack.cancel([device])
@@ -323,7 +346,9 @@ struct PlatformFidelityTests {
         }
     }
 
-    @Test("a body trickling past connect + read (no single silence above the read timeout): timed out, retried, 2 attempts")
+    @Test(
+        "a body trickling past connect + read (no single silence above the read timeout): timed out, retried, 2 attempts"
+    )
     func slowBodyBeyond() async throws {
         let arguments = TestArguments(platformConnectTimeout: 3, platformReadTimeout: 3, platformQps: 0)
         try await withWorkerStack(arguments: arguments) { stack in
@@ -342,7 +367,11 @@ struct PlatformFidelityTests {
         arguments: [("aliyun", "GET"), ("aliyun", "POST"), ("tuya", "GET"), ("tuya", "POST")]
     )
     func profiles(profile: String, method: String) async throws {
-        let simulator = SimulatorConfiguration(generateDevices: 10, qps: 0, responseStyle: profile == "tuya" ? .tuya : .aliyun)
+        let simulator = SimulatorConfiguration(
+            generateDevices: 10,
+            qps: 0,
+            responseStyle: profile == "tuya" ? .tuya : .aliyun
+        )
         let arguments = TestArguments(platformMethod: method, platformProfile: profile, platformQps: 0)
         try await withWorkerStack(simulator: simulator, arguments: arguments) { stack in
             let reply = try await stack.cancel(["dev-000001"], extra: #","dryRun":true"#)
@@ -369,7 +398,8 @@ extension WorkerStack {
         timeout: Int = 30
     ) async throws -> JSONValue {
         let names = devices.map { "\"\($0)\"" }.joined(separator: ",")
-        let command = #"{"productKey":""# + product + #"","firmwareId":""# + firmware + #"","deviceNames":["# + names + "]"
+        let command =
+            #"{"productKey":""# + product + #"","firmwareId":""# + firmware + #"","deviceNames":["# + names + "]"
             + extra + "}"
         let correlation = "fidelity-" + UUID().uuidString.prefix(8)
         let fields = try await request(
@@ -400,9 +430,17 @@ func expectFailed(
     let group = groups[0]
     #expect(group["code"]?.stringValue == code, "\(reply.serialized())", sourceLocation: sourceLocation)
     #expect(group["transient"]?.boolValue == transient, "\(reply.serialized())", sourceLocation: sourceLocation)
-    #expect(group["attempts"]?.numberValue?.int64Value == attempts, "\(reply.serialized())", sourceLocation: sourceLocation)
+    #expect(
+        group["attempts"]?.numberValue?.int64Value == attempts,
+        "\(reply.serialized())",
+        sourceLocation: sourceLocation
+    )
     #expect(reply["attempts"]?.numberValue?.int64Value == attempts, sourceLocation: sourceLocation)
-    #expect(group["httpStatus"]?.numberValue?.int64Value == httpStatus, "\(reply.serialized())", sourceLocation: sourceLocation)
+    #expect(
+        group["httpStatus"]?.numberValue?.int64Value == httpStatus,
+        "\(reply.serialized())",
+        sourceLocation: sourceLocation
+    )
     if httpStatus != nil {
         #expect(group["requestId"]?.stringValue?.isEmpty == false, sourceLocation: sourceLocation)
     }

@@ -31,7 +31,8 @@ struct SignCommandTests {
     static let environment = ["OTA_CANCEL_ACCESS_KEY_SECRET": "testsecret"]
 
     /// Reference §2.5: the seed-shaped request (tuya profile) with the documented time and nonce.
-    static let vectorCommand = #"{"productKey":"k1nhvylABCD","firmwareId":"168","deviceNames":["testDevice1","testDevice2"]}"#
+    static let vectorCommand =
+        #"{"productKey":"k1nhvylABCD","firmwareId":"168","deviceNames":["testDevice1","testDevice2"]}"#
     static let vectorStringToSign =
         "GET&%2F&AccessKeyId%3Dtestid%26Action%3DCancelOTATaskByDevice%26DeviceName.1%3DtestDevice1%26DeviceName.2%3DtestDevice2%26FirmwareId%3D168%26ProductKey%3Dk1nhvylABCD%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D9e6189124f5a4716ad2de849467b0001%26Timestamp%3D2024-11-19T09%253A47%253A43Z"
 
@@ -52,17 +53,25 @@ struct SignCommandTests {
         )
     }
 
-    @Test("reference §2.5 through sign: GET and POST signatures, URL, JSON", arguments: [("GET", "Nc8BbMr+oXPPaEK9H0nlTw6Nha4="), ("POST", "3/cj14WCOds0y5s04LoPm00udoM=")])
+    @Test(
+        "reference §2.5 through sign: GET and POST signatures, URL, JSON",
+        arguments: [("GET", "Nc8BbMr+oXPPaEK9H0nlTw6Nha4="), ("POST", "3/cj14WCOds0y5s04LoPm00udoM=")]
+    )
     func vector(method: String, signature: String) throws {
         let output = try SignCommand.run(try Self.vectorArguments(method: method), environment: Self.environment)
         let call = try #require(output.calls.first)
         #expect(output.calls.count == 1)
         #expect(call.request.stringToSign == method + Self.vectorStringToSign.dropFirst(3))
         #expect(call.request.signature == signature)
-        #expect(call.url.hasPrefix(SignCommand.placeholderEndpoint + "/?AccessKeyId=testid&Action=CancelOTATaskByDevice&"))
+        #expect(
+            call.url.hasPrefix(SignCommand.placeholderEndpoint + "/?AccessKeyId=testid&Action=CancelOTATaskByDevice&")
+        )
         #expect(call.url.hasSuffix("&Signature=" + RPCCanonicalization.percentEncode(signature)))
         #expect(output.endpointNote != nil)
-        #expect(output.text.contains(call.request.stringToSign) && output.text.contains(signature) && output.text.contains(call.url))
+        #expect(
+            output.text.contains(call.request.stringToSign) && output.text.contains(signature)
+                && output.text.contains(call.url)
+        )
         #expect(!output.text.contains("testsecret") && !output.jsonLines.contains("testsecret"))
 
         let json = try #require(try JSONSerialization.jsonObject(with: Data(output.jsonLines.utf8)) as? [String: Any])
@@ -72,7 +81,9 @@ struct SignCommandTests {
         #expect(json["url"] as? String == call.url)
     }
 
-    @Test("the aliyun profile (default) adds Format, Version, SignatureVersion, RegionId; the endpoint follows the region")
+    @Test(
+        "the aliyun profile (default) adds Format, Version, SignatureVersion, RegionId; the endpoint follows the region"
+    )
     func aliyunProfile() throws {
         var arguments = try Self.vectorArguments(method: "POST")
         arguments.platformProfile = nil
@@ -155,10 +166,15 @@ struct SignCommandTests {
 
     // MARK: --compare
 
-    @Test("compare with the platform's real SignatureDoesNotMatch: the secret differs (and the time and nonce come from it)")
+    @Test(
+        "compare with the platform's real SignatureDoesNotMatch: the secret differs (and the time and nonce come from it)"
+    )
     func compareWrongSecret() async throws {
         let command = #"{"productKey":"demoProduct","firmwareId":"demoFirmware","deviceNames":["dev-000001"]}"#
-        try await withPlatformSimulator(configuration: SimulatorConfiguration(generateDevices: 5, qps: 0), logger: Logger(label: "sign-test")) { simulator in
+        try await withPlatformSimulator(
+            configuration: SimulatorConfiguration(generateDevices: 5, qps: 0),
+            logger: Logger(label: "sign-test")
+        ) { simulator in
             // Sign with the wrong secret, send the URL, read the platform's answer.
             var arguments = Arguments(commandFile: try Self.file(command), platformEndpoint: simulator.endpoint)
             let wrong = ["OTA_CANCEL_ACCESS_KEY_SECRET": "not-the-secret"]
@@ -175,11 +191,18 @@ struct SignCommandTests {
             #expect(comparison.secretDiffers && comparison.differences.isEmpty)
             #expect(comparison.server == signed.request.stringToSign)
             #expect(output.text.contains("InvalidAccessKeySecret"))
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(output.jsonLines.utf8)) as? [String: Any])
+            let json = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.jsonLines.utf8)) as? [String: Any]
+            )
             #expect((json["comparison"] as? [String: Any])?["secretDiffers"] as? Bool == true)
 
             // And with the right secret the printed URL is a request the platform accepts.
-            let right = try #require(try SignCommand.run(Arguments(commandFile: try Self.file(command), platformEndpoint: simulator.endpoint), environment: Self.environment).calls.first)
+            let right = try #require(
+                try SignCommand.run(
+                    Arguments(commandFile: try Self.file(command), platformEndpoint: simulator.endpoint),
+                    environment: Self.environment
+                ).calls.first
+            )
             let accepted = try await Self.fetch(right.url, method: right.request.method)
             #expect(accepted.status == 200 && accepted.body.contains(#""Success":true"#))
             #expect(simulator.state.tasks(deviceName: "dev-000001")?.map(\.status) == ["CANCELED"])
@@ -198,8 +221,11 @@ struct SignCommandTests {
         theirs["FirmwareId"] = "169"
         let server = RPCCanonicalization.stringToSign(method: .post, parameters: theirs)
         var comparing = arguments
-        comparing.compare = "Specified signature is not matched with our calculation. server string to sign is:" + server
-        let comparison = try #require(try SignCommand.run(comparing, environment: Self.environment).calls.first?.comparison)
+        comparing.compare =
+            "Specified signature is not matched with our calculation. server string to sign is:" + server
+        let comparison = try #require(
+            try SignCommand.run(comparing, environment: Self.environment).calls.first?.comparison
+        )
         #expect(!comparison.secretDiffers)
         let text = comparison.differences.joined(separator: "\n")
         #expect(text.contains("method: we signed GET, the platform received POST"))
@@ -219,7 +245,10 @@ struct SignCommandTests {
     @Test("the built binary: sign --json prints the vector's object; a bad flag exits non-zero")
     func binary() async throws {
         let binary = Self.workerBinary
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "no ota-cancel-worker at \(binary): build it or set OTA_CANCEL_WORKER_BINARY")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: binary),
+            "no ota-cancel-worker at \(binary): build it or set OTA_CANCEL_WORKER_BINARY"
+        )
         let commandFile = try Self.file(Self.vectorCommand)
         let result = try await runProcess(
             binary,
@@ -232,7 +261,10 @@ struct SignCommandTests {
             environment: Self.environment
         )
         #expect(result.exitCode == 0, "\(result)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result)")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            "\(result)"
+        )
         #expect(json["signature"] as? String == "Nc8BbMr+oXPPaEK9H0nlTw6Nha4=")
         #expect(json["stringToSign"] as? String == Self.vectorStringToSign)
         #expect(json["method"] as? String == "GET")
@@ -244,7 +276,10 @@ struct SignCommandTests {
             timeout: .seconds(60),
             environment: Self.environment
         )
-        #expect(refused.exitCode != 0 && refused.stderr.contains("platform-profile must be aliyun or tuya"), "\(refused)")
+        #expect(
+            refused.exitCode != 0 && refused.stderr.contains("platform-profile must be aliyun or tuya"),
+            "\(refused)"
+        )
     }
 
     /// `ota-cancel-worker` next to the test bundle, or `OTA_CANCEL_WORKER_BINARY`.
