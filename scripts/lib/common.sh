@@ -41,6 +41,7 @@ ensure_project_packages() {
         /usr/include/sqlite3.h:libsqlite3-dev \
         pkg-config:pkg-config \
         curl:curl \
+        openssl:openssl \
         python3:python3
 }
 
