@@ -12,6 +12,13 @@ public protocol WorkerArguments: Sendable {
     var clientId: String? { get }
     var brokerUsername: String? { get }
     var brokerPasswordFile: String? { get }
+    var brokerTlsCaFile: String? { get }
+    var brokerTlsCaDir: String? { get }
+    var brokerTlsCertFile: String? { get }
+    var brokerTlsKeyFile: String? { get }
+    var brokerTlsInsecure: Bool? { get }
+    var brokerTlsVersion: String? { get }
+    var brokerTlsCiphers: String? { get }
     var keepalive: Int? { get }
     var sessionExpiry: Int? { get }
     var commandTopic: String? { get }
@@ -52,6 +59,13 @@ extension WorkerArguments {
     public var clientId: String? { nil }
     public var brokerUsername: String? { nil }
     public var brokerPasswordFile: String? { nil }
+    public var brokerTlsCaFile: String? { nil }
+    public var brokerTlsCaDir: String? { nil }
+    public var brokerTlsCertFile: String? { nil }
+    public var brokerTlsKeyFile: String? { nil }
+    public var brokerTlsInsecure: Bool? { nil }
+    public var brokerTlsVersion: String? { nil }
+    public var brokerTlsCiphers: String? { nil }
     public var keepalive: Int? { nil }
     public var sessionExpiry: Int? { nil }
     public var commandTopic: String? { nil }

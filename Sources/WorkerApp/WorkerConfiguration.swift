@@ -72,7 +72,13 @@ public struct WorkerConfiguration: Sendable {
             clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID())
         )
         mqtt.host = try settings.string("broker-host", arguments.brokerHost, default: "127.0.0.1")
-        mqtt.port = try settings.int("broker-port", arguments.brokerPort, default: 1883, range: 1...65_535)
+        mqtt.tls = try brokerTLS(arguments, settings)
+        mqtt.port = try settings.int(
+            "broker-port",
+            arguments.brokerPort,
+            default: mqtt.tls == nil ? 1883 : 8883,
+            range: 1...65_535
+        )
         mqtt.protocolVersion = protocolVersion
         mqtt.keepAlive = try settings.int("keepalive", arguments.keepalive, default: 30, range: 5...65_535)
         mqtt.sessionExpiryInterval = UInt32(
@@ -394,6 +400,44 @@ struct SettingResolver {
 }
 
 extension WorkerConfiguration {
+    /// The `--broker-tls-*` settings; any of them turns TLS on. `nil` when none is set (plain TCP).
+    fileprivate static func brokerTLS(
+        _ arguments: some WorkerArguments,
+        _ settings: SettingResolver
+    ) throws(WorkerError) -> MosquittoConfiguration.TLS? {
+        var tls = MosquittoConfiguration.TLS()
+        tls.caFile = try settings.optionalString("broker-tls-ca-file", arguments.brokerTlsCaFile)
+        tls.caDirectory = try settings.optionalString("broker-tls-ca-dir", arguments.brokerTlsCaDir)
+        tls.certificateFile = try settings.optionalString("broker-tls-cert-file", arguments.brokerTlsCertFile)
+        tls.keyFile = try settings.optionalString("broker-tls-key-file", arguments.brokerTlsKeyFile)
+        tls.insecure = try settings.bool("broker-tls-insecure", arguments.brokerTlsInsecure, default: false)
+        if let text = try settings.optionalString("broker-tls-version", arguments.brokerTlsVersion) {
+            guard let version = MosquittoConfiguration.TLS.Version(string: text) else {
+                throw .invalidConfiguration("broker-tls-version must be tlsv1.2 or tlsv1.3, not '\(text)'")
+            }
+            tls.version = version
+        }
+        tls.ciphers = try settings.optionalString("broker-tls-ciphers", arguments.brokerTlsCiphers)
+        guard tls != MosquittoConfiguration.TLS() else { return nil }
+        do {
+            try tls.validate()
+        } catch {
+            // The Mosquitto module names its fields (`tls.caFile`); a user knows the settings by their flags.
+            var message = error.message
+            for (field, setting) in [
+                ("tls.caFile", "broker-tls-ca-file"), ("tls.caDirectory", "broker-tls-ca-dir"),
+                ("tls.certificateFile", "broker-tls-cert-file"), ("tls.keyFile", "broker-tls-key-file"),
+                ("tls.version", "broker-tls-version"), ("tls.ciphers", "broker-tls-ciphers"),
+            ] {
+                message = message.replacingOccurrences(of: field, with: setting)
+            }
+            throw .invalidConfiguration(message)
+        }
+        return tls
+    }
+}
+
+extension WorkerConfiguration {
     /// The resolved settings, one `name = value` per line, secrets shown only as set or not set.
     public var summary: String {
         let lines: [(String, String)] = [
@@ -401,6 +445,7 @@ extension WorkerConfiguration {
             ("client-id", mqtt.clientID),
             ("broker-username", mqtt.username ?? "(none)"),
             ("broker-password", mqtt.password == nil ? "(not set)" : "(set)"),
+            ("broker-tls", mqtt.tls.map { "\($0)" } ?? "off"),
             ("keepalive", "\(mqtt.keepAlive) s"),
             ("session-expiry", "\(mqtt.sessionExpiryInterval) s"),
             ("command-topic", worker.commandTopic),

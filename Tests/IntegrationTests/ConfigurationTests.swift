@@ -4,6 +4,7 @@ import Logging
 import Mosquitto
 import PlatformAPI
 import PlatformSignature
+import TestSupport
 import Testing
 import Worker
 import WorkerApp
@@ -125,6 +126,56 @@ struct ConfigurationTests {
             Issue.record("\(variable)=\(value) was accepted")
         } catch {
             #expect(error.message.contains(name), "\(error.message)")
+        }
+    }
+
+    @Test("TLS to the broker: off by default; any --broker-tls-* setting turns it on, with port 8883 by default")
+    func brokerTLS() async throws {
+        #expect(try WorkerConfiguration.resolve(NoArguments(), environment: minimal).mqtt.tls == nil)
+        let pki = try await TestPKI.make()
+        var environment = minimal
+        environment["OTA_CANCEL_BROKER_TLS_CA_FILE"] = pki.caFile
+        environment["OTA_CANCEL_BROKER_TLS_CERT_FILE"] = pki.clientCertificate
+        environment["OTA_CANCEL_BROKER_TLS_KEY_FILE"] = pki.clientKey
+        environment["OTA_CANCEL_BROKER_TLS_VERSION"] = "tlsv1.3"
+        environment["OTA_CANCEL_BROKER_TLS_INSECURE"] = "true"
+        let configuration = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        let tls = try #require(configuration.mqtt.tls)
+        #expect(tls.caFile == pki.caFile)
+        #expect(tls.certificateFile == pki.clientCertificate)
+        #expect(tls.keyFile == pki.clientKey)
+        #expect(tls.version == .tlsv1_3)
+        #expect(tls.insecure)
+        #expect(configuration.mqtt.port == 8883)
+        #expect(configuration.summary.contains("broker-tls") && configuration.summary.contains(pki.caFile))
+        // A flag beats its variable; an explicit port beats the TLS default.
+        let flags = TestArguments(brokerPort: 1884, brokerTlsCaFile: pki.otherCAFile)
+        let fromFlags = try WorkerConfiguration.resolve(flags, environment: environment)
+        #expect(fromFlags.mqtt.tls?.caFile == pki.otherCAFile)
+        #expect(fromFlags.mqtt.port == 1884)
+
+        // Errors name the setting by its flag.
+        for (variable, value, name) in [
+            ("OTA_CANCEL_BROKER_TLS_CA_FILE", "/nonexistent/ca.crt", "broker-tls-ca-file"),
+            ("OTA_CANCEL_BROKER_TLS_VERSION", "sslv3", "broker-tls-version"),
+            ("OTA_CANCEL_BROKER_TLS_KEY_FILE", pki.encryptedClientKey, "broker-tls-key-file"),
+        ] {
+            var bad = environment
+            bad[variable] = value
+            #expect {
+                _ = try WorkerConfiguration.resolve(NoArguments(), environment: bad)
+            } throws: { error in
+                (error as? WorkerError)?.message.contains(name) == true
+            }
+        }
+        var certificateOnly = minimal
+        certificateOnly["OTA_CANCEL_BROKER_TLS_CA_FILE"] = pki.caFile
+        certificateOnly["OTA_CANCEL_BROKER_TLS_CERT_FILE"] = pki.clientCertificate
+        #expect {
+            _ = try WorkerConfiguration.resolve(NoArguments(), environment: certificateOnly)
+        } throws: { error in
+            let message = (error as? WorkerError)?.message ?? ""
+            return message.contains("broker-tls-cert-file") && message.contains("broker-tls-key-file")
         }
     }
 

@@ -77,6 +77,39 @@ struct EndToEndTests {
         }
     }
 
+    @Test("over TLS with client certificates: the worker and mosquitto_rr reach a broker that requires them")
+    func overTLS() async throws {
+        let pki = try await TestPKI.make()
+        let arguments = TestArguments(
+            brokerTlsCaFile: pki.caFile,
+            brokerTlsCertFile: pki.clientCertificate,
+            brokerTlsKeyFile: pki.clientKey,
+            platformQps: 0
+        )
+        try await withWorkerStack(
+            arguments: arguments,
+            brokerConfig: pki.brokerTLSConfig(requireCertificate: true),
+            clientOptions: ["--cafile", pki.caFile, "--cert", pki.clientCertificate, "--key", pki.clientKey]
+        ) { stack in
+            let fields = try await stack.request(
+                Self.command(["dev-000012"]),
+                responseTopic: "ota/cancel/reply/tls",
+                correlationData: "tls-1"
+            )
+            #expect(fields.first == "tls-1")
+            let reply = try stack.reply(fields[2])
+            #expect(reply["status"]?.stringValue == "succeeded")
+            #expect(stack.status(of: "dev-000012") == ["CANCELED"])
+            // The listener speaks only TLS: a plain client gets nowhere (so the round trip above was TLS).
+            let plain = try await runProcess(
+                "mosquitto_pub",
+                ["-h", "127.0.0.1", "-p", "\(stack.broker.port)", "-t", "x", "-m", "y"],
+                timeout: .seconds(30)
+            )
+            #expect(plain.exitCode != 0)
+        }
+    }
+
     @Test("450 devices make exactly 3 platform calls")
     func splitsIntoCallsOf200() async throws {
         try await withWorkerStack(simulator: SimulatorConfiguration(generateDevices: 1_000)) { stack in

@@ -15,6 +15,9 @@ import WorkerApp
 struct TestArguments: WorkerArguments {
     var brokerHost: String? = "127.0.0.1"
     var brokerPort: Int?
+    var brokerTlsCaFile: String?
+    var brokerTlsCertFile: String?
+    var brokerTlsKeyFile: String?
     var mqttVersion: String?
     var clientId: String?
     var commandTopic: String?
@@ -49,6 +52,8 @@ struct WorkerStack: Sendable {
     let serviceGroup: ServiceGroup
     /// The operations server (`/health/*`, `/metrics`) on a free port.
     let ops: OpsServer
+    /// Options that `mosquitto_rr` needs to reach the broker (TLS files), before the request's own.
+    var clientOptions: [String] = []
 
     static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -67,10 +72,11 @@ struct WorkerStack: Sendable {
         format: String = "%D\t%C\t%p",
         timeout: Int = 30
     ) async throws -> [String] {
-        var arguments = [
-            "-h", "127.0.0.1", "-p", "\(broker.port)", "-V", version, "-q", "1", "-t", "ota/cancel/request",
-            "-e", responseTopic, "-W", "\(timeout)", "-F", format, "-m", payload,
-        ]
+        var arguments =
+            clientOptions + [
+                "-h", "127.0.0.1", "-p", "\(broker.port)", "-V", version, "-q", "1", "-t", "ota/cancel/request",
+                "-e", responseTopic, "-W", "\(timeout)", "-F", format, "-m", payload,
+            ]
         if let correlationData { arguments += ["-D", "publish", "correlation-data", correlationData] }
         let result = try await runProcess("mosquitto_rr", arguments, timeout: .seconds(timeout + 10))
         guard result.exitCode == 0 else {
@@ -107,6 +113,8 @@ func withWorkerStack(
     simulator simulatorConfiguration: SimulatorConfiguration = SimulatorConfiguration(generateDevices: 1_000, qps: 0),
     arguments: TestArguments = TestArguments(platformQps: 0),
     secret: String = "testsecret",
+    brokerConfig: [String] = [],
+    clientOptions: [String] = [],
     _ body: (WorkerStack) async throws -> Void
 ) async throws {
     var logger = Logger(label: "test")
@@ -115,7 +123,7 @@ func withWorkerStack(
     let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("ota-state-\(UUID().uuidString)")
         .path
     defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
-    try await withMosquittoBroker { broker in
+    try await withMosquittoBroker(extraConfig: brokerConfig) { broker in
         try await withPlatformSimulator(configuration: simulatorConfiguration, logger: logger) { simulator in
             var arguments = arguments
             arguments.brokerPort = broker.port
@@ -135,7 +143,8 @@ func withWorkerStack(
                     simulator: simulator,
                     worker: built.worker,
                     serviceGroup: built.serviceGroup,
-                    ops: built.ops
+                    ops: built.ops,
+                    clientOptions: clientOptions
                 )
                 let outcome: Result<Void, any Error>
                 do {
