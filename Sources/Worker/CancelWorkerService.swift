@@ -407,13 +407,14 @@ public final class CancelWorkerService: Service, Sendable {
                     reply: reply.jsonValue.serializedBytes(),
                     route: job.accepted.route
                 )
-                // Published from here (not through the reply queue): one hand-over fewer on every command's way.
-                for pendingReply in stored { await publish(pendingReply) }
+                // Counted once stored (the reply is then as good as sent), before the requester can see it.
                 state.withLock {
                     $0.counters.executed += 1
                     if reply.status == .expired { $0.counters.expired += 1 }
                 }
                 metrics.completed(reply.status, duration: ContinuousClock.now - started)
+                // Published from here (not through the reply queue): one hand-over fewer on every command's way.
+                for pendingReply in stored { await publish(pendingReply) }
                 logger.info(
                     "command done",
                     metadata: [
