@@ -6,6 +6,8 @@
 /// not given falls back to the environment variable `OTA_CANCEL_<NAME>` (upper case, dashes as underscores),
 /// then to its documented default; see ``WorkerConfiguration/resolve(_:environment:)``.
 public protocol WorkerArguments: Sendable {
+    /// The configuration file (JSON), looked at after flags and environment variables.
+    var config: String? { get }
     var brokerHost: String? { get }
     var brokerPort: Int? { get }
     var mqttVersion: String? { get }
@@ -53,6 +55,7 @@ public protocol WorkerArguments: Sendable {
 }
 
 extension WorkerArguments {
+    public var config: String? { nil }
     public var brokerHost: String? { nil }
     public var brokerPort: Int? { nil }
     public var mqttVersion: String? { nil }

@@ -61,7 +61,9 @@ public struct WorkerConfiguration: Sendable {
         environment: [String: String]? = nil
     ) throws(WorkerError) -> WorkerConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
-        let settings = SettingResolver(environment: environment)
+        let configPath = arguments.config ?? environment[environmentPrefix + "CONFIG"]
+        let file = try configPath.map { path throws(WorkerError) in try ConfigurationFile.load(path: path) }
+        let settings = SettingResolver(environment: environment, file: file)
 
         // MQTT.
         let protocolText = try settings.string("mqtt-version", arguments.mqttVersion, default: "5")
@@ -270,6 +272,7 @@ public struct WorkerConfiguration: Sendable {
                 default: false
             )
         )
+        try file?.checkKeys(known: settings.lookedUp)
         return WorkerConfiguration(
             mqtt: mqtt,
             platform: platform,
@@ -314,21 +317,39 @@ public struct WorkerConfiguration: Sendable {
     }
 }
 
-/// Reads one setting from its flag, else its environment variable, with errors that name both.
+/// Reads one setting from its flag, else its environment variable, else the configuration file, with errors that
+/// name the setting and where its value came from.
 struct SettingResolver {
     let environment: [String: String]
+    let file: ConfigurationFile?
+    /// Every setting name looked up so far: the configuration file may use these and no others.
+    private let names = NameLog()
+
+    private final class NameLog {
+        var names = Set<String>()
+    }
+
+    init(environment: [String: String], file: ConfigurationFile? = nil) {
+        self.environment = environment
+        self.file = file
+    }
+
+    var lookedUp: Set<String> { names.names }
 
     static func variable(for name: String) -> String {
         WorkerConfiguration.environmentPrefix + name.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
-    /// The raw text and where it came from, or `nil` when neither the flag nor the variable is set.
+    /// The raw text and where it came from, or `nil` when neither the variable nor the file sets it.
     private func raw(_ name: String) -> (text: String, origin: String)? {
         let variable = Self.variable(for: name)
-        return environment[variable].map { ($0, variable) }
+        if let text = environment[variable] { return (text, variable) }
+        if let file, let text = file.values[name] { return (text, file.path) }
+        return nil
     }
 
     func optionalString(_ name: String, _ flag: String?) throws(WorkerError) -> String? {
+        names.names.insert(name)
         if let flag { return flag }
         guard let (text, origin) = raw(name) else { return nil }
         guard !text.isEmpty else { throw .invalidConfiguration("\(name) (from \(origin)) is empty") }
@@ -340,6 +361,7 @@ struct SettingResolver {
     }
 
     func bool(_ name: String, _ flag: Bool?, default value: Bool) throws(WorkerError) -> Bool {
+        names.names.insert(name)
         if let flag { return flag }
         guard let (text, variable) = raw(name) else { return value }
         switch text.lowercased() {
@@ -350,6 +372,7 @@ struct SettingResolver {
     }
 
     func list(_ name: String, _ flag: [String]?, default value: [String]) throws(WorkerError) -> [String] {
+        names.names.insert(name)
         if let flag, !flag.isEmpty { return flag.flatMap { $0.split(separator: ",").map(String.init) } }
         guard let (text, _) = raw(name) else { return value }
         return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -379,6 +402,7 @@ struct SettingResolver {
         kind: String,
         parse: (String) -> Value?
     ) throws(WorkerError) -> Value {
+        names.names.insert(name)
         var result = value
         var origin = "--\(name)"
         if let flag {

@@ -5,6 +5,12 @@ import WorkerApp
 /// The settings shared by `run` and `check-config`. Defaults are applied in `WorkerConfiguration.resolve`,
 /// after the environment, so every option here is optional.
 struct WorkerOptions: ParsableArguments, WorkerArguments {
+    @Option(
+        help:
+            "JSON file of settings ({\"broker-host\": ..., \"platform-qps\": ...}); flags and OTA_CANCEL_* variables beat it. (default: none)"
+    )
+    var config: String?
+
     @Option(help: "MQTT broker host. (default: 127.0.0.1)")
     var brokerHost: String?
 

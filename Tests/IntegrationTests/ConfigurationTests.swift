@@ -179,6 +179,107 @@ struct ConfigurationTests {
         }
     }
 
+    /// Writes `json` to a temporary file and returns its path.
+    private static func configFile(_ json: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString).json")
+            .path
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a configuration file fills what flags and variables leave open; a flag beats a variable beats the file")
+    func configurationFile() throws {
+        let path = try Self.configFile(
+            """
+            {"broker-host": "file.example", "broker-port": 1999, "platform-qps": 2.5,
+             "reply-topic-allow": ["a/#", "b/+"], "exit-on-connection-failure": true,
+             "platform-endpoint": "http://127.0.0.1:9", "access-key-id": "from-file", "log-level": "debug"}
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var environment = minimal
+        environment["OTA_CANCEL_PLATFORM_ENDPOINT"] = nil
+        environment["OTA_CANCEL_ACCESS_KEY_ID"] = nil
+        environment["OTA_CANCEL_CONFIG"] = path
+        let fromFile = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(fromFile.mqtt.host == "file.example")
+        #expect(fromFile.mqtt.port == 1999)
+        #expect(fromFile.platform.rateLimit.ratePerSecond == 2.5)
+        #expect(fromFile.worker.replyTopicAllowList == ["a/#", "b/+"])
+        #expect(fromFile.supervision.exitOnConnectionFailure)
+        #expect(fromFile.platform.endpoint == "http://127.0.0.1:9")
+        #expect(fromFile.platform.accessKeyId == "from-file")
+        #expect(fromFile.logLevel == .debug)
+
+        environment["OTA_CANCEL_BROKER_HOST"] = "env.example"
+        let fromEnvironment = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(fromEnvironment.mqtt.host == "env.example")
+        #expect(fromEnvironment.mqtt.port == 1999)
+        let fromFlag = try WorkerConfiguration.resolve(
+            TestArguments(brokerHost: "flag.example"),
+            environment: environment
+        )
+        #expect(fromFlag.mqtt.host == "flag.example")
+    }
+
+    @Test(
+        "a configuration file with a typo, a secret, a wrong value or the wrong shape is refused, naming it",
+        arguments: [
+            (#"{"broker-hots": "x"}"#, ["broker-hots", "unknown option"]),
+            (#"{"access-key-secret": "s"}"#, ["access-key-secret-file", "does not belong"]),
+            (#"{"broker-password": "p"}"#, ["broker-password-file"]),
+            (#"{"broker-port": "eighty"}"#, ["broker-port", "an integer"]),
+            (#"{"broker-port": null}"#, ["broker-port", "a string, a number or a boolean"]),
+            (#"{"reply-topic-allow": [1]}"#, ["reply-topic-allow", "array of strings"]),
+            (#"{"broker-host": "a", "broker-host": "b"}"#, ["not valid JSON"]),
+            (#"["broker-host"]"#, ["one JSON object"]),
+        ]
+    )
+    func badConfigurationFile(json: String, expected: [String]) throws {
+        let path = try Self.configFile(json)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var environment = minimal
+        environment["OTA_CANCEL_CONFIG"] = path
+        #expect {
+            _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        } throws: { error in
+            let message = (error as? WorkerError)?.message ?? ""
+            return expected.allSatisfy { message.contains($0) } && message.contains(path)
+        }
+        #expect {
+            _ = try WorkerConfiguration.resolve(TestArguments(config: "/nonexistent/config.json"), environment: minimal)
+        } throws: { error in
+            (error as? WorkerError)?.message.contains("/nonexistent/config.json") == true
+        }
+    }
+
+    @Test("every option `run --help` lists may be set in the configuration file")
+    func everyOptionInTheFile() async throws {
+        let help = try await runProcess(try workerBinary(), ["run", "--help"])
+        #expect(help.exitCode == 0)
+        // Option lines start with the option: "  --broker-host <broker-host>", "  --x/--no-x".
+        let options = Set(
+            help.stdout.split(separator: "\n").compactMap { line -> String? in
+                let trimmed = line.drop(while: { $0 == " " })
+                guard trimmed.hasPrefix("--") else { return nil }
+                return trimmed.dropFirst(2).prefix(while: { $0.isLetter || $0.isNumber || $0 == "-" }).description
+            }
+        ).subtracting(["help", "version", "config"])
+        #expect(options.count >= 40, "found \(options.sorted())")
+        for option in options.sorted() {
+            // A value some options refuse: what matters is that none is refused as an unknown option.
+            let path = try Self.configFile(#"{"\#(option)": "1"}"#)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            var environment = minimal
+            environment["OTA_CANCEL_CONFIG"] = path
+            do {
+                _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+            } catch {
+                #expect(!error.message.contains("unknown option"), "\(option): \(error.message)")
+            }
+        }
+    }
+
     @Test("required settings are named when missing")
     func required() {
         for missing in ["OTA_CANCEL_PLATFORM_ENDPOINT", "OTA_CANCEL_ACCESS_KEY_ID", "OTA_CANCEL_ACCESS_KEY_SECRET"] {

@@ -13,6 +13,7 @@ import WorkerApp
 
 /// Worker settings as a test gives them (STYLE §16): everything `nil` falls back to the defaults.
 struct TestArguments: WorkerArguments {
+    var config: String?
     var brokerHost: String? = "127.0.0.1"
     var brokerPort: Int?
     var brokerTlsCaFile: String?
