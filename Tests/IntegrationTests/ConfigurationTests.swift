@@ -280,6 +280,30 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("deploy/ota-cancel-worker.json, the example configuration, resolves: every key is an option")
+    func exampleConfiguration() async throws {
+        let pki = try await TestPKI.make()
+        let secret = try Self.configFile("example-secret\n")
+        defer { try? FileManager.default.removeItem(atPath: secret) }
+        // The files the example names exist only on a real host: stand-ins through the variables (which beat it).
+        let environment = [
+            "OTA_CANCEL_CONFIG": WorkerStack.repositoryRoot + "/deploy/ota-cancel-worker.json",
+            "OTA_CANCEL_BROKER_TLS_CA_FILE": pki.caFile,
+            "OTA_CANCEL_BROKER_PASSWORD_FILE": secret,
+            "OTA_CANCEL_ACCESS_KEY_SECRET_FILE": secret,
+            "OTA_CANCEL_SCHEMA_DIR": WorkerStack.repositoryRoot + "/schemas",
+        ]
+        let configuration = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(configuration.mqtt.host == "mqtt.example.internal")
+        #expect(configuration.mqtt.port == 8883)
+        #expect(configuration.mqtt.tls?.caFile == pki.caFile)
+        #expect(configuration.mqtt.username == "ota-cancel-worker")
+        #expect(configuration.worker.commandTopic == "$share/cancel-workers/ota/cancel/request")
+        #expect(configuration.platform.endpoint == "https://iot.cn-shanghai.aliyuncs.com")
+        #expect(configuration.platform.regionId == "cn-shanghai")
+        #expect(configuration.platform.rateLimit.ratePerSecond == 10)
+    }
+
     @Test("required settings are named when missing")
     func required() {
         for missing in ["OTA_CANCEL_PLATFORM_ENDPOINT", "OTA_CANCEL_ACCESS_KEY_ID", "OTA_CANCEL_ACCESS_KEY_SECRET"] {

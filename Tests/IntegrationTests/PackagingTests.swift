@@ -63,6 +63,36 @@ struct PackagingTests {
         #expect(FileManager.default.fileExists(atPath: Self.root + "/deploy/demo-access-key-secret"))
     }
 
+    @Test("the systemd unit runs the worker with options it knows, restarts on failure, and leaves time to drain")
+    func systemdUnit() async throws {
+        let unit = try String(contentsOfFile: Self.root + "/deploy/ota-cancel-worker@.service", encoding: .utf8)
+        var sections = [String: [String: String]]()
+        var section = ""
+        for line in unit.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) })
+        where !line.isEmpty && !line.hasPrefix("#") {
+            if line.hasPrefix("[") {
+                section = String(line.dropFirst().dropLast())
+                continue
+            }
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            try #require(parts.count == 2, "not a key=value line: \(line)")
+            sections[section, default: [:]][parts[0]] = parts[1]
+        }
+        #expect(Set(sections.keys) == ["Unit", "Service", "Install"])
+        let service = sections["Service"] ?? [:]
+        #expect(service["Restart"] == "on-failure")
+        #expect(service["KillSignal"] == "SIGTERM")
+        #expect((Int(service["TimeoutStopSec"] ?? "") ?? 0) > 20, "longer than the default drain timeout")
+        let command = (service["ExecStart"] ?? "").split(separator: " ").map(String.init)
+        #expect(command.prefix(2) == ["/usr/local/bin/ota-cancel-worker", "run"])
+        let help = try await runProcess(try workerBinary(), ["run", "--help"])
+        for option in command where option.hasPrefix("--") {
+            #expect(help.stdout.contains("  \(option) "), "run --help does not list \(option)")
+        }
+        #expect(command.contains("--config"))
+        #expect(service["StateDirectory"] == "ota-cancel-worker/%i")
+    }
+
     @Test("the Dockerfile builds both products and ships the schemas where the worker looks for them")
     func dockerfile() throws {
         let lines = try String(contentsOfFile: Self.root + "/Dockerfile", encoding: .utf8)
