@@ -22,6 +22,8 @@ public struct WorkerConfiguration: Sendable {
     public var ops: OpsServerConfiguration
     /// What to do when the MQTT connection fails for good.
     public var supervision: CancelWorkerService.Supervision
+    /// The configuration file the settings were read from, if any (shown by `check-config`).
+    public var configFile: String?
 
     public init(
         mqtt: MosquittoConfiguration,
@@ -32,7 +34,8 @@ public struct WorkerConfiguration: Sendable {
         logLevel: Logger.Level,
         journal: JournalConfiguration? = nil,
         ops: OpsServerConfiguration = .init(),
-        supervision: CancelWorkerService.Supervision = .init()
+        supervision: CancelWorkerService.Supervision = .init(),
+        configFile: String? = nil
     ) {
         self.mqtt = mqtt
         self.platform = platform
@@ -43,6 +46,7 @@ public struct WorkerConfiguration: Sendable {
         self.journal = journal ?? JournalConfiguration(path: stateDirectory + "/journal.sqlite")
         self.ops = ops
         self.supervision = supervision
+        self.configFile = configFile
     }
 
     /// The prefix of every environment variable the worker reads.
@@ -282,7 +286,8 @@ public struct WorkerConfiguration: Sendable {
             logLevel: logLevel,
             journal: journal,
             ops: ops,
-            supervision: supervision
+            supervision: supervision,
+            configFile: configPath
         )
     }
 
@@ -500,6 +505,7 @@ extension WorkerConfiguration {
             ("exit-on-connection-failure", "\(supervision.exitOnConnectionFailure)"),
             ("command-schema", commandSchemaPath),
             ("log-level", logLevel.rawValue),
+            ("config", configFile ?? "(none)"),
         ]
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + " = " + $0.1 }.joined(

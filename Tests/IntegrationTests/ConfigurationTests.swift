@@ -210,6 +210,7 @@ struct ConfigurationTests {
         #expect(fromFile.platform.endpoint == "http://127.0.0.1:9")
         #expect(fromFile.platform.accessKeyId == "from-file")
         #expect(fromFile.logLevel == .debug)
+        #expect(fromFile.configFile == path && fromFile.summary.contains(path))
 
         environment["OTA_CANCEL_BROKER_HOST"] = "env.example"
         let fromEnvironment = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
