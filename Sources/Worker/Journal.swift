@@ -665,17 +665,27 @@ public final class Journal: Sendable {
     /// A write that the caller's cancellation cannot interrupt. GRDB ends an async access with
     /// `CancellationError` (rolling its transaction back) when the awaiting task is cancelled, and the worker
     /// cancels its tasks when it shuts down: exactly when a call's outcome or a reply's acknowledgement must
-    /// still be recorded. Running the access in its own task keeps the caller's cancellation away from it.
+    /// still be recorded. Such an access is made again in a task of its own, which the caller's cancellation does
+    /// not reach. Safe to repeat: `CancellationError` means the transaction did not commit. The common path
+    /// pays nothing for it.
     private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let database = database
-        return try await Task { try await database.write(updates) }.value
+        do {
+            return try await database.write(updates)
+        } catch is CancellationError {
+            return try await Task { try await database.write(updates) }.value
+        }
     }
 
     /// A read that the caller's cancellation cannot interrupt (see ``write(_:)``): a dispatcher read during
     /// shutdown must not look like a broken journal.
     private func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let database = database
-        return try await Task { try await database.read(value) }.value
+        do {
+            return try await database.read(value)
+        } catch is CancellationError {
+            return try await Task { try await database.read(value) }.value
+        }
     }
 
     // MARK: - Housekeeping
