@@ -662,29 +662,33 @@ public final class Journal: Sendable {
 
     // MARK: - Cancellation
 
-    /// A write that the caller's cancellation cannot interrupt. GRDB ends an async access with
-    /// `CancellationError` (rolling its transaction back) when the awaiting task is cancelled, and the worker
-    /// cancels its tasks when it shuts down: exactly when a call's outcome or a reply's acknowledgement must
-    /// still be recorded. Such an access is made again in a task of its own, which the caller's cancellation does
-    /// not reach. Safe to repeat: `CancellationError` means the transaction did not commit. The common path
-    /// pays nothing for it.
+    /// A write that the caller's cancellation cannot interrupt (see ``uncancellable(_:)``).
     private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let database = database
-        do {
-            return try await database.write(updates)
-        } catch is CancellationError {
-            return try await Task { try await database.write(updates) }.value
-        }
+        return try await Self.uncancellable { try await database.write(updates) }
     }
 
-    /// A read that the caller's cancellation cannot interrupt (see ``write(_:)``): a dispatcher read during
-    /// shutdown must not look like a broken journal.
+    /// A read that the caller's cancellation cannot interrupt (see ``uncancellable(_:)``): a dispatcher read
+    /// during shutdown must not look like a broken journal.
     private func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let database = database
+        return try await Self.uncancellable { try await database.read(value) }
+    }
+
+    /// Runs a database access; if GRDB ends it with `CancellationError`, runs it again in a task of its own, which
+    /// the caller's cancellation does not reach.
+    ///
+    /// GRDB ends an async access with `CancellationError` (rolling its transaction back) when the awaiting task is
+    /// cancelled, and the worker cancels its tasks when it shuts down: exactly when a call's outcome or a reply's
+    /// acknowledgement must still be recorded. Repeating is safe: that error means the transaction did not
+    /// commit. The common path pays nothing for it.
+    private static func uncancellable<T: Sendable>(
+        _ access: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         do {
-            return try await database.read(value)
+            return try await access()
         } catch is CancellationError {
-            return try await Task { try await database.read(value) }.value
+            return try await Task { try await access() }.value
         }
     }
 
