@@ -150,27 +150,26 @@ extension MosquittoConfiguration {
         }
 
         private static func checkReadableFile(_ path: String, setting: String) throws(MosquittoError) {
-            try checkPath(path, setting: setting)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw .invalidConfiguration("\(setting) \"\(path)\" does not exist")
-            }
-            if isDirectory.boolValue {
-                throw .invalidConfiguration("\(setting) \"\(path)\" is a directory, not a file")
-            }
-            if !FileManager.default.isReadableFile(atPath: path) {
-                throw .invalidConfiguration("\(setting) \"\(path)\" is not readable by this process")
-            }
+            try checkReadable(path, directory: false, setting: setting)
         }
 
         private static func checkReadableDirectory(_ path: String, setting: String) throws(MosquittoError) {
+            try checkReadable(path, directory: true, setting: setting)
+        }
+
+        /// Checks that `path` exists, is a directory exactly when `directory` is set, and is readable.
+        private static func checkReadable(_ path: String, directory: Bool, setting: String) throws(MosquittoError) {
             try checkPath(path, setting: setting)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw .invalidConfiguration("\(setting) \"\(path)\" does not exist")
             }
-            if !isDirectory.boolValue {
-                throw .invalidConfiguration("\(setting) \"\(path)\" is not a directory")
+            if isDirectory.boolValue != directory {
+                throw .invalidConfiguration(
+                    directory
+                        ? "\(setting) \"\(path)\" is not a directory"
+                        : "\(setting) \"\(path)\" is a directory, not a file"
+                )
             }
             if !FileManager.default.isReadableFile(atPath: path) {
                 throw .invalidConfiguration("\(setting) \"\(path)\" is not readable by this process")
