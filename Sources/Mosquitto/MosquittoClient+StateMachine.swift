@@ -150,38 +150,27 @@ package struct ConnectionStateMachine: Sendable {
     package mutating func networkFailed(returnCode: Int32, tlsFailure: MosquittoError? = nil) -> LoopDecision {
         let refusal = pendingRefusal
         pendingRefusal = nil
+        let initial: Bool
+        let failed: Int
         switch state {
-        case .idle:
-            return .exit(nil)
-        case .stopping:
+        case .idle, .stopping:
             return .exit(nil)
         case .connected:
             // The call failed without an on_disconnect first (e.g. select() failed): treat as a lost connection.
             state = .reconnecting(failedAttempts: 0)
-            return decide(
-                returnCode: returnCode,
-                refusal: refusal,
-                tlsFailure: tlsFailure,
-                initial: false,
-                failedAttempts: 0
-            )
-        case .connecting(let failed):
-            return decide(
-                returnCode: returnCode,
-                refusal: refusal,
-                tlsFailure: tlsFailure,
-                initial: true,
-                failedAttempts: failed
-            )
-        case .reconnecting(let failed):
-            return decide(
-                returnCode: returnCode,
-                refusal: refusal,
-                tlsFailure: tlsFailure,
-                initial: false,
-                failedAttempts: failed
-            )
+            (initial, failed) = (false, 0)
+        case .connecting(let attempts):
+            (initial, failed) = (true, attempts)
+        case .reconnecting(let attempts):
+            (initial, failed) = (false, attempts)
         }
+        return decide(
+            returnCode: returnCode,
+            refusal: refusal,
+            tlsFailure: tlsFailure,
+            initial: initial,
+            failedAttempts: failed
+        )
     }
 
     /// `disconnect()` (or cancellation of `connect()`, or the owner going away) asked the loop to stop.
