@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 public import Logging
-import CoreMetrics
-public import Prometheus
+import Prometheus
 public import ServiceLifecycle
 import UnixSignals
 public import Worker
@@ -18,8 +17,6 @@ public enum WorkerApp {
         public var worker: CancelWorkerService
         public var ops: OpsServer
         public var journal: Journal
-        /// The registry of the worker's metrics, shown at the operations server's `/metrics`.
-        public var metrics: PrometheusCollectorRegistry
     }
 
     /// Builds the services in shutdown order: the operations server first (probes answer to the end), the
@@ -72,7 +69,7 @@ public enum WorkerApp {
                 logger: logger
             )
         )
-        return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal, metrics: registry)
+        return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal)
     }
 
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.
