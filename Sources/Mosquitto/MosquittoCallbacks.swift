@@ -17,9 +17,15 @@ func mosquittoOnConnect(
     _ obj: UnsafeMutableRawPointer?,
     _ rc: Int32,
     _ flags: Int32,
-    _: OpaquePointer?
+    _ properties: OpaquePointer?
 ) {
-    core(obj)?.handleConnect(returnCode: rc, flags: flags)
+    // The CONNACK's Maximum Packet Size (MQTT 5): the largest packet the broker accepts from us.
+    var maximumPacketSize: UInt32 = 0
+    let announced =
+        properties.flatMap {
+            mosquitto_property_read_int32($0, Int32(MQTT_PROP_MAXIMUM_PACKET_SIZE.rawValue), &maximumPacketSize, false)
+        } != nil
+    core(obj)?.handleConnect(returnCode: rc, flags: flags, maximumPacketSize: announced ? maximumPacketSize : nil)
 }
 
 func mosquittoOnDisconnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32, _: OpaquePointer?) {

@@ -136,6 +136,23 @@ public final class MosquittoClient: Sendable {
         core.shared.withLock { $0.machine.isConnected }
     }
 
+    /// The Maximum Packet Size the broker announced in its last CONNACK (MQTT 5), or `nil` when it announced none
+    /// (no limit beyond MQTT's own, or an MQTT 3.1.1 broker, which cannot announce one).
+    public var brokerMaximumPacketSize: Int? {
+        core.shared.withLock { $0.brokerMaximumPacketSize.map(Int.init) }
+    }
+
+    /// The largest PUBLISH this client sends now: the smaller of the broker's announced Maximum Packet Size and
+    /// ``MosquittoConfiguration/maximumPacketSize``, or `nil` when neither is known.
+    public var maximumPacketSize: Int? {
+        switch (brokerMaximumPacketSize, configuration.maximumPacketSize) {
+        case (let broker?, let configured?): min(broker, configured)
+        case (let broker?, nil): broker
+        case (nil, let configured?): configured
+        case (nil, nil): nil
+        }
+    }
+
     /// How many publish/subscribe calls are suspended waiting for their acknowledgement (tests use it to know
     /// that a call is really pending before they change the broker under it).
     package var waitingForAcknowledgements: Int {
@@ -258,6 +275,23 @@ public final class MosquittoClient: Sendable {
             throw MosquittoError.clientClosed("publish() needs a running client; call connect() first")
         }
         let outgoing = configuration.protocolVersion == .v5 ? properties : MQTTProperties()
+        // libmosquitto checks the broker's announced limit itself; the configured one (all an MQTT 3.1.1 broker
+        // has) only we can apply, and a packet over it would cost the connection instead of one message.
+        if let limit = maximumPacketSize {
+            let size = MQTTPacketSize.publish(
+                topic: topic,
+                payloadCount: payload.count,
+                qos: qos,
+                properties: outgoing,
+                protocolVersion: configuration.protocolVersion
+            )
+            if size > limit {
+                throw MosquittoError(
+                    .library(.oversizePacket),
+                    detail: "a PUBLISH of \(size) bytes, more than the broker's maximum packet size of \(limit)"
+                )
+            }
+        }
         let mosq = core.handle.pointer
         var mid: Int32 = 0
         let rc = try outgoing.withPropertyList { list throws(MosquittoError) in

@@ -88,6 +88,14 @@ public struct MosquittoConfiguration: Sendable {
     /// network; set it whenever commands and credentials cross a network someone else can read. The broker's port
     /// is usually different for TLS (8883 by convention), so set ``port`` too.
     public var tls: TLS?
+    /// The largest packet the broker accepts, in bytes, when it cannot say so itself. Default `nil`: only the
+    /// Maximum Packet Size an MQTT 5 broker announces in its CONNACK applies (with both, the smaller one).
+    ///
+    /// An MQTT 3.1.1 broker has no way to announce its limit and closes the connection on a larger packet, so a
+    /// message that can never fit would cost a reconnect at every attempt; with this set, ``MosquittoClient``
+    /// refuses such a publication at once with `MOSQ_ERR_OVERSIZE_PACKET`. Set it to the broker's
+    /// `max_packet_size` (mosquitto) or equivalent.
+    public var maximumPacketSize: Int?
 
     /// Creates a configuration; every argument except `clientID` has the default documented on its property.
     public init(
@@ -104,7 +112,8 @@ public struct MosquittoConfiguration: Sendable {
         tcpNoDelay: Bool = true,
         username: String? = nil,
         password: String? = nil,
-        tls: TLS? = nil
+        tls: TLS? = nil,
+        maximumPacketSize: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -120,6 +129,7 @@ public struct MosquittoConfiguration: Sendable {
         self.username = username
         self.password = password
         self.tls = tls
+        self.maximumPacketSize = maximumPacketSize
     }
 
     /// Checks the values libmosquitto would otherwise reject later with a bare `MOSQ_ERR_INVAL`.
@@ -142,6 +152,9 @@ public struct MosquittoConfiguration: Sendable {
         if reconnect.initialDelay <= .zero || reconnect.maximumDelay < reconnect.initialDelay {
             throw .invalidConfiguration("reconnect delays must satisfy 0 < initialDelay <= maximumDelay")
         }
+        if let maximumPacketSize, !(20...268_435_460).contains(maximumPacketSize) {
+            throw .invalidConfiguration("maximumPacketSize must be 20...268435460 bytes, got \(maximumPacketSize)")
+        }
         if password != nil && username == nil {
             throw .invalidConfiguration("password is set but username is not")
         }
@@ -155,7 +168,8 @@ extension MosquittoConfiguration: CustomStringConvertible {
         "MosquittoConfiguration(host: \(host), port: \(port), clientID: \(clientID), protocol: \(protocolVersion), "
             + "keepAlive: \(keepAlive), cleanStart: \(cleanStart), sessionExpiry: \(sessionExpiryInterval), "
             + "receiveMaximum: \(receiveMaximum), sendMaximum: \(sendMaximum), username: \(username ?? "-"), "
-            + "password: \(password == nil ? "unset" : "set"), tls: \(tls.map(\.description) ?? "off"))"
+            + "password: \(password == nil ? "unset" : "set"), tls: \(tls.map(\.description) ?? "off"), "
+            + "maximumPacketSize: \(maximumPacketSize.map(String.init) ?? "-"))"
     }
 }
 
@@ -169,7 +183,7 @@ extension MosquittoConfiguration: CustomReflectable {
                 "keepAlive": keepAlive, "cleanStart": cleanStart, "sessionExpiryInterval": sessionExpiryInterval,
                 "receiveMaximum": receiveMaximum, "sendMaximum": sendMaximum, "reconnect": reconnect,
                 "tcpNoDelay": tcpNoDelay, "username": username as Any, "password": password == nil ? "unset" : "set",
-                "tls": tls.map(\.description) ?? "off",
+                "tls": tls.map(\.description) ?? "off", "maximumPacketSize": maximumPacketSize as Any,
             ],
             displayStyle: .struct
         )

@@ -38,6 +38,8 @@ struct SharedState: Sendable {
     /// OpenSSL's reasons for a failed handshake reach us only this way. Filled only while the log callback is
     /// installed (TLS configured, or trace logging).
     var attemptErrorLog: [String] = []
+    /// The Maximum Packet Size of the last CONNACK (MQTT 5), `nil` when the broker announced none.
+    var brokerMaximumPacketSize: UInt32?
 }
 
 /// The part of a client that the C callbacks and the network-loop thread reach.
@@ -348,9 +350,10 @@ final class MosquittoCore: Sendable {
 
     // MARK: - Callbacks (loop thread)
 
-    func handleConnect(returnCode: Int32, flags: Int32) {
+    func handleConnect(returnCode: Int32, flags: Int32, maximumPacketSize: UInt32?) {
         let sessionPresent = flags & 1 == 1
         update { state in
+            state.brokerMaximumPacketSize = maximumPacketSize
             if !sessionPresent {
                 for index in state.subscriptions.indices { state.subscriptions[index].confirmed = false }
             }

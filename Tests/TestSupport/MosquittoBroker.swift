@@ -134,6 +134,12 @@ public final class MosquittoBroker: Sendable {
         throw TestSupportError("mosquitto could not re-bind port \(port): \(String(describing: lastError))")
     }
 
+    /// Sends a signal to the running broker: `SIGSTOP` freezes it with every connection open (a broker that
+    /// stops answering without closing anything), `SIGCONT` lets it go on.
+    public func signal(_ signal: Int32) {
+        running.withLock { $0 }?.signal(signal)
+    }
+
     /// Whether the broker process is running.
     public var isRunning: Bool { running.withLock { $0 != nil && $0?.exitCode == nil } }
 
