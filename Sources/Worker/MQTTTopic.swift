@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
+import Mosquitto
 
 /// MQTT topic rules the worker needs: is a string a publishable topic name, and does it match a filter.
 public enum MQTTTopic {
     /// Why a string cannot be used as a topic to publish to, or `nil` when it can.
     ///
-    /// MQTT 3.1.1 §4.7 / 5.0 §4.7: at least one character, at most 65,535 UTF-8 bytes, no `+`, `#` or NUL.
-    /// Topics starting with `$` are reserved for the broker and refused too.
+    /// libmosquitto's own verdict (``MQTTTopicName/problem(with:)``: at least one character, at most 65,535 UTF-8
+    /// bytes, no `+` or `#`, none of the characters MQTT forbids in a UTF-8 string: U+0000, the control characters
+    /// U+0001–U+001F and U+007F–U+009F, the noncharacters U+FDD0–U+FDEF and U+nFFFE/U+nFFFF), so a topic accepted
+    /// here is one `mosquitto_publish_v5` accepts too. Topics starting with `$` are reserved for the broker and
+    /// refused as well. The problem never quotes the topic.
     public static func problemWithTopicName(_ topic: String) -> String? {
-        if topic.isEmpty { return "the topic is empty" }
-        if topic.utf8.count > 65_535 { return "the topic is longer than 65,535 bytes" }
-        if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
-            return "the topic contains a wildcard ('+' or '#')"
-        }
-        if topic.utf8.contains(0) { return "the topic contains a NUL character" }
+        if let problem = MQTTTopicName.problem(with: topic) { return problem }
         if topic.hasPrefix("$") { return "topics starting with '$' are reserved for the broker" }
         return nil
     }
