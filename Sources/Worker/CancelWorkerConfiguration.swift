@@ -36,6 +36,13 @@ public struct CancelWorkerConfiguration: Sendable {
     /// Commands still running then stay in the journal and run again at the next start.
     public var drainTimeout: Duration
 
+    /// How long graceful shutdown then waits for the broker to acknowledge the replies still being published.
+    /// Default 5 s.
+    ///
+    /// The two bound a SIGTERM: it ends within ``drainTimeout`` plus this, whatever is stuck. Replies still
+    /// unacknowledged then stay in the journal and are published at the next start.
+    public var flushTimeout: Duration
+
     /// The deadline of a command that sets none (and whose message has no MQTT 5 expiry). Default 1 hour;
     /// `nil` for none. While the platform answers transient errors, a command is retried until its deadline,
     /// then answered `expired` (or `partial`); this bounds how late a cancel can be executed.
@@ -50,6 +57,7 @@ public struct CancelWorkerConfiguration: Sendable {
         maxPayloadBytes: Int = 4 << 20,
         maxDeviceNames: Int = 10_000,
         drainTimeout: Duration = .seconds(20),
+        flushTimeout: Duration = .seconds(5),
         defaultDeadline: Duration? = .seconds(3600)
     ) {
         self.commandTopic = commandTopic
@@ -60,6 +68,7 @@ public struct CancelWorkerConfiguration: Sendable {
         self.maxPayloadBytes = maxPayloadBytes
         self.maxDeviceNames = maxDeviceNames
         self.drainTimeout = drainTimeout
+        self.flushTimeout = flushTimeout
         self.defaultDeadline = defaultDeadline
     }
 }

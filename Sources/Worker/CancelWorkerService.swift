@@ -8,7 +8,8 @@ import JSONSchema
 import Synchronization
 
 /// The pipeline as a `Service` (DESIGN §1): MQTT in, intake and journal on the loop thread, execution from
-/// the journal with bounded concurrency, replies out, each acknowledged reply marked in the journal.
+/// the journal with bounded concurrency, replies out through the ``ReplyPublisher``, which marks each
+/// acknowledged reply in the journal and records those that can never be delivered.
 ///
 /// Nothing the broker has had acknowledged exists only in memory: a message is journaled inside the MQTT
 /// callback (its PUBACK leaves after the callback returns), every platform call is recorded as it ends, and a
@@ -16,9 +17,13 @@ import Synchronization
 /// yet acknowledged are published again, accepted commands are executed (calls already answered are not
 /// repeated).
 ///
+/// A command holds its execution slot until its reply is stored, not until the broker has it: publishing runs
+/// apart, with its own bound, so a reply that is slow or impossible to deliver never holds up other commands.
+///
 /// Graceful shutdown: no new command is started, the ones running get ``CancelWorkerConfiguration/drainTimeout``
-/// to finish (then they are cancelled and stay in the journal), stored replies are flushed, the MQTT session
-/// is closed cleanly.
+/// to finish (then they are cancelled and stay in the journal), stored replies get
+/// ``CancelWorkerConfiguration/flushTimeout`` to be acknowledged (those left stay in the journal), the MQTT
+/// session is closed cleanly.
 public final class CancelWorkerService: Service, Sendable {
     private let configuration: CancelWorkerConfiguration
     private let intake: CommandIntake
@@ -27,16 +32,12 @@ public final class CancelWorkerService: Service, Sendable {
     private let connection: MQTTConnection
     private let logger: Logger
     private let metrics: WorkerMetrics
+    private let publisher: ReplyPublisher
     private let state = Mutex(State())
-    /// Signals that acknowledged replies wait to be marked (coalesced: one pending signal is enough).
-    private let acknowledgements: AsyncStream<Void>
-    private let acknowledgementSignal: AsyncStream<Void>.Continuation
 
     private struct State {
         var draining = false
         var wakePending = false
-        /// Replies the broker acknowledged, not yet marked in the journal (marked in batches).
-        var acknowledged: [Int64] = []
         /// New commands handed from the intake to the dispatcher in memory, oldest first: they are journaled
         /// already, and this saves reading them back. Bounded; beyond the bound the dispatcher reads the journal.
         var handoff: [JournaledCommand] = []
@@ -62,6 +63,10 @@ public final class CancelWorkerService: Service, Sendable {
         public var repliesPublished = 0
         public var replayedReplies = 0
         public var publishFailures = 0
+        /// Replies and dead letters that can never be published (each replaced by a notice on the dead-letter topic).
+        public var undeliverable = 0
+        /// Notices of undeliverable messages that could not be published either (logged and dropped).
+        public var noticesDropped = 0
     }
 
     /// How the MQTT connection is supervised.
@@ -100,9 +105,13 @@ public final class CancelWorkerService: Service, Sendable {
             logger: logger
         )
         self.logger = logger
-        (acknowledgements, acknowledgementSignal) = AsyncStream.makeStream(
-            of: Void.self,
-            bufferingPolicy: .bufferingNewest(1)
+        self.publisher = ReplyPublisher(
+            connection: connection,
+            journal: journal,
+            deadLetterTopic: configuration.deadLetterTopic,
+            metrics: metrics,
+            logger: logger,
+            journalFailed: { error in Self.fatalJournalError(error, logger: logger) }
         )
     }
 
@@ -110,7 +119,15 @@ public final class CancelWorkerService: Service, Sendable {
     public var isReady: Bool { connection.isUp && !state.withLock { $0.draining } }
 
     /// A snapshot of the counters.
-    public var counters: Counters { state.withLock { $0.counters } }
+    public var counters: Counters {
+        var counters = state.withLock { $0.counters }
+        let published = publisher.counters
+        counters.repliesPublished = published.published
+        counters.publishFailures = published.publishFailures
+        counters.undeliverable = published.undeliverable
+        counters.noticesDropped = published.noticesDropped
+        return counters
+    }
 
     private enum DispatchEvent: Sendable {
         case wake
@@ -120,18 +137,17 @@ public final class CancelWorkerService: Service, Sendable {
 
     public func run() async throws {
         let (events, emit) = AsyncStream.makeStream(of: DispatchEvent.self)
-        let (replies, replyQueue) = AsyncStream.makeStream(of: PendingReply.self)
 
-        // Replay what a previous run left.
-        let pending = try await journal.pendingReplies()
-        for reply in pending { replyQueue.yield(reply) }
+        // What a previous run left: the publisher starts by reading the stored replies from the journal, the
+        // dispatcher the accepted commands.
         let counts = try await journal.counts()
-        state.withLock { $0.counters.replayedReplies = pending.count }
+        let pending = counts["done", default: 0]
+        state.withLock { $0.counters.replayedReplies = pending }
         logger.notice(
             "journal open",
             metadata: [
                 "ota.journal": "\(journal.configuration.path ?? ":memory:")",
-                "ota.replies-to-publish": "\(pending.count)",
+                "ota.replies-to-publish": "\(pending)",
                 "ota.commands-to-run": "\(counts["accepted", default: 0])",
                 "ota.duplicates-waiting": "\(counts["waiting", default: 0])",
             ]
@@ -147,7 +163,7 @@ public final class CancelWorkerService: Service, Sendable {
         wake()
 
         let onMessage: MosquittoClient.MessageHandler = { [self] message in
-            self.receive(message, wake: wake, replies: replyQueue)
+            self.receive(message, wake: wake)
         }
 
         await withTaskGroup(of: Void.self) { group in
@@ -163,14 +179,6 @@ public final class CancelWorkerService: Service, Sendable {
             }
             group.addTask { await self.pruneRegularly() }
             group.addTask {
-                // Acknowledged replies are marked in batches: one transaction for many (a crash in between only
-                // means those replies are published once more). Idle, this sleeps until a reply is acknowledged.
-                for await _ in self.acknowledgements {
-                    try? await Task.sleep(for: .milliseconds(5))
-                    await self.markAcknowledged()
-                }
-            }
-            group.addTask {
                 // Commands waiting for a retry become due without a message arriving.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
@@ -184,12 +192,11 @@ public final class CancelWorkerService: Service, Sendable {
                 } catch {}
                 self.beginDrain(emit: emit)
             }
-            async let publishing: Void = publish(replies)
+            async let publishing: Void = publisher.run()
             await dispatch(events, emit: emit)
-            // No command runs any more; the replies they produced are queued. Flush them, bounded.
-            replyQueue.finish()
+            // No command runs any more; the replies they produced are stored. Flush them, bounded.
+            publisher.finish(within: configuration.flushTimeout)
             await publishing
-            await markAcknowledged()
             await connection.stop()
             group.cancelAll()
         }
@@ -214,7 +221,7 @@ public final class CancelWorkerService: Service, Sendable {
     // MARK: - Intake (MQTT loop thread)
 
     /// Decides, journals, and hands on one message. The PUBACK leaves only after this returns.
-    private func receive(_ message: MQTTMessage, wake: () -> Void, replies: AsyncStream<PendingReply>.Continuation) {
+    private func receive(_ message: MQTTMessage, wake: () -> Void) {
         let decision = intake.decide(message)
         let action: JournalAction
         do {
@@ -264,7 +271,7 @@ public final class CancelWorkerService: Service, Sendable {
                 }
             }
             wake()
-        case .publish(let reply): replies.yield(reply)
+        case .publish(let reply): publisher.enqueue([reply])
         case .waitForOriginal: break
         }
         if case .deadLetter = decision {
@@ -287,8 +294,11 @@ public final class CancelWorkerService: Service, Sendable {
     // MARK: - Dispatch
 
     /// Runs journaled commands, at most `maxInFlight` at once, until a drain completes.
+    ///
+    /// A discarding task group: a plain one keeps every finished child until it is awaited, which this loop never
+    /// does (it hears of ends through `events`), so it held some 7 KB per command for the worker's whole life.
     private func dispatch(_ events: AsyncStream<DispatchEvent>, emit: AsyncStream<DispatchEvent>.Continuation) async {
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             var running = Set<Int64>()
             var cursor = Journal.Cursor()
             // -1: read the journal at start-up, for the commands a previous run left.
@@ -413,8 +423,8 @@ public final class CancelWorkerService: Service, Sendable {
                     if reply.status == .expired { $0.counters.expired += 1 }
                 }
                 metrics.completed(reply.status, duration: ContinuousClock.now - started)
-                // Published from here (not through the reply queue): one hand-over fewer on every command's way.
-                for pendingReply in stored { await publish(pendingReply) }
+                // The slot is free from here on: the publisher has its own.
+                publisher.enqueue(stored)
                 logger.info(
                     "command done",
                     metadata: [
@@ -429,87 +439,6 @@ public final class CancelWorkerService: Service, Sendable {
                     ]
                 )
             }
-        } catch {
-            fatalJournalError(error)
-        }
-    }
-
-    // MARK: - Replies
-
-    /// Publishes stored replies (QoS 1, up to 256 awaiting their PUBACK at once) and marks each acknowledged one.
-    /// After the queue ends (shutdown), waits at most the drain timeout for the last acknowledgements.
-    private func publish(_ replies: AsyncStream<PendingReply>) async {
-        // Children return `false`; the drain timer returns `true`.
-        await withTaskGroup(of: Bool.self) { group in
-            var inFlight = 0
-            for await reply in replies {
-                if inFlight >= 256 {
-                    _ = await group.next()
-                    inFlight -= 1
-                }
-                group.addTask {
-                    await self.publish(reply)
-                    return false
-                }
-                inFlight += 1
-            }
-            guard inFlight > 0 else { return }
-            let timeout = configuration.drainTimeout
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return true
-            }
-            while let timedOut = await group.next() {
-                if timedOut {
-                    logger.warning("shutdown: replies still unacknowledged stay in the journal for the next start")
-                    group.cancelAll()
-                    break
-                }
-                inFlight -= 1
-                if inFlight == 0 { break }
-            }
-            group.cancelAll()
-        }
-    }
-
-    private func publish(_ reply: PendingReply) async {
-        // A reply is retried until the broker acknowledges it or the worker stops; it stays in the journal
-        // either way, so a stop only delays it to the next start.
-        var delay: Duration = .milliseconds(50)
-        while true {
-            do {
-                try await connection.publish(reply.message)
-                state.withLock {
-                    $0.acknowledged.append(reply.id)
-                    $0.counters.repliesPublished += 1
-                }
-                metrics.replyPublished()
-                acknowledgementSignal.yield()
-                return
-            } catch let error as WorkerError where error.codeName == "Journal" {
-                fatalJournalError(error)
-            } catch {
-                state.withLock { $0.counters.publishFailures += 1 }
-                metrics.replyPublishFailed()
-                if Task.isCancelled || state.withLock({ $0.draining }) && !connection.isUp { return }
-                logger.warning(
-                    "reply not acknowledged yet; trying again",
-                    metadata: ["ota.topic": "\(reply.message.topic)", "mqtt.error": "\(error)"]
-                )
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
-            }
-        }
-    }
-
-    /// Marks the replies acknowledged since the last call, in one transaction.
-    private func markAcknowledged() async {
-        let ids = state.withLock { state in
-            defer { state.acknowledged.removeAll(keepingCapacity: true) }
-            return state.acknowledged
-        }
-        do {
-            try await journal.markReplied(ids)
         } catch {
             fatalJournalError(error)
         }
@@ -530,6 +459,11 @@ public final class CancelWorkerService: Service, Sendable {
     }
 
     private func fatalJournalError(_ error: any Error) -> Never {
+        Self.fatalJournalError(error, logger: logger)
+    }
+
+    /// Fail-stop: the journal is the worker's memory; without it nothing can be promised.
+    private static func fatalJournalError(_ error: any Error, logger: Logger) -> Never {
         logger.critical(
             "the journal failed; stopping (everything recorded so far is safe)",
             metadata: ["ota.error": "\(error)"]

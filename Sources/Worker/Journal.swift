@@ -55,8 +55,36 @@ public struct JournalConfiguration: Sendable {
 
 /// A reply (or dead letter) that is decided and stored, waiting for the broker's acknowledgement.
 public struct PendingReply: Sendable, Hashable {
+    /// What the stored message is, which decides what happens when it can never be delivered.
+    public enum Kind: String, Sendable, Hashable {
+        /// A reply to a command (executed, rejected, expired or a duplicate's): an undeliverable one is announced
+        /// on the dead-letter topic.
+        case reply
+        /// A dead letter: an undeliverable one is announced on the dead-letter topic once more, as a small notice.
+        case deadLetter
+        /// The notice that a reply or dead letter was undeliverable: if it is undeliverable too, it is logged and
+        /// dropped (nothing announces a notice).
+        case notice
+    }
+
     public var id: Int64
     public var message: OutgoingMessage
+    public var kind: Kind
+
+    public init(id: Int64, message: OutgoingMessage, kind: Kind = .reply) {
+        self.id = id
+        self.message = message
+        self.kind = kind
+    }
+
+    /// The kind of a journal row's `kind` column.
+    static func kind(ofRow kind: String) -> Kind {
+        switch kind {
+        case "deadLetter": .deadLetter
+        case "notice": .notice
+        default: .reply
+        }
+    }
 }
 
 /// What to do after a message has been journaled.
@@ -153,8 +181,8 @@ public final class Journal: Sendable {
                 sql: """
                     CREATE TABLE message (
                         id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        kind TEXT NOT NULL,            -- command | answer | deadLetter | duplicate
-                        state TEXT NOT NULL,           -- accepted | waiting | done | replied
+                        kind TEXT NOT NULL,            -- command | answer | deadLetter | duplicate | notice (v2)
+                        state TEXT NOT NULL,           -- accepted | waiting | done | replied | undeliverable (v2)
                         dedupeKey BLOB,
                         digest BLOB,
                         originalId INTEGER,
@@ -182,6 +210,10 @@ public final class Journal: Sendable {
                     ) WITHOUT ROWID;
                     """
             )
+        }
+        migrator.registerMigration("v2") { db in
+            // Why a stored reply or dead letter can never be published (state 'undeliverable').
+            try db.execute(sql: "ALTER TABLE message ADD COLUMN deliveryError TEXT")
         }
         return migrator
     }
@@ -211,7 +243,7 @@ public final class Journal: Sendable {
                         receivedAt: reply.receivedAt,
                         db: db
                     )
-                    return .publish(PendingReply(id: id, message: message))
+                    return .publish(PendingReply(id: id, message: message, kind: .reply))
                 case .deadLetter(let message):
                     let route = ReplyRoute(
                         topic: message.topic,
@@ -226,7 +258,7 @@ public final class Journal: Sendable {
                         receivedAt: now,
                         db: db
                     )
-                    return .publish(PendingReply(id: id, message: message))
+                    return .publish(PendingReply(id: id, message: message, kind: .deadLetter))
                 }
             }
         } catch let error as WorkerError {
@@ -286,7 +318,8 @@ public final class Journal: Sendable {
                     return .publish(PendingReply(id: id, message: message))
                 }
                 let state: String = original[2]
-                if state == "done" || state == "replied", let stored: Data = original[3] {
+                // An undeliverable reply is still the command's answer: a duplicate on another route may get it.
+                if ["done", "replied", "undeliverable"].contains(state), let stored: Data = original[3] {
                     let message = OutgoingMessage(
                         topic: accepted.route.topic,
                         payload: Self.markedDuplicate(Array(stored)),
@@ -612,15 +645,34 @@ public final class Journal: Sendable {
 
     // MARK: - Replies
 
-    /// Every stored reply the broker has not acknowledged yet, oldest first (replayed at start-up).
-    public func pendingReplies() async throws(WorkerError) -> [PendingReply] {
+    /// Stored replies the broker has not acknowledged yet, oldest first: what is left to publish (after a restart,
+    /// or when the publisher's queue overflowed).
+    ///
+    /// - Parameters:
+    ///   - excluding: ids the caller has in hand already (queued, being published, acknowledged but not yet
+    ///     marked): they are skipped, and do not count towards `limit`.
+    ///   - limit: most replies returned. Default: all of them.
+    public func pendingReplies(
+        excluding: Set<Int64> = [],
+        limit: Int = .max
+    ) async throws(WorkerError) -> [PendingReply] {
+        guard limit > 0 else { return [] }
+        let fetch = limit == .max ? -1 : limit + excluding.count
         do {
             return try await read { db in
-                try Row.fetchAll(
-                    db,
-                    sql:
-                        "SELECT id, replyTopic, routeSource, correlationData, reply FROM message WHERE state = 'done' ORDER BY id"
-                ).map { row in
+                var replies = [PendingReply]()
+                let rows = try Row.fetchCursor(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT id, kind, replyTopic, routeSource, correlationData, reply FROM message
+                            WHERE state = 'done' ORDER BY id LIMIT ?
+                            """
+                    ),
+                    arguments: [fetch]
+                )
+                while replies.count < limit, let row = try rows.next() {
+                    let id: Int64 = row["id"]
+                    if excluding.contains(id) { continue }
                     let correlationData: Data? = row["correlationData"]
                     let route = ReplyRoute(
                         topic: row["replyTopic"],
@@ -628,18 +680,63 @@ public final class Journal: Sendable {
                         correlationData: correlationData.map { Array($0) }
                     )
                     let reply: Data = row["reply"] ?? Data()
-                    return PendingReply(
-                        id: row["id"],
-                        message: OutgoingMessage(
-                            topic: route.topic,
-                            payload: Array(reply),
-                            properties: route.replyProperties
+                    replies.append(
+                        PendingReply(
+                            id: id,
+                            message: OutgoingMessage(
+                                topic: route.topic,
+                                payload: Array(reply),
+                                properties: route.replyProperties
+                            ),
+                            kind: PendingReply.kind(ofRow: row["kind"])
                         )
                     )
                 }
+                return replies
             }
         } catch {
             throw .journal("cannot read pending replies: \(error)")
+        }
+    }
+
+    /// A stored reply or dead letter can never be published (the broker or libmosquitto refuses that message, not
+    /// the connection): it is recorded as undeliverable with the reason and never tried again; `notice`, when given,
+    /// is stored in the same transaction, to be published in its place (see ``PendingReply/Kind``).
+    ///
+    /// The entry keeps its reply: a duplicate of the command, arriving on a route that works, is answered with it.
+    /// - Returns: the stored notice, to publish.
+    @discardableResult
+    public func markUndeliverable(
+        _ id: Int64,
+        reason: String,
+        notice: OutgoingMessage?
+    ) async throws(WorkerError) -> PendingReply? {
+        do {
+            return try await write { db -> PendingReply? in
+                let now = Date().timeIntervalSince1970
+                try db.execute(
+                    sql: """
+                        UPDATE message SET state = 'undeliverable', deliveryError = ?, repliedAt = ?, payload = NULL
+                        WHERE id = ?
+                        """,
+                    arguments: [reason, now, id]
+                )
+                guard let notice else { return nil }
+                try db.execute(
+                    sql: """
+                        INSERT INTO message (kind, state, originalId, receivedAt, replyTopic, routeSource, correlationData,
+                                             reply, completedAt)
+                        VALUES ('notice', 'done', ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        id, now, notice.topic, ReplyRoute.Source.defaultTopic.rawValue,
+                        notice.properties.correlationData.map { Data($0) }, Data(notice.payload), now,
+                    ]
+                )
+                return PendingReply(id: db.lastInsertedRowID, message: notice, kind: .notice)
+            }
+        } catch {
+            throw .journal("cannot mark entry \(id) undeliverable: \(error)")
         }
     }
 
@@ -694,7 +791,8 @@ public final class Journal: Sendable {
 
     // MARK: - Housekeeping
 
-    /// Deletes replied entries older than the retention window, and the oldest beyond `maxEntries`.
+    /// Deletes finished entries (replied or undeliverable) older than the retention window, and the oldest beyond
+    /// `maxEntries`.
     ///
     /// - Returns: how many entries were deleted.
     @discardableResult
@@ -703,17 +801,24 @@ public final class Journal: Sendable {
         let maxEntries = configuration.maxEntries
         do {
             return try await write { db in
+                // Finished entries: acknowledged, or undeliverable (nothing more will happen to those either).
                 try db.execute(
-                    sql: "DELETE FROM message WHERE state = 'replied' AND receivedAt < ?",
+                    sql: "DELETE FROM message WHERE state IN ('replied', 'undeliverable') AND receivedAt < ?",
                     arguments: [cutoff]
                 )
                 var deleted = db.changesCount
-                let replied = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE state = 'replied'") ?? 0
-                if replied > maxEntries {
+                let finished =
+                    try Int.fetchOne(
+                        db,
+                        sql: "SELECT COUNT(*) FROM message WHERE state IN ('replied', 'undeliverable')"
+                    ) ?? 0
+                if finished > maxEntries {
                     try db.execute(
-                        sql:
-                            "DELETE FROM message WHERE id IN (SELECT id FROM message WHERE state = 'replied' ORDER BY id LIMIT ?)",
-                        arguments: [replied - maxEntries]
+                        sql: """
+                            DELETE FROM message WHERE id IN
+                                (SELECT id FROM message WHERE state IN ('replied', 'undeliverable') ORDER BY id LIMIT ?)
+                            """,
+                        arguments: [finished - maxEntries]
                     )
                     deleted += db.changesCount
                 }

@@ -35,6 +35,10 @@ public struct WorkerMetrics: Sendable {
         public static let repliesPublished = "ota_cancel_replies_published_total"
         /// Counter of reply publications that failed and were tried again.
         public static let replyPublishFailures = "ota_cancel_reply_publish_failures_total"
+        /// Counter of stored messages that can never be published (refused by libmosquitto or the broker), by
+        /// `kind`: `reply`, `dead_letter` (each replaced by a notice on the dead-letter topic) or `notice` (a notice
+        /// that could not be published either: dropped, only logged).
+        public static let repliesUndeliverable = "ota_cancel_replies_undeliverable_total"
         /// Gauge of commands being executed right now.
         public static let commandsInFlight = "ota_cancel_commands_in_flight"
     }
@@ -54,6 +58,7 @@ public struct WorkerMetrics: Sendable {
     private let platformDuration: Timer
     private let published: Counter
     private let publishFailures: Counter
+    private let undeliverable: [PendingReply.Kind: Counter]
     private let inFlight: Gauge
 
     /// Makes every fixed series from `factory`.
@@ -79,6 +84,14 @@ public struct WorkerMetrics: Sendable {
         platformDuration = Timer(label: Name.platformCallDuration, factory: factory)
         published = Counter(label: Name.repliesPublished, factory: factory)
         publishFailures = Counter(label: Name.replyPublishFailures, factory: factory)
+        let kinds: [(PendingReply.Kind, String)] = [
+            (.reply, "reply"), (.deadLetter, "dead_letter"), (.notice, "notice"),
+        ]
+        undeliverable = Dictionary(
+            uniqueKeysWithValues: kinds.map {
+                ($0.0, Counter(label: Name.repliesUndeliverable, dimensions: [("kind", $0.1)], factory: factory))
+            }
+        )
         inFlight = Gauge(label: Name.commandsInFlight, factory: factory)
     }
 
@@ -119,6 +132,11 @@ public struct WorkerMetrics: Sendable {
     /// One reply publication failed (it is tried again).
     func replyPublishFailed() {
         publishFailures.increment()
+    }
+
+    /// One stored message recorded as undeliverable.
+    func replyUndeliverable(_ kind: PendingReply.Kind) {
+        undeliverable[kind]?.increment()
     }
 
     /// The number of commands executing now.

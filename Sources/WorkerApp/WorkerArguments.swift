@@ -21,6 +21,7 @@ public protocol WorkerArguments: Sendable {
     var brokerTlsInsecure: Bool? { get }
     var brokerTlsVersion: String? { get }
     var brokerTlsCiphers: String? { get }
+    var brokerMaxPacketSize: Int? { get }
     var keepalive: Int? { get }
     var sessionExpiry: Int? { get }
     var commandTopic: String? { get }
@@ -69,6 +70,7 @@ extension WorkerArguments {
     public var brokerTlsInsecure: Bool? { nil }
     public var brokerTlsVersion: String? { nil }
     public var brokerTlsCiphers: String? { nil }
+    public var brokerMaxPacketSize: Int? { nil }
     public var keepalive: Int? { nil }
     public var sessionExpiry: Int? { nil }
     public var commandTopic: String? { nil }

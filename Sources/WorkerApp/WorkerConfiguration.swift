@@ -87,6 +87,18 @@ public struct WorkerConfiguration: Sendable {
         )
         mqtt.protocolVersion = protocolVersion
         mqtt.keepAlive = try settings.int("keepalive", arguments.keepalive, default: 30, range: 5...65_535)
+        let maxPacketSize = try settings.int(
+            "broker-max-packet-size",
+            arguments.brokerMaxPacketSize,
+            default: 0,
+            range: 0...268_435_460
+        )
+        if maxPacketSize != 0 && maxPacketSize < 1_024 {
+            throw .invalidConfiguration(
+                "broker-max-packet-size must be 0 (none) or at least 1024 bytes, not \(maxPacketSize)"
+            )
+        }
+        mqtt.maximumPacketSize = maxPacketSize == 0 ? nil : maxPacketSize
         mqtt.sessionExpiryInterval = UInt32(
             try settings.int("session-expiry", arguments.sessionExpiry, default: 86_400, range: 1...Int(UInt32.max))
         )
@@ -476,6 +488,7 @@ extension WorkerConfiguration {
             ("broker-password", mqtt.password == nil ? "(not set)" : "(set)"),
             ("broker-tls", mqtt.tls.map { "\($0)" } ?? "off"),
             ("keepalive", "\(mqtt.keepAlive) s"),
+            ("broker-max-packet-size", mqtt.maximumPacketSize.map { "\($0) bytes" } ?? "(what the broker announces)"),
             ("session-expiry", "\(mqtt.sessionExpiryInterval) s"),
             ("command-topic", worker.commandTopic),
             ("default-reply-topic", worker.defaultReplyTopic),

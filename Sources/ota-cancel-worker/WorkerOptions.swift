@@ -62,6 +62,12 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Option(help: "OpenSSL cipher list for TLS 1.2. (default: OpenSSL's)")
     var brokerTlsCiphers: String?
 
+    @Option(
+        help:
+            "Largest packet the broker accepts, in bytes, for brokers that cannot announce it (MQTT 3.1.1); a reply that cannot fit is recorded undeliverable instead of costing the connection. An MQTT 5 broker's own announcement applies too. (default: none)"
+    )
+    var brokerMaxPacketSize: Int?
+
     @Option(help: "MQTT keepalive in seconds. (default: 30)")
     var keepalive: Int?
 

@@ -250,4 +250,67 @@ struct JournalTests {
         )
         #expect(try await journal.counts() == ["accepted": 1])
     }
+    @Test("an undeliverable reply: recorded with its reason, never pending again; its notice stored in its place")
+    func undeliverable() async throws {
+        let journal = try Journal(configuration: .init(path: nil, retention: .seconds(3600)))
+        guard case .execute(let id) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else {
+            Issue.record("expected execution")
+            return
+        }
+        let reply = Array(#"{"version":1,"correlationId":"c-1","status":"succeeded"}"#.utf8)
+        let stored = try await journal.complete(
+            id,
+            reply: reply,
+            route: ReplyRoute(topic: "ota/cancel/reply/j", source: .responseTopic, correlationData: Array("c-1".utf8))
+        )
+        #expect(try await journal.pendingReplies().map(\.id) == [id])
+        let notice = OutgoingMessage(topic: "ota/cancel/dead-letter", payload: Array("{}".utf8), properties: .init())
+        let noticeEntry = try #require(
+            try await journal.markUndeliverable(id, reason: "MOSQ_ERR_OVERSIZE_PACKET", notice: notice)
+        )
+        #expect(noticeEntry.kind == .notice)
+        #expect(stored.first?.kind == .reply)
+        let pending = try await journal.pendingReplies()
+        #expect(pending.map(\.id) == [noticeEntry.id], "only the notice is left to publish")
+        #expect(pending.first?.kind == .notice)
+        #expect(pending.first?.message.topic == notice.topic && pending.first?.message.payload == notice.payload)
+        #expect(try await journal.counts() == ["undeliverable": 1, "done": 1])
+
+        // A duplicate of the command (on a route that works) still gets the stored reply.
+        guard case .publish(let again) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else {
+            Issue.record("a duplicate of an undeliverable command is answered from the stored reply")
+            return
+        }
+        #expect(String(decoding: again.message.payload, as: UTF8.self).contains(#""duplicate":true"#))
+
+        // Finished entries are pruned like replied ones.
+        try await journal.markUndeliverable(noticeEntry.id, reason: "again", notice: nil)
+        try await journal.markReplied([again.id])
+        #expect(try await journal.prune(now: Date().addingTimeInterval(7_200)) == 3)
+        #expect(try await journal.counts().isEmpty)
+    }
+
+    @Test("pending replies in bounded reads: oldest first, skipping the ids in hand")
+    func boundedPendingReads() async throws {
+        let journal = try Journal(configuration: .init(path: nil))
+        var ids = [Int64]()
+        for index in 0..<6 {
+            guard
+                case .publish(let reply) = try journal.record(
+                    try Fixtures.intake().decide(Fixtures.message("{oops \(index)")),
+                    at: Fixtures.fixedNow
+                )
+            else { return }
+            ids.append(reply.id)
+            #expect(reply.kind == .deadLetter)
+        }
+        #expect(try await journal.pendingReplies(limit: 2).map(\.id) == Array(ids.prefix(2)))
+        #expect(
+            try await journal.pendingReplies(excluding: [ids[0], ids[2]], limit: 3).map(\.id) == [
+                ids[1], ids[3], ids[4],
+            ]
+        )
+        #expect(try await journal.pendingReplies(excluding: Set(ids), limit: 3).isEmpty)
+        #expect(try await journal.pendingReplies().allSatisfy { $0.kind == .deadLetter })
+    }
 }
