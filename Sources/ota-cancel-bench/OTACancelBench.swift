@@ -64,6 +64,15 @@ struct MQTTBench: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @Option(help: "Also report how many replies arrived within this many seconds of the first publication.")
+    var window: Double = 5
+
+    @Flag(
+        help:
+            "Receive the replies on a second MQTT connection (as a requester with its own reply subscriber does), not on the one that publishes the commands."
+    )
+    var separateReplyConnection = false
+
     func run() async throws {
         guard count > 0, concurrency > 0, devicesPerCommand > 0, deviceRange > 0 else {
             throw ValidationError("count, concurrency, devices-per-command and device-range must be positive")
@@ -72,7 +81,7 @@ struct MQTTBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let run = UUID().uuidString.prefix(8).lowercased()
         let replyTopic = "ota/cancel/reply/bench-\(run)"
-        let tracker = Tracker(count: count)
+        let tracker = Tracker(count: count, window: .milliseconds(Int64(window * 1000)))
 
         var configuration = MosquittoConfiguration(clientID: "ota-cancel-bench-\(run)")
         configuration.host = brokerHost
@@ -85,7 +94,15 @@ struct MQTTBench: AsyncParsableCommand {
             tracker.replied(message)
         }
         try await client.connect()
-        try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: replyTopic, qos: .atLeastOnce)])
+        // One connection for both, or a subscriber of its own: a connection that publishes a flood of QoS 1
+        // messages gets its own replies late (mosquitto delivers them mostly after the flood has been read).
+        var subscriberConfiguration = configuration
+        subscriberConfiguration.clientID += "-replies"
+        let subscriber =
+            separateReplyConnection
+            ? try MosquittoClient(configuration: subscriberConfiguration, logger: logger) { tracker.replied($0) } : client
+        if separateReplyConnection { try await subscriber.connect() }
+        try await subscriber.subscribe(to: [MQTTSubscribeInfo(topicFilter: replyTopic, qos: .atLeastOnce)])
 
         let payloads = (0..<count).map { index in
             let names = (0..<devicesPerCommand).map { offset in
@@ -97,6 +114,7 @@ struct MQTTBench: AsyncParsableCommand {
             )
         }
         let started = ContinuousClock.now
+        tracker.start(at: started)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
                 if index >= concurrency { try await tracker.waitForSlot(outstanding: concurrency) }
@@ -112,9 +130,11 @@ struct MQTTBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+        tracker.allPublished()
         try await tracker.waitForAll(timeout: .seconds(600))
         let elapsed = started.duration(to: .now)
         await client.disconnect()
+        if separateReplyConnection { await subscriber.disconnect() }
         print(
             tracker.report(
                 label: label,
@@ -135,14 +155,29 @@ final class Tracker: Sendable {
         var statuses: [String: Int] = [:]
         var outstanding = 0
         var unexpected = 0
+        var started: ContinuousClock.Instant?
+        /// Replies that arrived within `window` of `started`.
+        var early = 0
+        var lastPublished: ContinuousClock.Instant?
     }
 
     private let state: Mutex<State>
     let count: Int
+    let window: Duration
 
-    init(count: Int) {
+    init(count: Int, window: Duration) {
         self.count = count
+        self.window = window
         state = Mutex(State(sentAt: Array(repeating: nil, count: count)))
+    }
+
+    func start(at instant: ContinuousClock.Instant) {
+        state.withLock { $0.started = instant }
+    }
+
+    /// Every publication has been acknowledged by the broker.
+    func allPublished() {
+        state.withLock { $0.lastPublished = .now }
     }
 
     func sent(_ index: Int) {
@@ -164,6 +199,7 @@ final class Tracker: Sendable {
             }
             state.sentAt[index] = nil
             state.latencies.append(sentAt.duration(to: now))
+            if let started = state.started, started.duration(to: now) <= window { state.early += 1 }
             state.statuses[status, default: 0] += 1
             state.outstanding -= 1
         }
@@ -202,17 +238,23 @@ final class Tracker: Sendable {
                 separator: " "
             )
             func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+            let windowSeconds = milliseconds(window) / 1000
+            let publishing = state.started.flatMap { start in state.lastPublished.map { milliseconds(start.duration(to: $0)) / 1000 } } ?? 0
             if json {
                 return
                     "{\"label\":\"\(label)\",\"commands\":\(sorted.count),\"devicesPerCommand\":\(devicesPerCommand),"
                     + "\"concurrency\":\(concurrency),\"seconds\":\(f(seconds, 3)),\"commandsPerSecond\":\(f(rate, 1)),"
                     + "\"p50ms\":\(f(percentile(0.5))),\"p90ms\":\(f(percentile(0.9))),\"p99ms\":\(f(percentile(0.99))),"
-                    + "\"maxms\":\(f(percentile(1))),\"statuses\":\"\(statuses)\",\"unexpected\":\(state.unexpected)}"
+                    + "\"maxms\":\(f(percentile(1))),\"statuses\":\"\(statuses)\",\"unexpected\":\(state.unexpected),"
+                    + "\"windowSeconds\":\(f(windowSeconds, 1)),\"repliesInWindow\":\(state.early),"
+                    + "\"publishSeconds\":\(f(publishing, 3))}"
             }
             return
                 "\(label): \(sorted.count) commands (\(devicesPerCommand) devices each, \(concurrency) outstanding) in "
                 + "\(f(seconds)) s = \(f(rate, 0)) commands/s; latency p50 \(f(percentile(0.5))) ms, "
-                + "p90 \(f(percentile(0.9))) ms, p99 \(f(percentile(0.99))) ms, max \(f(percentile(1))) ms; \(statuses)"
+                + "p90 \(f(percentile(0.9))) ms, p99 \(f(percentile(0.99))) ms, max \(f(percentile(1))) ms; \(statuses); "
+                + "\(state.early) replies in the first \(f(windowSeconds, 0)) s; all published in \(f(publishing)) s"
+                + (state.unexpected > 0 ? "; \(state.unexpected) unexpected (duplicate or unknown) replies" : "")
         }
     }
 
