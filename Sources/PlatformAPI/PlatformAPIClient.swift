@@ -167,11 +167,16 @@ public final class PlatformAPIClient: Service, Sendable {
         }
 
         if request.deviceNames.isEmpty || request.deviceNames.count > configuration.maxDeviceNamesPerCall {
-            return finish(.failure(PlatformAPIError(
-                code: .invalidRequest,
-                message: "a call carries 1 to \(configuration.maxDeviceNamesPerCall) device names, this one has "
-                    + "\(request.deviceNames.count)"
-            )))
+            return finish(
+                .failure(
+                    PlatformAPIError(
+                        code: .invalidRequest,
+                        message:
+                            "a call carries 1 to \(configuration.maxDeviceNamesPerCall) device names, this one has "
+                            + "\(request.deviceNames.count)"
+                    )
+                )
+            )
         }
         if let endpointProblem {
             return finish(.failure(PlatformAPIError(code: .invalidRequest, message: endpointProblem)))
@@ -267,13 +272,21 @@ public final class PlatformAPIClient: Service, Sendable {
     ///   - request: the operation parameters.
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
-    public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
+    public func signedRequest(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> SignedRPCRequest {
         configuration.signedRequest(for: request, timestamp: timestamp, nonce: nonce)
     }
 
     /// Every parameter an attempt sends and signs, except `Signature`; see
     /// ``PlatformAPIConfiguration/parameters(for:timestamp:nonce:)``.
-    public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
+    public func parameters(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> [String: String] {
         configuration.parameters(for: request, timestamp: timestamp, nonce: nonce)
     }
 
@@ -308,7 +321,10 @@ public final class PlatformAPIClient: Service, Sendable {
         }
         let nioDeadline = NIODeadline.now() + Self.timeAmount(started.duration(to: attemptEnd))
 
-        logger.debug("platform call attempt", metadata: ["platform.nonce": .string(signed.unsignedParameters["SignatureNonce"] ?? "")])
+        logger.debug(
+            "platform call attempt",
+            metadata: ["platform.nonce": .string(signed.unsignedParameters["SignatureNonce"] ?? "")]
+        )
         let response: HTTPClientResponse
         do {
             response = try await http.execute(httpRequest, deadline: nioDeadline)
@@ -324,11 +340,13 @@ public final class PlatformAPIClient: Service, Sendable {
             body = try await Self.collect(response.body, upTo: configuration.maxResponseBodyBytes, until: attemptEnd)
         } catch is NIOTooManyBytesError {
             return AttemptOutcome(
-                result: .failure(PlatformAPIError(
-                    code: .invalidResponse,
-                    message: "HTTP \(status) with a body larger than \(configuration.maxResponseBodyBytes) bytes",
-                    httpStatus: status
-                )),
+                result: .failure(
+                    PlatformAPIError(
+                        code: .invalidResponse,
+                        message: "HTTP \(status) with a body larger than \(configuration.maxResponseBodyBytes) bytes",
+                        httpStatus: status
+                    )
+                ),
                 requestId: nil,
                 retryAfter: retryAfter
             )
@@ -348,7 +366,10 @@ public final class PlatformAPIClient: Service, Sendable {
         } catch {
             logger.debug(
                 "platform call answered with an unreadable body",
-                metadata: ["platform.http_status": .stringConvertible(status), "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed))]
+                metadata: [
+                    "platform.http_status": .stringConvertible(status),
+                    "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed)),
+                ]
             )
             return AttemptOutcome(result: .failure(error), requestId: error.requestId, retryAfter: retryAfter)
         }
@@ -506,7 +527,9 @@ public final class PlatformAPIClient: Service, Sendable {
     /// `Retry-After` in whole seconds (what a proxy or load balancer in front of it sends with 429/503).
     static func retryAfter(in headers: HTTPHeaders) -> Duration? {
         func integer(_ name: String) -> Int? {
-            headers.first(name: name).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil }
+            headers.first(name: name).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap {
+                $0 > 0 ? $0 : nil
+            }
         }
         if let milliseconds = integer("x-acs-retry-after") { return .milliseconds(milliseconds) }
         if let seconds = integer("Retry-After") { return .seconds(seconds) }
@@ -516,7 +539,8 @@ public final class PlatformAPIClient: Service, Sendable {
     /// Why `endpoint` cannot be called, or `nil` when it is an absolute `http` or `https` URL with a host and no
     /// query or fragment.
     public static func problem(withEndpoint endpoint: String) -> String? {
-        guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil
         else {
             return "the endpoint \"\(endpoint)\" is not an absolute http(s) URL with a host and no query"

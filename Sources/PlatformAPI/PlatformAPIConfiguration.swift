@@ -97,7 +97,11 @@ extension PlatformAPIConfiguration {
     ///   - request: the operation parameters.
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
-    public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
+    public func parameters(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> [String: String] {
         var parameters = request.operationParameters()
         parameters["AccessKeyId"] = accessKeyId
         parameters["SignatureMethod"] = "HMAC-SHA1"
@@ -116,7 +120,11 @@ extension PlatformAPIConfiguration {
     ///
     /// Pure and deterministic (time and nonce are inputs), so a dry run, the `sign` command and the client
     /// itself produce the same bytes for the same inputs.
-    public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
+    public func signedRequest(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> SignedRPCRequest {
         RPCSigner(accessKeyId: accessKeyId, accessKeySecret: accessKeySecret)
             .sign(method: method, parameters: parameters(for: request, timestamp: timestamp, nonce: nonce))
     }
@@ -152,7 +160,9 @@ public struct RetryPolicy: Sendable, Hashable, CustomStringConvertible {
     ///   - base: the ceiling of the first wait.
     ///   - cap: the largest ceiling.
     public static func exponentialBackoff(maxAttempts: Int, base: Duration, cap: Duration) -> RetryPolicy {
-        RetryPolicy(.exponentialFullJitter(maxAttempts: max(1, maxAttempts), base: max(.zero, base), cap: max(.zero, cap)))
+        RetryPolicy(
+            .exponentialFullJitter(maxAttempts: max(1, maxAttempts), base: max(.zero, base), cap: max(.zero, cap))
+        )
     }
 
     /// Total HTTP attempts allowed for one call, including the first.
