@@ -337,7 +337,12 @@ public final class PlatformAPIClient: Service, Sendable {
         let retryAfter = Self.retryAfter(in: response.headers)
         let body: ByteBuffer
         do {
-            body = try await Self.collect(response.body, upTo: configuration.maxResponseBodyBytes, until: attemptEnd)
+            body = try await Self.collect(
+                response.body,
+                upTo: configuration.maxResponseBodyBytes,
+                until: nioDeadline,
+                on: http.eventLoopGroup.any()
+            )
         } catch is NIOTooManyBytesError {
             return AttemptOutcome(
                 result: .failure(
@@ -393,17 +398,22 @@ public final class PlatformAPIClient: Service, Sendable {
     /// head only, and its read timeout only a silence, so a platform that trickles its body a byte at a time
     /// would otherwise hold the attempt (and the command) for as long as it likes.
     ///
+    /// The limit is a timer on one of the HTTP client's event loops (``EventLoopSleep``), not `Task.sleep`: the
+    /// body nearly always wins the race, and a cancelled `Task.sleep` would keep its timer allocated until `end`,
+    /// one per call for the whole `connect + read` time; the loop's timer is freed when the race is decided.
+    ///
     /// - Throws: `HTTPClientError.deadlineExceeded` when `end` comes first (the request is cancelled), or what
     ///   reading the body threw.
     private static func collect(
         _ body: HTTPClientResponse.Body,
         upTo maximum: Int,
-        until end: ContinuousClock.Instant
+        until end: NIODeadline,
+        on eventLoop: any EventLoop
     ) async throws -> ByteBuffer {
         try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask { try await body.collect(upTo: maximum) }
             group.addTask {
-                try await Task.sleep(until: end, clock: .continuous)
+                try await EventLoopSleep.sleep(until: end, on: eventLoop)
                 return nil
             }
             defer { group.cancelAll() }
