@@ -464,6 +464,11 @@ public final class PlatformAPIClient: Service, Sendable {
             decompression: .disabled
         )
         configuration.httpVersion = .automatic
+        // Sized to the work (AsyncHTTPClient keeps 8 per host by default): see `PlatformAPIConfiguration.ConnectionPool`.
+        configuration.connectionPool = .init(
+            idleTimeout: Self.timeAmount(self.configuration.connectionPool.idleTimeout),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, self.configuration.connectionPool.maxConnections)
+        )
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

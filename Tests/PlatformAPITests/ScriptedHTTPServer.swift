@@ -58,6 +58,9 @@ final class ScriptedHTTPServer: Sendable {
         var served = 0
         var recorded: [Recorded] = []
         var stopped = false
+        /// Requests received and not yet answered, and the most there were at once.
+        var open = 0
+        var peakOpen = 0
     }
 
     let port: Int
@@ -106,6 +109,10 @@ final class ScriptedHTTPServer: Sendable {
 
     /// Every request received so far, in arrival order.
     var requests: [Recorded] { state.withLock { $0.recorded } }
+
+    /// The most requests that were received and not yet answered at the same time (each on its own connection,
+    /// since every answer closes its connection): how many calls the client had in flight at its busiest.
+    var peakConcurrentRequests: Int { state.withLock { $0.peakOpen } }
 
     private func stop() {
         state.withLock { $0.stopped = true }
@@ -162,8 +169,11 @@ final class ScriptedHTTPServer: Sendable {
             state.recorded.append(recorded)
             let response = state.script[min(state.served, state.script.count - 1)]
             state.served += 1
+            state.open += 1
+            state.peakOpen = max(state.peakOpen, state.open)
             return response
         }
+        defer { state.withLock { $0.open -= 1 } }
         if response.delay > .zero {
             let (seconds, attoseconds) = response.delay.components
             Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) * 1e-18)
