@@ -167,11 +167,16 @@ public final class PlatformAPIClient: Service, Sendable {
         }
 
         if request.deviceNames.isEmpty || request.deviceNames.count > configuration.maxDeviceNamesPerCall {
-            return finish(.failure(PlatformAPIError(
-                code: .invalidRequest,
-                message: "a call carries 1 to \(configuration.maxDeviceNamesPerCall) device names, this one has "
-                    + "\(request.deviceNames.count)"
-            )))
+            return finish(
+                .failure(
+                    PlatformAPIError(
+                        code: .invalidRequest,
+                        message:
+                            "a call carries 1 to \(configuration.maxDeviceNamesPerCall) device names, this one has "
+                            + "\(request.deviceNames.count)"
+                    )
+                )
+            )
         }
         if let endpointProblem {
             return finish(.failure(PlatformAPIError(code: .invalidRequest, message: endpointProblem)))
@@ -267,13 +272,21 @@ public final class PlatformAPIClient: Service, Sendable {
     ///   - request: the operation parameters.
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
-    public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
+    public func signedRequest(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> SignedRPCRequest {
         configuration.signedRequest(for: request, timestamp: timestamp, nonce: nonce)
     }
 
     /// Every parameter an attempt sends and signs, except `Signature`; see
     /// ``PlatformAPIConfiguration/parameters(for:timestamp:nonce:)``.
-    public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
+    public func parameters(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> [String: String] {
         configuration.parameters(for: request, timestamp: timestamp, nonce: nonce)
     }
 
@@ -308,7 +321,10 @@ public final class PlatformAPIClient: Service, Sendable {
         }
         let nioDeadline = NIODeadline.now() + Self.timeAmount(started.duration(to: attemptEnd))
 
-        logger.debug("platform call attempt", metadata: ["platform.nonce": .string(signed.unsignedParameters["SignatureNonce"] ?? "")])
+        logger.debug(
+            "platform call attempt",
+            metadata: ["platform.nonce": .string(signed.unsignedParameters["SignatureNonce"] ?? "")]
+        )
         let response: HTTPClientResponse
         do {
             response = try await http.execute(httpRequest, deadline: nioDeadline)
@@ -321,14 +337,21 @@ public final class PlatformAPIClient: Service, Sendable {
         let retryAfter = Self.retryAfter(in: response.headers)
         let body: ByteBuffer
         do {
-            body = try await Self.collect(response.body, upTo: configuration.maxResponseBodyBytes, until: attemptEnd)
+            body = try await Self.collect(
+                response.body,
+                upTo: configuration.maxResponseBodyBytes,
+                until: nioDeadline,
+                on: http.eventLoopGroup.any()
+            )
         } catch is NIOTooManyBytesError {
             return AttemptOutcome(
-                result: .failure(PlatformAPIError(
-                    code: .invalidResponse,
-                    message: "HTTP \(status) with a body larger than \(configuration.maxResponseBodyBytes) bytes",
-                    httpStatus: status
-                )),
+                result: .failure(
+                    PlatformAPIError(
+                        code: .invalidResponse,
+                        message: "HTTP \(status) with a body larger than \(configuration.maxResponseBodyBytes) bytes",
+                        httpStatus: status
+                    )
+                ),
                 requestId: nil,
                 retryAfter: retryAfter
             )
@@ -348,7 +371,10 @@ public final class PlatformAPIClient: Service, Sendable {
         } catch {
             logger.debug(
                 "platform call answered with an unreadable body",
-                metadata: ["platform.http_status": .stringConvertible(status), "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed))]
+                metadata: [
+                    "platform.http_status": .stringConvertible(status),
+                    "platform.duration_ms": .stringConvertible(Self.milliseconds(elapsed)),
+                ]
             )
             return AttemptOutcome(result: .failure(error), requestId: error.requestId, retryAfter: retryAfter)
         }
@@ -372,17 +398,22 @@ public final class PlatformAPIClient: Service, Sendable {
     /// head only, and its read timeout only a silence, so a platform that trickles its body a byte at a time
     /// would otherwise hold the attempt (and the command) for as long as it likes.
     ///
+    /// The limit is a timer on one of the HTTP client's event loops (``EventLoopSleep``), not `Task.sleep`: the
+    /// body nearly always wins the race, and a cancelled `Task.sleep` would keep its timer allocated until `end`,
+    /// one per call for the whole `connect + read` time; the loop's timer is freed when the race is decided.
+    ///
     /// - Throws: `HTTPClientError.deadlineExceeded` when `end` comes first (the request is cancelled), or what
     ///   reading the body threw.
     private static func collect(
         _ body: HTTPClientResponse.Body,
         upTo maximum: Int,
-        until end: ContinuousClock.Instant
+        until end: NIODeadline,
+        on eventLoop: any EventLoop
     ) async throws -> ByteBuffer {
         try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask { try await body.collect(upTo: maximum) }
             group.addTask {
-                try await Task.sleep(until: end, clock: .continuous)
+                try await EventLoopSleep.sleep(until: end, on: eventLoop)
                 return nil
             }
             defer { group.cancelAll() }
@@ -433,6 +464,11 @@ public final class PlatformAPIClient: Service, Sendable {
             decompression: .disabled
         )
         configuration.httpVersion = .automatic
+        // Sized to the work (AsyncHTTPClient keeps 8 per host by default): see `PlatformAPIConfiguration.ConnectionPool`.
+        configuration.connectionPool = .init(
+            idleTimeout: Self.timeAmount(self.configuration.connectionPool.idleTimeout),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, self.configuration.connectionPool.maxConnections)
+        )
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -506,7 +542,9 @@ public final class PlatformAPIClient: Service, Sendable {
     /// `Retry-After` in whole seconds (what a proxy or load balancer in front of it sends with 429/503).
     static func retryAfter(in headers: HTTPHeaders) -> Duration? {
         func integer(_ name: String) -> Int? {
-            headers.first(name: name).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil }
+            headers.first(name: name).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap {
+                $0 > 0 ? $0 : nil
+            }
         }
         if let milliseconds = integer("x-acs-retry-after") { return .milliseconds(milliseconds) }
         if let seconds = integer("Retry-After") { return .seconds(seconds) }
@@ -516,7 +554,8 @@ public final class PlatformAPIClient: Service, Sendable {
     /// Why `endpoint` cannot be called, or `nil` when it is an absolute `http` or `https` URL with a host and no
     /// query or fragment.
     public static func problem(withEndpoint endpoint: String) -> String? {
-        guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil
         else {
             return "the endpoint \"\(endpoint)\" is not an absolute http(s) URL with a host and no query"

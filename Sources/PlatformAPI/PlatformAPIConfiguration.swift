@@ -36,6 +36,12 @@ public struct PlatformAPIConfiguration: Sendable {
     public var iotInstanceId: String?
     /// Connect and read timeouts of one HTTP attempt. Default: connect 5 s, read 10 s.
     public var timeouts: Timeouts
+    /// How many connections calls may use at once, and how long an unused one stays open. Default: at most 64
+    /// connections (the worker's default `--max-in-flight`), closed after 10 s unused.
+    ///
+    /// Size it to the calls made at once: over HTTP/1.1 a connection carries one call at a time, so calls beyond
+    /// the limit wait for a connection, and a slow platform then costs throughput, not only latency.
+    public var connectionPool: ConnectionPool
     /// How failed attempts are retried. Default ``RetryPolicy/default``: at most 4 attempts, full-jitter
     /// exponential backoff from 200 ms, capped at 10 s.
     public var retry: RetryPolicy
@@ -61,6 +67,7 @@ public struct PlatformAPIConfiguration: Sendable {
         self.regionId = nil
         self.iotInstanceId = nil
         self.timeouts = Timeouts()
+        self.connectionPool = ConnectionPool()
         self.retry = .default
         self.rateLimit = .default
         self.maxDeviceNamesPerCall = 200
@@ -86,6 +93,35 @@ public struct PlatformAPIConfiguration: Sendable {
 }
 
 extension PlatformAPIConfiguration {
+    /// The HTTP connections the client keeps to the endpoint.
+    ///
+    /// Over HTTP/1.1 (the platform's endpoints, and the simulator) one connection carries one call at a time, so
+    /// ``maxConnections`` bounds the calls in flight: with 8 connections (AsyncHTTPClient's default) and 64
+    /// concurrent callers, 56 calls wait for a connection, and a 2 s platform answer makes the last of them
+    /// wait 16 s. Over HTTP/2 one connection carries many calls and the limit does not apply.
+    public struct ConnectionPool: Sendable, Hashable {
+        /// The most connections open to the endpoint at once. Default 64 (the worker's default
+        /// `--max-in-flight`, so that each command in flight has one); values below 1 count as 1.
+        ///
+        /// AsyncHTTPClient's per-host limit (`concurrentHTTP1ConnectionsPerHostSoftLimit`); it is only exceeded by
+        /// requests bound to a particular event loop, which this client never makes.
+        public var maxConnections: Int
+        /// How long a connection stays open unused before the client closes it. Default 10 s.
+        ///
+        /// Shorter than the keep-alive limits servers and load balancers commonly use (tens of seconds), so that
+        /// the client closes an idle connection before the server does and no call is sent on a connection the
+        /// server is closing; long enough to keep the connections of one burst of calls for the next.
+        public var idleTimeout: Duration
+
+        /// Creates a pool configuration; defaults: 64 connections, 10 s idle timeout.
+        public init(maxConnections: Int = 64, idleTimeout: Duration = .seconds(10)) {
+            self.maxConnections = maxConnections
+            self.idleTimeout = idleTimeout
+        }
+    }
+}
+
+extension PlatformAPIConfiguration {
     /// Every parameter a call sends and signs, except `Signature`: a pure function of the configuration, the
     /// request, the time and the nonce.
     ///
@@ -97,7 +133,11 @@ extension PlatformAPIConfiguration {
     ///   - request: the operation parameters.
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
-    public func parameters(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> [String: String] {
+    public func parameters(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> [String: String] {
         var parameters = request.operationParameters()
         parameters["AccessKeyId"] = accessKeyId
         parameters["SignatureMethod"] = "HMAC-SHA1"
@@ -116,7 +156,11 @@ extension PlatformAPIConfiguration {
     ///
     /// Pure and deterministic (time and nonce are inputs), so a dry run, the `sign` command and the client
     /// itself produce the same bytes for the same inputs.
-    public func signedRequest(for request: CancelOTATaskByDeviceRequest, timestamp: Date, nonce: String) -> SignedRPCRequest {
+    public func signedRequest(
+        for request: CancelOTATaskByDeviceRequest,
+        timestamp: Date,
+        nonce: String
+    ) -> SignedRPCRequest {
         RPCSigner(accessKeyId: accessKeyId, accessKeySecret: accessKeySecret)
             .sign(method: method, parameters: parameters(for: request, timestamp: timestamp, nonce: nonce))
     }
@@ -152,7 +196,9 @@ public struct RetryPolicy: Sendable, Hashable, CustomStringConvertible {
     ///   - base: the ceiling of the first wait.
     ///   - cap: the largest ceiling.
     public static func exponentialBackoff(maxAttempts: Int, base: Duration, cap: Duration) -> RetryPolicy {
-        RetryPolicy(.exponentialFullJitter(maxAttempts: max(1, maxAttempts), base: max(.zero, base), cap: max(.zero, cap)))
+        RetryPolicy(
+            .exponentialFullJitter(maxAttempts: max(1, maxAttempts), base: max(.zero, base), cap: max(.zero, cap))
+        )
     }
 
     /// Total HTTP attempts allowed for one call, including the first.

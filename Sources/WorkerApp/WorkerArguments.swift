@@ -39,6 +39,7 @@ public protocol WorkerArguments: Sendable {
     var platformMaxAttempts: Int? { get }
     var platformConnectTimeout: Double? { get }
     var platformReadTimeout: Double? { get }
+    var platformMaxConnections: Int? { get }
     var maxInFlight: Int? { get }
     var maxDeviceNames: Int? { get }
     var maxPayloadBytes: Int? { get }
@@ -88,6 +89,7 @@ extension WorkerArguments {
     public var platformMaxAttempts: Int? { nil }
     public var platformConnectTimeout: Double? { nil }
     public var platformReadTimeout: Double? { nil }
+    public var platformMaxConnections: Int? { nil }
     public var maxInFlight: Int? { nil }
     public var maxDeviceNames: Int? { nil }
     public var maxPayloadBytes: Int? { nil }

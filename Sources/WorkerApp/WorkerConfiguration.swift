@@ -240,6 +240,14 @@ public struct WorkerConfiguration: Sendable {
             range: 1...20
         )
         platform.retry = .exponentialBackoff(maxAttempts: attempts, base: .milliseconds(200), cap: .seconds(10))
+        // One connection per command in flight by default: a call holds its connection for the platform's whole
+        // answer time, so fewer connections than commands turn a slow platform into a queue.
+        platform.connectionPool.maxConnections = try settings.int(
+            "platform-max-connections",
+            arguments.platformMaxConnections,
+            default: worker.maxInFlight,
+            range: 1...100_000
+        )
 
         // Files and logging.
         let stateDirectory = try settings.string("state-dir", arguments.stateDir, default: "./state")
@@ -504,6 +512,7 @@ extension WorkerConfiguration {
             ("iot-instance-id", platform.iotInstanceId ?? "(not sent)"),
             ("platform-qps", "\(platform.rateLimit)"),
             ("platform-max-attempts", "\(platform.retry.maxAttempts)"),
+            ("platform-max-connections", "\(platform.connectionPool.maxConnections)"),
             ("max-in-flight", "\(worker.maxInFlight)"),
             ("max-device-names", "\(worker.maxDeviceNames)"),
             ("max-payload-bytes", "\(worker.maxPayloadBytes)"),

@@ -133,6 +133,12 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     )
     var platformReadTimeout: Double?
 
+    @Option(
+        help:
+            "Most HTTP connections to the platform at once; a call needs one for its whole round trip. (default: --max-in-flight)"
+    )
+    var platformMaxConnections: Int?
+
     @Option(help: "Commands processed at once. (default: 64)")
     var maxInFlight: Int?
 

@@ -58,6 +58,9 @@ final class ScriptedHTTPServer: Sendable {
         var served = 0
         var recorded: [Recorded] = []
         var stopped = false
+        /// Requests received and not yet answered, and the most there were at once.
+        var open = 0
+        var peakOpen = 0
     }
 
     let port: Int
@@ -75,7 +78,9 @@ final class ScriptedHTTPServer: Sendable {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 64) == 0 else {
             close(fd)
@@ -104,6 +109,10 @@ final class ScriptedHTTPServer: Sendable {
 
     /// Every request received so far, in arrival order.
     var requests: [Recorded] { state.withLock { $0.recorded } }
+
+    /// The most requests that were received and not yet answered at the same time (each on its own connection,
+    /// since every answer closes its connection): how many calls the client had in flight at its busiest.
+    var peakConcurrentRequests: Int { state.withLock { $0.peakOpen } }
 
     private func stop() {
         state.withLock { $0.stopped = true }
@@ -140,7 +149,9 @@ final class ScriptedHTTPServer: Sendable {
         var headers = [String: String]()
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
         }
         let contentLength = Int(headers["content-length"] ?? "0") ?? 0
         while buffer.count - headerEnd < contentLength {
@@ -158,8 +169,11 @@ final class ScriptedHTTPServer: Sendable {
             state.recorded.append(recorded)
             let response = state.script[min(state.served, state.script.count - 1)]
             state.served += 1
+            state.open += 1
+            state.peakOpen = max(state.peakOpen, state.open)
             return response
         }
+        defer { state.withLock { $0.open -= 1 } }
         if response.delay > .zero {
             let (seconds, attoseconds) = response.delay.components
             Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) * 1e-18)
@@ -170,7 +184,9 @@ final class ScriptedHTTPServer: Sendable {
         let bytes = Array((text + "\r\n").utf8) + response.body
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes[offset...].withUnsafeBytes {
+                send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             guard sent > 0 else { return }
             offset += sent
         }

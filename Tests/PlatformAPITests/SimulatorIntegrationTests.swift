@@ -217,6 +217,26 @@ struct SimulatorIntegrationTests {
         }
     }
 
+    @Test("a caller cancelled while the body trickles in gets `cancelled` at once, not at the attempt's end")
+    func cancelledDuringSlowBody() async throws {
+        try await withSimulatorAndClient(configure: {
+            $0.timeouts = .init(connect: .seconds(10), read: .seconds(30))
+            $0.retry = .none
+        }) { simulator, client in
+            // The head comes at once, the body over 20 s: the call is reading the body when it is cancelled.
+            simulator.state.injectFault(FaultRule(count: 1, slowBodyMilliseconds: 20_000))
+            let call = Task { await client.cancelOTATaskByDevice(Self.request, deadline: nil) }
+            try await waitUntil { simulator.state.stats().cancelCalls == 1 }
+            try await Task.sleep(for: .milliseconds(300))
+            let cancelled = ContinuousClock.now
+            call.cancel()
+            let result = await call.value
+            #expect(result.error == .cancelled && result.attempts == 1)
+            // Hang guard: neither the 20 s body nor the 40 s attempt limit was waited for.
+            #expect(cancelled.duration(to: .now) < .seconds(10))
+        }
+    }
+
     @Test("25 calls at the default 10 calls/s (burst 10) take at least 1.4 s and all succeed")
     func pacing() async throws {
         try await withSimulatorAndClient(configure: { $0.rateLimit = .default }) { simulator, client in
