@@ -21,11 +21,8 @@ struct Run: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Escaped records: a command's correlationId or reason can never start a line of its own in the log.
+        LoggingSystem.bootstrap { label in EscapingLogHandler.standardError(label: label, level: level) }
         let logger = Logger(label: "ota-cancel-worker")
         let built = try WorkerApp.buildServiceGroup(configuration, logger: logger)
         // The first SIGTERM/SIGINT starts a graceful shutdown (the service group traps it); a second one ends the
