@@ -46,6 +46,29 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
 
         /// The code's name, e.g. `duplicateKey`.
         public var description: String { base.rawValue }
+
+        /// The kind of problem in words that name no byte of the input, e.g. `a character that cannot start or
+        /// continue a JSON value here`.
+        ///
+        /// ``JSONParseError/message`` quotes the offending character (or a key) because a sender fixing its own
+        /// payload needs it; a file given by mistake (a secret file passed as `--config`) must not have its first
+        /// character printed, so tools that parse files say what and where with this and a position instead. The
+        /// switch is exhaustive, so a new code cannot be added without its content-free wording.
+        public var contentFreeSummary: String {
+            switch base {
+            case .unexpectedEnd: "the input ends inside a value (or holds no value)"
+            case .unexpectedCharacter: "a character that cannot start or continue a JSON value here"
+            case .invalidUTF8: "bytes that are not well-formed UTF-8"
+            case .invalidEscape: "a backslash escape that JSON does not define"
+            case .loneSurrogate: "a \\u escape of a lone surrogate"
+            case .controlCharacterInString: "an unescaped control character in a string"
+            case .duplicateKey: "a key that the object already has"
+            case .tooDeep: "nesting deeper than the limit"
+            case .invalidNumber: "a malformed number"
+            case .trailingData: "more than whitespace after the JSON value"
+            case .tooLarge: "the input is larger than the limit"
+            }
+        }
     }
 
     /// Stable reason.
@@ -61,6 +84,15 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
 
     /// `line L, column C: message`.
     public var description: String { "line \(line), column \(column): \(message)" }
+
+    /// What is wrong and where, without a byte of the input: `line 1, column 1 (byte 0): a character that cannot
+    /// start or continue a JSON value here (unexpectedCharacter)`.
+    ///
+    /// For files that may hold a secret by mistake; see ``Code/contentFreeSummary``. ``description`` (which
+    /// quotes) stays the rendering for payloads answered to their own sender.
+    public var contentFreeDescription: String {
+        "line \(line), column \(column) (byte \(offset)): \(code.contentFreeSummary) (\(code))"
+    }
 
     /// Bounded label for metrics: the code's name.
     public var shortDescription: String { code.description }

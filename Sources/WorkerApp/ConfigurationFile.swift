@@ -26,6 +26,9 @@ struct ConfigurationFile {
 
     /// Reads and checks the file.
     ///
+    /// Errors name the file, a position and keys, never a value or a character of it: a secret file given as
+    /// `--config` by mistake must not be printed (see ``FileDiagnostics``).
+    ///
     /// - Throws: ``WorkerError/invalidConfiguration(_:file:line:)`` naming the file (and the key) when it cannot be
     ///   read, is not a JSON object, holds a secret, or has a value of the wrong kind.
     static func load(path: String) throws(WorkerError) -> ConfigurationFile {
@@ -36,7 +39,7 @@ struct ConfigurationFile {
         do {
             document = try JSONParser.parse(data)
         } catch {
-            throw .invalidConfiguration("config: '\(path)' is not valid JSON: \(error)")
+            throw .invalidConfiguration("config: '\(path)' is not valid JSON: \(FileDiagnostics.notJSON(error))")
         }
         guard let object = document.objectValue else {
             throw .invalidConfiguration("config: '\(path)' must hold one JSON object of option names and values")
@@ -55,11 +58,13 @@ struct ConfigurationFile {
             case .array(let items):
                 let texts = items.compactMap(\.stringValue)
                 guard texts.count == items.count else {
-                    throw .invalidConfiguration("\(key) (in \(path)) must be an array of strings")
+                    throw .invalidConfiguration("\(FileDiagnostics.key(key)) (in \(path)) must be an array of strings")
                 }
                 values[key] = texts.joined(separator: ",")
             case .null, .object:
-                throw .invalidConfiguration("\(key) (in \(path)) must be a string, a number or a boolean")
+                throw .invalidConfiguration(
+                    "\(FileDiagnostics.key(key)) (in \(path)) must be a string, a number or a boolean"
+                )
             }
         }
         return ConfigurationFile(path: path, values: values)
@@ -71,7 +76,7 @@ struct ConfigurationFile {
         guard unknown.isEmpty else {
             throw .invalidConfiguration(
                 "config: '\(path)' has unknown option\(unknown.count == 1 ? "" : "s") "
-                    + unknown.map { "'\($0)'" }.joined(separator: ", ")
+                    + unknown.map(FileDiagnostics.key).joined(separator: ", ")
                     + " (keys are option names without the dashes, e.g. \"broker-host\")"
             )
         }

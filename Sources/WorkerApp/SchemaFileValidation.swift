@@ -98,11 +98,13 @@ public enum SchemaFileValidation {
             let errors: [JSONValue]
             do {
                 let instance = try JSONParser.parse(bytes)
-                errors = validator.validate(instance).map(errorObject)
+                errors = FileDiagnostics.printable(validator.validate(instance), instance: instance).map(errorObject)
             } catch {
+                // The position and the kind of problem, never the bytes: the file may be a secret given by mistake.
                 errors = [
                     .object([
-                        "instanceLocation": "", "keywordLocation": "", "message": .string("not valid JSON: \(error)"),
+                        "instanceLocation": "", "keywordLocation": "",
+                        "message": .string("not valid JSON: \(FileDiagnostics.notJSON(error))"),
                     ])
                 ]
             }
@@ -201,7 +203,7 @@ public enum SchemaFileValidation {
         do {
             return try JSONParser.parse(bytes)
         } catch {
-            throw .invalidSchema("\(what) \(path) is not valid JSON: \(error)")
+            throw .invalidSchema("\(what) \(path) is not valid JSON: \(FileDiagnostics.notJSON(error))")
         }
     }
 

@@ -166,7 +166,9 @@ public enum SignCommand {
         }
         let secret: AccessKeySecret
         if let secretFile = try settings.optionalString("access-key-secret-file", arguments.accessKeySecretFile) {
-            secret = AccessKeySecret(try WorkerConfiguration.readSecretFile(secretFile, setting: "access-key-secret-file"))
+            secret = AccessKeySecret(
+                try WorkerConfiguration.readSecretFile(secretFile, setting: "access-key-secret-file")
+            )
         } else if let value = environment[WorkerConfiguration.secretEnvironmentVariable] {
             secret = AccessKeySecret(value)
         } else {
@@ -205,7 +207,11 @@ public enum SignCommand {
             endpointNote = "no --platform-endpoint: the URL uses the placeholder host platform.invalid (not signed)"
         }
 
-        var configuration = PlatformAPIConfiguration(endpoint: endpoint, accessKeyId: accessKeyId, accessKeySecret: secret)
+        var configuration = PlatformAPIConfiguration(
+            endpoint: endpoint,
+            accessKeyId: accessKeyId,
+            accessKeySecret: secret
+        )
         configuration.profile = profile
         configuration.method = method
         configuration.regionId = regionId
@@ -282,13 +288,16 @@ public enum SignCommand {
         do {
             value = try JSONParser.parse(data)
         } catch {
-            throw .invalidConfiguration("command: '\(arguments.commandFile)' is not JSON: \(error)")
+            // Position and kind only: a secret file given as --command by mistake must not be printed.
+            throw .invalidConfiguration(
+                "command: '\(arguments.commandFile)' is not JSON: \(FileDiagnostics.notJSON(error))"
+            )
         }
         let schemaPath = try WorkerConfiguration.commandSchemaPath(
             schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir)
         )
         let schema = try CommandSchema.load(path: schemaPath, maxDeviceNames: nil)
-        let errors = schema.validator.validate(value)
+        let errors = FileDiagnostics.printable(schema.validator.validate(value), instance: value)
         guard errors.isEmpty else {
             let problems = errors.map { "\($0.instanceLocation.isEmpty ? "/" : $0.instanceLocation): \($0.message)" }
             throw .invalidConfiguration(

@@ -31,16 +31,12 @@ public enum WorkerApp {
         signals: Bool = true
     ) throws(WorkerError) -> Built {
         let schema = try loadCommandSchema(configuration)
-        do {
-            try FileManager.default.createDirectory(
-                atPath: configuration.stateDirectory,
-                withIntermediateDirectories: true
-            )
-        } catch {
-            throw .invalidConfiguration(
-                "state-dir: cannot create '\(configuration.stateDirectory)': \(error.localizedDescription)"
-            )
-        }
+        // Before the journal opens and before any connection: a second worker on this folder stops here.
+        let lock = try StateDirectory.prepare(
+            configuration.stateDirectory,
+            journalPath: configuration.journal.path,
+            logger: logger
+        )
         let journal = try Journal(configuration: configuration.journal)
         let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
         // Each built worker has its own registry (no global bootstrap): two workers in one process, as in tests,
@@ -61,6 +57,8 @@ public enum WorkerApp {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
+                    // First, so it is shut down last: the folder is released once everything else has stopped.
+                    .init(service: StateDirectoryLockService(lock: lock)),
                     .init(service: ops),
                     .init(service: platform),
                     .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
@@ -72,11 +70,32 @@ public enum WorkerApp {
         return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal)
     }
 
+    /// The exit status of `run` when ``buildServiceGroup(_:logger:signals:)`` fails.
+    ///
+    /// 75 (`EX_TEMPFAIL`) when the journal cannot be used, which includes a state folder held by another worker:
+    /// the same status as a journal that fails while running, a condition that may pass (the other worker stops),
+    /// so a supervisor's restart is right. 1 for everything else (schema, state folder), as before.
+    public static func exitStatus(forStartFailure error: WorkerError) -> Int32 {
+        error == WorkerError.journal("") ? 75 : 1
+    }
+
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.
     public static func loadCommandSchema(_ configuration: WorkerConfiguration) throws(WorkerError) -> CommandSchema {
         try CommandSchema.load(
             path: configuration.commandSchemaPath,
             maxDeviceNames: configuration.worker.maxDeviceNames
         )
+    }
+}
+
+/// Holds the state folder's lock for as long as the service group runs, and releases it when the group ends
+/// (graceful shutdown, cancellation or a failure), so an in-process restart on the same folder can take it again.
+struct StateDirectoryLockService: Service {
+    let lock: StateDirectoryLock
+
+    func run() async {
+        defer { lock.release() }
+        // Returns on graceful shutdown, and throws (ignored) on cancellation: both end the hold.
+        try? await gracefulShutdown()
     }
 }

@@ -21,13 +21,17 @@ struct Run: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Escaped records: a command's correlationId or reason can never start a line of its own in the log.
+        LoggingSystem.bootstrap { label in EscapingLogHandler.standardError(label: label, level: level) }
         let logger = Logger(label: "ota-cancel-worker")
-        let built = try WorkerApp.buildServiceGroup(configuration, logger: logger)
+        let built: WorkerApp.Built
+        do {
+            built = try WorkerApp.buildServiceGroup(configuration, logger: logger)
+        } catch {
+            // Said once, on standard error, with the status a supervisor acts on (75: try again later).
+            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
+            throw ExitCode(WorkerApp.exitStatus(forStartFailure: error))
+        }
         // The first SIGTERM/SIGINT starts a graceful shutdown (the service group traps it); a second one ends the
         // process at once: everything acknowledged is in the journal, so nothing is lost.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)

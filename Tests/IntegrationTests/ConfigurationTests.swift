@@ -232,7 +232,9 @@ struct ConfigurationTests {
             (#"{"broker-port": "eighty"}"#, ["broker-port", "an integer"]),
             (#"{"broker-port": null}"#, ["broker-port", "a string, a number or a boolean"]),
             (#"{"reply-topic-allow": [1]}"#, ["reply-topic-allow", "array of strings"]),
-            (#"{"broker-host": "a", "broker-host": "b"}"#, ["not valid JSON"]),
+            (#"{"broker-host": "a", "broker-host": "b"}"#, ["not valid JSON", "(duplicateKey)"]),
+            // Keys are named escaped: a control character in the file does not reach the terminal raw.
+            (#"{"a\u001b[2Jb": 1}"#, [#"'a\u{1B}[2Jb'"#, "unknown option"]),
             (#"["broker-host"]"#, ["one JSON object"]),
         ]
     )

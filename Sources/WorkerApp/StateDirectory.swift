@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+public import Logging
+import Synchronization
+public import Worker
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The state folder: created private, checked, and held by one worker at a time.
+///
+/// The journal holds every command (device names, reasons, who asked) and its reply, so nobody but the worker's
+/// user reads it: the folder is `0700` and the journal's files (`journal.sqlite`, `-wal`, `-shm`) are `0600`.
+/// SQLite creates a database file `0644` (less the umask), so the journal file is created `0600` before the
+/// journal opens it; SQLite then gives `-wal` and `-shm` the database file's mode. A folder or journal file that
+/// an earlier version (or a person) left more open is tightened when this process owns it, and said loudly when
+/// it cannot be.
+///
+/// Two workers on one folder would share a journal and, usually, an MQTT client id: the broker hands the session
+/// to the newer one and the journal is written by both ("database is locked"). So the folder has an advisory lock,
+/// `flock(LOCK_EX | LOCK_NB)` on `<folder>/lock`, which records the holder's pid and start time, taken before the
+/// journal is opened and before any connection, and held until the worker's service group ends. The kernel drops
+/// it when the holder dies, so a crash leaves nothing to clean up.
+public enum StateDirectory {
+    /// The lock file's name in the state folder.
+    public static let lockFileName = "lock"
+    /// The mode the folder is created with, and the most open one it is left with when owned.
+    public static let directoryMode: UInt32 = 0o700
+    /// The mode of the journal's files and of the lock file.
+    public static let fileMode: UInt32 = 0o600
+
+    /// Creates (or checks) the folder, takes its lock, and creates or tightens the journal's files.
+    ///
+    /// - Parameters:
+    ///   - path: The state folder (`--state-dir`).
+    ///   - journalPath: The journal database file, or `nil` for an in-memory journal.
+    ///   - logger: Says what was tightened, and what is too open and cannot be.
+    /// - Returns: The lock, held until it is released or deallocated.
+    /// - Throws: ``WorkerError/journal(_:file:line:)`` when another process holds the folder (the message names
+    ///   the folder and the holder's pid); ``WorkerError/invalidConfiguration(_:file:line:)`` when the folder or
+    ///   a file in it cannot be created, opened or given its mode.
+    public static func prepare(
+        _ path: String,
+        journalPath: String?,
+        logger: Logger
+    ) throws(WorkerError) -> StateDirectoryLock {
+        try createDirectory(path)
+        try restrict(path, maximum: directoryMode, what: "state-dir", logger: logger)
+        let lock = try StateDirectoryLock.acquire(directory: path, logger: logger)
+        if let journalPath {
+            try createPrivateFile(journalPath)
+            for file in [journalPath, journalPath + "-wal", journalPath + "-shm"] {
+                try restrict(file, maximum: fileMode, what: "journal", logger: logger)
+            }
+        }
+        return lock
+    }
+
+    // MARK: Modes (the decision is pure)
+
+    /// What to do with a file or folder's mode.
+    public enum ModeAction: Equatable, Sendable {
+        /// It is no more open than allowed.
+        case keep
+        /// Remove the bits beyond the allowed ones: `chmod(to)`.
+        case tighten(to: UInt32)
+        /// It is more open than allowed, and another user owns it: this process may not change it.
+        case tooOpenNotOwned
+    }
+
+    /// The action for permission bits `mode` (`0o777` part) of a file owned by `owner`, seen by the process user
+    /// `user`, when at most `maximum` is allowed.
+    ///
+    /// Only bits are removed, never added: a folder `0500` stays `0500` (and the journal then says it cannot
+    /// write), so this never widens what anybody may do.
+    public static func modeAction(mode: UInt32, owner: UInt32, user: UInt32, maximum: UInt32) -> ModeAction {
+        let permissions = mode & 0o7777
+        guard permissions & ~maximum != 0 else { return .keep }
+        guard owner == user else { return .tooOpenNotOwned }
+        return .tighten(to: permissions & maximum)
+    }
+
+    /// `0o755` as `0755`, for messages.
+    static func octal(_ mode: UInt32) -> String {
+        "0" + String(mode & 0o7777, radix: 8)
+    }
+
+    // MARK: I/O
+
+    /// Creates the folder `0700` (its missing parents with the default mode) unless it exists.
+    private static func createDirectory(_ path: String) throws(WorkerError) {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFDIR else {
+                throw .invalidConfiguration("state-dir: '\(path)' exists and is not a folder")
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
+            do {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            } catch {
+                throw .invalidConfiguration("state-dir: cannot create '\(parent)': \(error.localizedDescription)")
+            }
+        }
+        if mkdir(path, mode_t(directoryMode)) != 0, errno != EEXIST {
+            throw .invalidConfiguration("state-dir: cannot create '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Creates `path` empty and `0600` when it does not exist (SQLite takes an empty file as a new database).
+    private static func createPrivateFile(_ path: String) throws(WorkerError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(fileMode))
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            throw .invalidConfiguration("journal: cannot create '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Applies ``modeAction(mode:owner:user:maximum:)`` to `path` (a missing file is fine: nothing to restrict).
+    private static func restrict(_ path: String, maximum: UInt32, what: String, logger: Logger) throws(WorkerError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return }
+        let mode = UInt32(status.st_mode & 0o7777)
+        switch modeAction(mode: mode, owner: UInt32(status.st_uid), user: UInt32(geteuid()), maximum: maximum) {
+        case .keep:
+            return
+        case .tighten(let tightened):
+            guard chmod(path, mode_t(tightened)) == 0 else {
+                throw .invalidConfiguration(
+                    "\(what): cannot change the mode of '\(path)' from \(octal(mode)) to \(octal(tightened)): "
+                        + String(cString: strerror(errno))
+                )
+            }
+            logger.notice(
+                "tightened a file mode: the journal is for the worker's user alone",
+                metadata: ["ota.path": "\(path)", "ota.mode-was": "\(octal(mode))", "ota.mode": "\(octal(tightened))"]
+            )
+        case .tooOpenNotOwned:
+            logger.warning(
+                "more open than the worker wants and owned by another user, so left as it is: restrict it by hand",
+                metadata: [
+                    "ota.path": "\(path)", "ota.mode": "\(octal(mode))", "ota.owner-uid": "\(status.st_uid)",
+                    "ota.wanted": "at most \(octal(maximum))",
+                ]
+            )
+        }
+    }
+}
+
+/// What the lock file says about its holder: `pid=<pid> started=<RFC 3339 time>`.
+///
+/// Read back only to name the holder in the second worker's error, and only these two fields, checked: the file
+/// is in a folder others may have written before it was tightened, so nothing else of it is ever printed.
+public struct StateDirectoryLockRecord: Equatable, Sendable {
+    /// The holder's process id.
+    public var pid: Int32
+    /// When the holder took the lock (RFC 3339, UTC), as it wrote it.
+    public var started: String
+
+    public init(pid: Int32, started: String) {
+        self.pid = pid
+        self.started = started
+    }
+
+    /// The file's text.
+    public var text: String { "pid=\(pid) started=\(started)\n" }
+
+    /// Parses ``text``; `nil` for anything else (empty, foreign, truncated).
+    public init?(text: String) {
+        let fields = text.split(whereSeparator: \.isWhitespace)
+        guard fields.count == 2, fields[0].hasPrefix("pid="), fields[1].hasPrefix("started="),
+            let pid = Int32(fields[0].dropFirst(4)), pid > 0
+        else { return nil }
+        let started = fields[1].dropFirst(8)
+        guard !started.isEmpty, started.count <= 40,
+            started.allSatisfy({ $0.isASCII && ($0.isNumber || "-:.TZ+".contains($0)) })
+        else { return nil }
+        self.init(pid: pid, started: String(started))
+    }
+}
+
+/// The state folder's lock, held while this object lives or until ``release()``.
+///
+/// `flock` locks belong to the open file description: two workers in one process (tests) exclude each other as
+/// two processes do, and closing the descriptor (``release()``, `deinit`, or the process ending) releases it.
+public final class StateDirectoryLock: Sendable {
+    /// The state folder.
+    public let directory: String
+    private let descriptor: Mutex<Int32?>
+
+    private init(directory: String, descriptor: Int32) {
+        self.directory = directory
+        self.descriptor = Mutex(descriptor)
+    }
+
+    deinit { release() }
+
+    /// Whether the lock is still held.
+    public var isHeld: Bool { descriptor.withLock { $0 != nil } }
+
+    /// Releases the lock; later calls do nothing.
+    public func release() {
+        descriptor.withLock { descriptor in
+            if let open = descriptor { close(open) }
+            descriptor = nil
+        }
+    }
+
+    /// Takes the lock of `directory` without waiting.
+    ///
+    /// - Throws: ``WorkerError/journal(_:file:line:)`` naming the folder and the holder's pid when another
+    ///   process (or another worker in this one) holds it.
+    static func acquire(directory: String, logger: Logger) throws(WorkerError) -> StateDirectoryLock {
+        let path = directory + "/" + StateDirectory.lockFileName
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode_t(StateDirectory.fileMode))
+        guard descriptor >= 0 else {
+            throw .invalidConfiguration("state-dir: cannot open '\(path)': \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let problem = errno
+            defer { close(descriptor) }
+            guard problem == EWOULDBLOCK else {
+                throw .invalidConfiguration("state-dir: cannot lock '\(path)': \(String(cString: strerror(problem)))")
+            }
+            throw .journal(inUseMessage(directory: directory, holder: readHolder(descriptor)))
+        }
+        let lock = StateDirectoryLock(directory: directory, descriptor: descriptor)
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_mode & 0o077 != 0, status.st_uid == geteuid() {
+            _ = fchmod(descriptor, mode_t(StateDirectory.fileMode))
+        }
+        let record = StateDirectoryLockRecord(
+            pid: getpid(),
+            started: ISO8601DateFormatter().string(from: Date())
+        )
+        let bytes = Array(record.text.utf8)
+        guard ftruncate(descriptor, 0) == 0, pwrite(descriptor, bytes, bytes.count, 0) == bytes.count else {
+            throw .invalidConfiguration("state-dir: cannot write '\(path)': \(String(cString: strerror(errno)))")
+        }
+        logger.debug("state folder locked", metadata: ["ota.lock": "\(path)"])
+        return lock
+    }
+
+    /// The second worker's message: the folder, the holder (when its record can be read), what to do.
+    public static func inUseMessage(directory: String, holder: StateDirectoryLockRecord?) -> String {
+        let who =
+            holder.map { "process \($0.pid) (started \($0.started))" }
+            ?? "another process (its pid is not recorded in \(lockFileDescription))"
+        return "state-dir '\(directory)' is in use by \(who): two workers must not share a state folder "
+            + "(they would share the journal and the MQTT session); stop that one, or give this one its own --state-dir"
+    }
+
+    private static let lockFileDescription = "the folder's '\(StateDirectory.lockFileName)' file"
+
+    /// The holder's record. The holder writes it right after locking, so an empty file is read again a few times.
+    private static func readHolder(_ descriptor: Int32) -> StateDirectoryLockRecord? {
+        for attempt in 0..<10 {
+            var buffer = [UInt8](repeating: 0, count: 128)
+            let count = pread(descriptor, &buffer, buffer.count, 0)
+            if count > 0, let record = StateDirectoryLockRecord(text: String(decoding: buffer[..<count], as: UTF8.self))
+            {
+                return record
+            }
+            if attempt < 9 { usleep(10_000) }
+        }
+        return nil
+    }
+}
