@@ -100,7 +100,8 @@ struct MQTTBench: AsyncParsableCommand {
         subscriberConfiguration.clientID += "-replies"
         let subscriber =
             separateReplyConnection
-            ? try MosquittoClient(configuration: subscriberConfiguration, logger: logger) { tracker.replied($0) } : client
+            ? try MosquittoClient(configuration: subscriberConfiguration, logger: logger) { tracker.replied($0) }
+            : client
         if separateReplyConnection { try await subscriber.connect() }
         try await subscriber.subscribe(to: [MQTTSubscribeInfo(topicFilter: replyTopic, qos: .atLeastOnce)])
 
@@ -239,7 +240,10 @@ final class Tracker: Sendable {
             )
             func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
             let windowSeconds = milliseconds(window) / 1000
-            let publishing = state.started.flatMap { start in state.lastPublished.map { milliseconds(start.duration(to: $0)) / 1000 } } ?? 0
+            var publishing = 0.0
+            if let started = state.started, let last = state.lastPublished {
+                publishing = milliseconds(started.duration(to: last)) / 1000
+            }
             if json {
                 return
                     "{\"label\":\"\(label)\",\"commands\":\(sorted.count),\"devicesPerCommand\":\(devicesPerCommand),"
