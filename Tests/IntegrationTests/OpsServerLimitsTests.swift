@@ -60,14 +60,13 @@ struct OpsServerLimitsTests {
         try raiseOpenFileLimit(to: Int(IdleConnections.descriptorFloor) + 256)
     }
 
-    @Test("at the limit the connections waiting longest are closed, newcomers and probes get in")
+    @Test("at the limit older connections are closed to let newcomers and probes in; the limit is held")
     func evictsAtTheLimit() async throws {
         let limits = OpsServerConfiguration.Limits(maxConnections: 8, headerTimeout: .seconds(30))
         try await withOpsServer(limits) { port in
             let idle = IdleConnections()
             defer { idle.closeAll() }
-            // One at a time, a few milliseconds apart, so that the server registers them in this order (its two
-            // event loops could otherwise take two quick connections in either order).
+            // One at a time, a few milliseconds apart, so that the server has registered them all before the probe.
             await idle.open(8, port: port, partialRequest: unfinishedRequest, batch: 1) { usleep(5_000) }
             #expect(idle.descriptors.count == 8, "\(idle.failures)")
             try await Task.sleep(for: .milliseconds(200))
@@ -82,8 +81,12 @@ struct OpsServerLimitsTests {
 
             await idle.open(20, port: port, partialRequest: unfinishedRequest, batch: 1) { usleep(5_000) }
             #expect(idle.descriptors.count == 28, "\(idle.failures)")
+            // Which 20 go depends on the order in which the server's two event loops registered these quick
+            // connections (the order itself is OpsConnectionTable's, tested there); how many does not.
             let closedNow = try await closed(idle, count: 20)
-            #expect(closedNow == Array(0..<20), "the 8 newest are held, the rest closed: \(closedNow)")
+            #expect(closedNow.count == 20, "8 are held, the rest closed: \(closedNow)")
+            #expect(closedNow.contains(0), "the one the probe evicted")
+            #expect(!closedNow.contains(27), "the newest is held: \(closedNow)")
 
             let metrics = try await rawHTTPExchange(
                 port: port,
@@ -189,8 +192,8 @@ struct OpsServerLimitsTests {
         }
     }
 
-    /// Waits (at most 3 s) until at least `count` of the connections are closed by the server; returns their
-    /// indices.
+    /// Waits (at most 3 s) until at least `count` of the connections are closed by the server, and 100 ms more (for
+    /// any further close); returns their indices.
     private func closed(_ idle: IdleConnections, count: Int) async throws -> [Int] {
         let giveUp = ContinuousClock.now + .seconds(3)
         var closed = idle.closedByPeer()
@@ -198,6 +201,7 @@ struct OpsServerLimitsTests {
             try await Task.sleep(for: .milliseconds(20))
             closed = idle.closedByPeer()
         }
-        return closed
+        try await Task.sleep(for: .milliseconds(100))
+        return idle.closedByPeer()
     }
 }
