@@ -159,6 +159,11 @@ final class SpawnedProcess: Sendable {
                 posix_spawn_file_actions_addopen(&fileActions, target, "/dev/null", O_WRONLY, 0)
             }
         }
+        #if canImport(Glibc)
+        // Nothing else is inherited: tests run in parallel, and a child that kept a copy of another test's socket
+        // (NIO accepts without close-on-exec) would keep that connection open after its owner closed it.
+        if let addCloseFrom = posixSpawnAddCloseFrom { _ = addCloseFrom(&fileActions, 3) }
+        #endif
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -231,12 +236,27 @@ final class SpawnedProcess: Sendable {
     }
 }
 
+#if canImport(Glibc)
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run time because the Glibc
+/// module does not import it; `nil` on an older glibc.
+private let posixSpawnAddCloseFrom:
+    (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0),  // RTLD_DEFAULT
+        "posix_spawn_file_actions_addclosefrom_np"
+    ).map {
+        unsafeBitCast(
+            $0,
+            to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self
+        )
+    }
+#endif
+
 /// A pipe whose descriptors are close-on-exec (the child gets only the `dup2` copies).
 private func makePipe() throws -> (read: Int32, write: Int32) {
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else { throw TestSupportError("pipe failed: errno \(errno)") }
-    // Another thread may spawn between pipe() and these calls and leak a copy into its child; tests tolerate
-    // that (it only delays that child's reader until the child exits).
+    // Close-on-exec matters where SpawnedProcess cannot close inherited descriptors (Darwin); on Linux a child
+    // spawned between pipe() and these calls does not inherit them either.
     _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
     _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
     return (fds[0], fds[1])
