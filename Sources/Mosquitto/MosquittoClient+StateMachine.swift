@@ -140,7 +140,7 @@ package struct ConnectionStateMachine: Sendable {
         }
     }
 
-    /// A libmosquitto network call failed: `mosquitto_loop`, `mosquitto_connect_bind_v5` or `mosquitto_reconnect`
+    /// A libmosquitto network call failed: the network loop, `mosquitto_connect_bind_v5` or `mosquitto_reconnect`
     /// returned `returnCode` (≠ 0). Decides whether to retry after a backoff or to give up.
     /// - Parameters:
     ///   - returnCode: The `MOSQ_ERR_*` value.

@@ -111,12 +111,20 @@ public final class MosquittoClient: Sendable {
             of: MosquittoEvent.self,
             bufferingPolicy: .bufferingNewest(64)
         )
+        let waker: MosquittoLoopWaker
+        do {
+            waker = try MosquittoLoopWaker()
+        } catch {
+            mosquitto_destroy(mosq)
+            throw error
+        }
         let core = MosquittoCore(
             handle: MosquittoHandle(pointer: mosq),
             configuration: configuration,
             logger: logger,
             onMessage: onMessage,
-            eventContinuation: continuation
+            eventContinuation: continuation,
+            waker: waker
         )
         // libmosquitto holds one retain of the core, released by destroyHandle() after mosquitto_destroy.
         mosquitto_user_data_set(mosq, Unmanaged.passRetained(core).toOpaque())
@@ -151,6 +159,12 @@ public final class MosquittoClient: Sendable {
         case (nil, let configured?): configured
         case (nil, nil): nil
         }
+    }
+
+    /// The descriptor of the connection's socket, or `nil` when there is none (tests check that a high one works).
+    package var socketDescriptor: Int32? {
+        let descriptor = mosquitto_socket(core.handle.pointer)
+        return descriptor < 0 ? nil : descriptor
     }
 
     /// How many publish/subscribe calls are suspended waiting for their acknowledgement (tests use it to know
@@ -308,6 +322,7 @@ public final class MosquittoClient: Sendable {
                 )
             }
         }
+        core.waker.wake()
         // For QoS ≥ 1, libmosquitto appends the message to its outgoing queue *before* trying to send it, so
         // MOSQ_ERR_NO_CONN only means "not sent yet": it goes out after the reconnect, and we wait for its ack.
         let queuedWhileOffline = qos != .atMostOnce && rc == MosquittoError.ResultCode.noConn.rawValue

@@ -47,8 +47,9 @@ struct SharedState: Sendable {
 /// It is passed to libmosquitto as the `obj`/userdata pointer with one retain (`Unmanaged.passRetained`), which
 /// ``destroyHandle()`` releases right after `mosquitto_destroy`, so a callback can never see a freed object.
 ///
-/// Threading: we run the network loop on our own thread (`mosquitto_threaded_set(true)` plus `mosquitto_loop`
-/// in a loop) instead of `mosquitto_loop_start`. The PUBACK timing is the same (in threaded mode the PUBACK is
+/// Threading: we run the network loop on our own thread (`mosquitto_threaded_set(true)` plus
+/// ``MosquittoNetworkLoop``, `mosquitto_loop` with `poll` instead of `select`, in a loop) instead of
+/// `mosquitto_loop_start`. The PUBACK timing is the same (in threaded mode the PUBACK is
 /// only queued while the message callback runs), but we learn exactly when and why the loop ends (the library's
 /// thread exits silently on fatal errors) and can stop it promptly even during a backoff sleep. All blocking C
 /// (connect, reconnect, select) therefore runs on that dedicated thread, never on the Swift cooperative pool.
@@ -59,6 +60,8 @@ final class MosquittoCore: Sendable {
     let onMessage: MosquittoClient.MessageHandler
     let eventContinuation: AsyncStream<MosquittoEvent>.Continuation
     let sleeper = InterruptibleSleep()
+    /// Wakes the network loop's `poll` when another thread has queued a packet.
+    let waker: MosquittoLoopWaker
     let shared: LockedState<SharedState>
 
     init(
@@ -66,8 +69,10 @@ final class MosquittoCore: Sendable {
         configuration: MosquittoConfiguration,
         logger: Logger,
         onMessage: @escaping MosquittoClient.MessageHandler,
-        eventContinuation: AsyncStream<MosquittoEvent>.Continuation
+        eventContinuation: AsyncStream<MosquittoEvent>.Continuation,
+        waker: MosquittoLoopWaker
     ) {
+        self.waker = waker
         self.handle = handle
         self.configuration = configuration
         self.logger = logger
@@ -135,6 +140,7 @@ final class MosquittoCore: Sendable {
             case .requestDisconnect:
                 // Queues DISCONNECT and wakes the loop's select(); NO_CONN just means no socket right now.
                 _ = mosquitto_disconnect_v5(handle.pointer, 0, nil)
+                waker.wake()
                 sleeper.interrupt()
             }
         }
@@ -170,10 +176,11 @@ final class MosquittoCore: Sendable {
 
     private var isStopping: Bool { shared.withLock { $0.machine.isStopping } }
 
-    /// The body of the loop thread: connect, pump `mosquitto_loop`, reconnect with backoff, until told to stop
+    /// The body of the loop thread: connect, pump ``MosquittoNetworkLoop``, reconnect with backoff, until told to stop
     /// or the state machine gives up.
     private func runNetworkLoop() {
         let mosq = handle.pointer
+        let loop = MosquittoNetworkLoop(handle: handle, waker: waker)
         let host = configuration.host
         let port = Int32(configuration.port)
         let keepAlive = Int32(configuration.keepAlive)
@@ -192,7 +199,7 @@ final class MosquittoCore: Sendable {
         while true {
             if rc == 0 {
                 repeat {
-                    rc = mosquitto_loop(mosq, 1000, 1)
+                    rc = loop.runOnce(timeout: 1000)
                 } while rc == 0 && !isStopping
             }
             if isStopping {
@@ -260,7 +267,7 @@ final class MosquittoCore: Sendable {
         _ = mosquitto_disconnect_v5(mosq, 0, nil)
         let deadline = ContinuousClock.now + .seconds(2)
         while mosquitto_socket(mosq) != -1 && ContinuousClock.now < deadline {
-            if mosquitto_loop(mosq, 100, 1) != 0 { break }
+            if MosquittoNetworkLoop(handle: handle, waker: waker).runOnce(timeout: 100) != 0 { break }
         }
     }
 
@@ -345,7 +352,9 @@ final class MosquittoCore: Sendable {
             case .doNotSend: options |= Int32(MQTT_SUB_OPT_SEND_RETAIN_NEVER.rawValue)
             }
         }
-        return mosquitto_subscribe_v5(handle.pointer, &mid, info.topicFilter, Int32(info.qos.rawValue), options, nil)
+        let rc = mosquitto_subscribe_v5(handle.pointer, &mid, info.topicFilter, Int32(info.qos.rawValue), options, nil)
+        waker.wake()
+        return rc
     }
 
     // MARK: - Callbacks (loop thread)

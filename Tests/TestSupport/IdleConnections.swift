@@ -38,9 +38,8 @@ public func raiseOpenFileLimit(to needed: Int) throws -> Int {
 /// Many TCP connections to a loopback port, each of which has sent `partialRequest` and then nothing, held open
 /// until ``closeAll()`` (or deinit).
 ///
-/// The descriptors are moved to numbers at or above ``descriptorFloor``: libmosquitto waits with `select()`, which
-/// cannot watch a descriptor above 1,023, and other tests in this process run MQTT clients while these are open;
-/// so the low numbers stay free for them. Connecting blocks (in `poll`), so it runs on a thread of its own, never
+/// The descriptors are moved to numbers at or above ``descriptorFloor``, so the low numbers stay free for the other
+/// tests of this process (their programs and servers; MQTT clients poll, so any number works for them). Connecting blocks (in `poll`), so it runs on a thread of its own, never
 /// on the cooperative pool (the servers under test answer from that pool).
 public final class IdleConnections: Sendable {
     /// The lowest descriptor number the connections use.

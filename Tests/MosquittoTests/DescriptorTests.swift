@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Mosquitto
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// libmosquitto's `mosquitto_loop` waits with `select`, which cannot watch a descriptor numbered 1,024 or more: it
+/// then fails with MOSQ_ERR_INVAL for good. A worker holding many descriptors (operations connections, platform
+/// connections) that reconnects to its broker gets such a socket. The client's own loop polls instead.
+@Suite("Sockets numbered beyond FD_SETSIZE")
+struct DescriptorTests {
+    @Test(
+        "with 1,100 descriptors open, a client connects on a socket numbered 1,024 or more and works: publish, receive, reconnect"
+    )
+    func highDescriptor() async throws {
+        _ = try raiseOpenFileLimit(to: 4_096)
+        // Fill the low numbers, so that the client's socket gets a high one.
+        var placeholders: [Int32] = []
+        defer { for descriptor in placeholders { close(descriptor) } }
+        while placeholders.count < 1_100 {
+            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            try #require(descriptor >= 0, "open /dev/null: errno \(errno)")
+            placeholders.append(descriptor)
+        }
+        try await withMosquittoBroker { broker in
+            let received = MessageCollector()
+            try await withTestClient(broker, "high-fd", onMessage: received.handler) { client in
+                let descriptor = try #require(client.socketDescriptor)
+                #expect(descriptor >= 1_024, "the socket is numbered \(descriptor)")
+                try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "high/#", qos: .atLeastOnce)])
+                try await client.publish(to: "high/a", payload: [1], qos: .atLeastOnce)
+                _ = try await received.waitFor(count: 1)
+                // A reconnect gets a high number again and must work as well.
+                try await broker.restart()
+                try await client.publish(to: "high/b", payload: [2], qos: .atLeastOnce)
+                let messages = try await received.waitFor(count: 2)
+                #expect(messages.map(\.topic) == ["high/a", "high/b"])
+                #expect((client.socketDescriptor ?? 0) >= 1_024)
+            }
+        }
+    }
+}
