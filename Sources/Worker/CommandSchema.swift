@@ -43,7 +43,8 @@ public struct CommandSchema: Sendable {
         do {
             document = try JSONParser.parse(data)
         } catch {
-            throw WorkerError.invalidSchema("\(path): \(error)")
+            // Described by position and kind, never quoted: the path may name a file that was never a schema.
+            throw WorkerError.invalidSchema("\(path): \(error.contentFreeDescription)")
         }
         return try CommandSchema(document: document, maxDeviceNames: maxDeviceNames)
     }

@@ -115,6 +115,7 @@ func launchWorkerProcess(_ binary: String, _ arguments: [String], logPath: Strin
     let giveUp = clock.now + .seconds(60)
     while process.log.components(separatedBy: "worker ready").count == readyBefore {
         guard clock.now < giveUp, process.exitCode == nil else {
+            process.signal(SIGKILL)
             Issue.record("the worker did not become ready:\n\(process.log.suffix(3000))")
             throw CancellationError()
         }

@@ -75,7 +75,11 @@ struct OpsServerLimitsTests {
             let probe = try await rawHTTPExchange(port: port, request: probeRequest)
             #expect(probe.response.hasPrefix("HTTP/1.1 200"), "\(probe.response)")
             #expect(probe.response.hasSuffix("ready\n"))
-            #expect(try await closed(idle, count: 1) == [0], "the probe evicted the oldest idle connection")
+            // Which one goes is the order in which the server's two event loops registered the connections (on a
+            // loaded machine not always the order they were opened in; the order itself is OpsConnectionTable's,
+            // tested there); that exactly one goes is what the server must do here.
+            let evicted = try await closed(idle, count: 1)
+            #expect(evicted.count == 1, "the probe evicted one idle connection: \(evicted)")
             // The probe's connection is gone too (the server closed it after the response): 7 held.
             try await Task.sleep(for: .milliseconds(100))
 
@@ -85,7 +89,7 @@ struct OpsServerLimitsTests {
             // connections (the order itself is OpsConnectionTable's, tested there); how many does not.
             let closedNow = try await closed(idle, count: 20)
             #expect(closedNow.count == 20, "8 are held, the rest closed: \(closedNow)")
-            #expect(closedNow.contains(0), "the one the probe evicted")
+            #expect(Set(evicted).isSubset(of: Set(closedNow)), "the one the probe evicted stays closed")
             #expect(!closedNow.contains(27), "the newest is held: \(closedNow)")
 
             let metrics = try await rawHTTPExchange(

@@ -340,7 +340,8 @@ enum CommandRules {
         case any
         /// ASCII letters, digits and the bytes of `extra`.
         case identifier(extra: [UInt8])
-        /// Anything but `+`, `#` and NUL.
+        /// Anything but `+`, `#` and the characters MQTT forbids in a UTF-8 string that the pattern names: the C0
+        /// and C1 controls (NUL included), DEL, U+FDD0–U+FDEF, U+FFFE and U+FFFF.
         case topic
 
         func allows(_ text: String) -> Bool {
@@ -359,10 +360,12 @@ enum CommandRules {
                 }
                 return true
             case .topic:
-                for byte in text.utf8 where byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") || byte == 0 {
-                    return false
+                return !text.unicodeScalars.contains { scalar in
+                    switch scalar.value {
+                    case 0x2B, 0x23, 0x00...0x1F, 0x7F...0x9F, 0xFDD0...0xFDEF, 0xFFFE, 0xFFFF: true
+                    default: false
+                    }
                 }
-                return true
             }
         }
     }

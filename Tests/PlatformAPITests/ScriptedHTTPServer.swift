@@ -173,11 +173,13 @@ final class ScriptedHTTPServer: Sendable {
             state.peakOpen = max(state.peakOpen, state.open)
             return response
         }
-        defer { state.withLock { $0.open -= 1 } }
         if response.delay > .zero {
             let (seconds, attoseconds) = response.delay.components
             Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) * 1e-18)
         }
+        // The request stops counting as open before its answer leaves: once the client has the answer it may send
+        // its next request at once, and counting that one before this decrement would report one too many.
+        state.withLock { $0.open -= 1 }
         var text = "HTTP/1.1 \(response.status) Scripted\r\nContent-Length: \(response.body.count)\r\n"
         text += "Content-Type: application/json\r\nConnection: close\r\n"
         for (name, value) in response.headers { text += "\(name): \(value)\r\n" }

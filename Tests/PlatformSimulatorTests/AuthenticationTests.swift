@@ -199,12 +199,14 @@ struct AuthenticationTests {
             let clock = ContinuousClock()
             // One token per second: the second call is only refused if it came within the second. A loaded
             // machine can stall for longer than that; such a round proves nothing, so it is repeated (from a
-            // reset state) up to five times rather than judged.
+            // reset state) rather than judged, for up to a minute (the full suite runs heavy process tests beside
+            // this one on two cores).
             var fast = false
             var first: HTTPAnswer
             var second: HTTPAnswer
             var other: HTTPAnswer
             var rounds = 0
+            let giveUp = clock.now + .seconds(60)
             repeat {
                 rounds += 1
                 simulator.state.reset()
@@ -213,8 +215,11 @@ struct AuthenticationTests {
                 second = try await caller.call(Self.cancel)
                 other = try await caller.call(action: "QueryOTAJob", ["JobId": "job1"])
                 fast = clock.now - start < .seconds(1)
-            } while !fast && rounds < 5
-            try #require(fast, "five rounds in a row took over a second each: the machine is too slow for this timing")
+            } while !fast && clock.now - giveUp < .zero
+            try #require(
+                fast,
+                "\(rounds) rounds in a row took over a second each: the machine is too slow for this timing"
+            )
             #expect(first.bool("Success") == true)
             Self.expectGatewayError(second, status: 400, code: "Throttling.User")
             #expect(other.bool("Success") == true, "\(other.body)")
