@@ -68,7 +68,13 @@ extension MQTTProperties {
 
         var name: UnsafeMutablePointer<CChar>?
         var value: UnsafeMutablePointer<CChar>?
-        var cursor = mosquitto_property_read_string_pair(list, propertyID(MQTT_PROP_USER_PROPERTY), &name, &value, false)
+        var cursor = mosquitto_property_read_string_pair(
+            list,
+            propertyID(MQTT_PROP_USER_PROPERTY),
+            &name,
+            &value,
+            false
+        )
         while cursor != nil {
             if let name, let value {
                 userProperties.append(MQTTUserProperty(name: String(cString: name), value: String(cString: value)))
@@ -131,19 +137,32 @@ extension MQTTProperties {
         }
         if let payloadFormatIndicator {
             try check(
-                mosquitto_property_add_byte(&list, propertyID(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR), payloadFormatIndicator),
+                mosquitto_property_add_byte(
+                    &list,
+                    propertyID(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR),
+                    payloadFormatIndicator
+                ),
                 "payload format indicator"
             )
         }
         if let messageExpiryInterval {
             try check(
-                mosquitto_property_add_int32(&list, propertyID(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL), messageExpiryInterval),
+                mosquitto_property_add_int32(
+                    &list,
+                    propertyID(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
+                    messageExpiryInterval
+                ),
                 "message expiry interval"
             )
         }
         for property in userProperties {
             try check(
-                mosquitto_property_add_string_pair(&list, propertyID(MQTT_PROP_USER_PROPERTY), property.name, property.value),
+                mosquitto_property_add_string_pair(
+                    &list,
+                    propertyID(MQTT_PROP_USER_PROPERTY),
+                    property.name,
+                    property.value
+                ),
                 "user property"
             )
         }

@@ -71,7 +71,8 @@ public struct PlatformResponse: Sendable, Hashable {
             if lowered[lowerKey] == nil { lowered[lowerKey] = object[key] }
         }
         let code = lowered["code"]?.text.flatMap { $0.isEmpty ? nil : $0 }
-        let message = (lowered["errormessage"]?.text).flatMap { $0.isEmpty ? nil : $0 }
+        let message =
+            (lowered["errormessage"]?.text).flatMap { $0.isEmpty ? nil : $0 }
             ?? (lowered["message"]?.text).flatMap { $0.isEmpty ? nil : $0 }
         let requestId = lowered["requestid"]?.text.flatMap { $0.isEmpty ? nil : $0 }
         let is2xx = (200...299).contains(httpStatus)
@@ -95,7 +96,13 @@ public struct PlatformResponse: Sendable, Hashable {
                 httpStatus: httpStatus
             )
         }
-        return PlatformResponse(httpStatus: httpStatus, success: success, code: code, message: message, requestId: requestId)
+        return PlatformResponse(
+            httpStatus: httpStatus,
+            success: success,
+            code: code,
+            message: message,
+            requestId: requestId
+        )
     }
 
     /// The error this response stands for, or `nil` when it is a success.
@@ -107,7 +114,8 @@ public struct PlatformResponse: Sendable, Hashable {
     ///   echoing it back cannot put it into a log or reply.
     public func error(redacting secret: String? = nil, file: String = #fileID, line: Int = #line) -> PlatformAPIError? {
         guard !success else { return nil }
-        var text = message ?? (code == nil && !(200...299).contains(httpStatus) ? "HTTP \(httpStatus)" : "Success: false")
+        var text =
+            message ?? (code == nil && !(200...299).contains(httpStatus) ? "HTTP \(httpStatus)" : "Success: false")
         text = Redaction.scrub(text, secret: secret)
         return PlatformAPIError(
             code: code == nil && !(200...299).contains(httpStatus) ? .httpStatus : .platform,

@@ -94,7 +94,10 @@ public struct StringToSignComparison: Sendable, Hashable {
             )
         }
         let ourValues = Dictionary(mine.parameters.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
-        let theirValues = Dictionary(theirs.parameters.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let theirValues = Dictionary(
+            theirs.parameters.map { ($0.name, $0.value) },
+            uniquingKeysWith: { first, _ in first }
+        )
         for (name, value) in mine.parameters where theirValues[name] == nil {
             lines.append("only we signed \(name)=\(quoted(value)) (the platform did not receive it)")
         }

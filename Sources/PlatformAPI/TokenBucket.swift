@@ -54,7 +54,9 @@ public final class TokenBucket<C: Clock>: Sendable where C.Duration == Duration 
         self.burst = max(1, burst)
         self.clock = clock
         let now = clock.now
-        self.state = Mutex(State(theoreticalArrival: now, lastSlot: now, ratePerSecond: ratePerSecond, lastSlowDown: nil))
+        self.state = Mutex(
+            State(theoreticalArrival: now, lastSlot: now, ratePerSecond: ratePerSecond, lastSlowDown: nil)
+        )
     }
 
     /// The rate in force now (lower than configured after throttling answers).
@@ -74,7 +76,9 @@ public final class TokenBucket<C: Clock>: Sendable where C.Duration == Duration 
     /// - Throws: ``PlatformAPIError`` with code ``PlatformAPIError/Code/deadlineExceeded`` or, when the task is
     ///   cancelled (before or while waiting), ``PlatformAPIError/Code/cancelled``.
     public func acquire(deadline: C.Instant?) async throws {
-        if Task.isCancelled { throw PlatformAPIError(code: .cancelled, message: "cancelled while waiting for the rate limiter") }
+        if Task.isCancelled {
+            throw PlatformAPIError(code: .cancelled, message: "cancelled while waiting for the rate limiter")
+        }
         let now = clock.now
         let slot = state.withLock { state -> C.Instant? in
             let interval = Self.interval(forRate: state.ratePerSecond)

@@ -47,7 +47,13 @@ struct RPCEngine: Sendable {
     ///   - form: the raw `application/x-www-form-urlencoded` body of a POST, if any.
     ///   - hostId: the `HostId` of gateway errors (the request's authority).
     ///   - now: the real time; the simulator's clock is this plus the configured clock offset.
-    func handle(method: String, query: Substring?, form: Substring?, hostId: String, now realNow: Date = Date()) -> RPCOutcome {
+    func handle(
+        method: String,
+        query: Substring?,
+        form: Substring?,
+        hostId: String,
+        now realNow: Date = Date()
+    ) -> RPCOutcome {
         let now = clockOffsetSeconds == 0 ? realNow : realNow.addingTimeInterval(clockOffsetSeconds)
         let requestId = UUID().uuidString
         guard let rpcMethod = RPCHTTPMethod(rawValue: method) else {
@@ -166,7 +172,10 @@ struct RPCEngine: Sendable {
             )
         {
             storage.stats.throttled += 1
-            return .answer(AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId), delay: baseDelay)
+            return .answer(
+                AnswerBuilder.gateway(.throttlingUser, requestId: requestId, hostId: hostId),
+                delay: baseDelay
+            )
         }
         let fault = Self.takeFault(action: call.action, from: &storage)
         let faultLatency = fault.map { $0.latency(using: &storage.random) } ?? .zero

@@ -7,7 +7,8 @@ import WorkerApp
 struct OTACancelWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ota-cancel-worker",
-        abstract: "Turns MQTT \"cancel firmware upgrade\" commands into signed CancelOTATaskByDevice calls and replies.",
+        abstract:
+            "Turns MQTT \"cancel firmware upgrade\" commands into signed CancelOTATaskByDevice calls and replies.",
         discussion: """
             Every option can also be set by an environment variable OTA_CANCEL_<OPTION> (upper case, dashes as \
             underscores), e.g. OTA_CANCEL_BROKER_HOST. The AccessKey secret comes from --access-key-secret-file, \

@@ -18,7 +18,10 @@ struct Sign: ParsableCommand, SignArguments {
             """
     )
 
-    @Option(name: .customLong("command"), help: "The command JSON file (as published on MQTT), or - for standard input.")
+    @Option(
+        name: .customLong("command"),
+        help: "The command JSON file (as published on MQTT), or - for standard input."
+    )
     var commandFile: String
 
     @Option(help: "HTTP method: GET or POST. (default: OTA_CANCEL_PLATFORM_METHOD, else GET)")
@@ -39,7 +42,10 @@ struct Sign: ParsableCommand, SignArguments {
     @Option(help: "The server's string-to-sign from SignatureDoesNotMatch (or its whole message) to compare with.")
     var compare: String?
 
-    @Option(help: "Platform endpoint for the printed URL (not signed). (default: derived from --region-id, else a placeholder)")
+    @Option(
+        help:
+            "Platform endpoint for the printed URL (not signed). (default: derived from --region-id, else a placeholder)"
+    )
     var platformEndpoint: String?
 
     @Option(help: "AccessKey ID. (required; or OTA_CANCEL_ACCESS_KEY_ID)")
@@ -54,7 +60,10 @@ struct Sign: ParsableCommand, SignArguments {
     @Option(help: "IotInstanceId sent unless the command names one. (default: not sent)")
     var iotInstanceId: String?
 
-    @Option(help: "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)")
+    @Option(
+        help:
+            "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)"
+    )
     var schemaDir: String?
 
     func run() throws {

@@ -75,7 +75,8 @@ struct OTAPlatformSim: AsyncParsableCommand {
 
     @Option(
         name: .customLong("clock-offset-seconds"),
-        help: "How far the simulator's clock runs ahead (negative: behind); beyond 900 s calls get InvalidTimeStamp.Expired."
+        help:
+            "How far the simulator's clock runs ahead (negative: behind); beyond 900 s calls get InvalidTimeStamp.Expired."
     )
     var clockOffsetSeconds: Int = 0
 

@@ -70,7 +70,14 @@ struct ErrorAndTypesTests {
         #expect(configuration.sessionExpiryInterval == 86_400)
         #expect(configuration.receiveMaximum == 64)
         #expect(configuration.sendMaximum == 64)
-        #expect(configuration.reconnect == MosquittoConfiguration.Reconnect(initialDelay: .seconds(1), maximumDelay: .seconds(30), exponential: true))
+        #expect(
+            configuration.reconnect
+                == MosquittoConfiguration.Reconnect(
+                    initialDelay: .seconds(1),
+                    maximumDelay: .seconds(30),
+                    exponential: true
+                )
+        )
         #expect(configuration.tcpNoDelay)
         #expect(!String(describing: configuration).contains("hunter2"))
         #expect(!String(reflecting: configuration).contains("hunter2"))
@@ -109,9 +116,13 @@ struct ErrorAndTypesTests {
         #expect(error?.code == .invalidConfiguration)
     }
 
-    @Test("protocol versions parse from configuration spellings", arguments: [
-        ("5", MQTTProtocolVersion.v5), ("5.0", .v5), ("V5", .v5), ("3.1.1", .v3_1_1), ("311", .v3_1_1), ("4", .v3_1_1),
-    ])
+    @Test(
+        "protocol versions parse from configuration spellings",
+        arguments: [
+            ("5", MQTTProtocolVersion.v5), ("5.0", .v5), ("V5", .v5), ("3.1.1", .v3_1_1), ("311", .v3_1_1),
+            ("4", .v3_1_1),
+        ]
+    )
     func protocolVersionParsing(text: String, version: MQTTProtocolVersion) {
         #expect(MQTTProtocolVersion(string: text) == version)
         #expect(MQTTProtocolVersion(string: version.description) == version)

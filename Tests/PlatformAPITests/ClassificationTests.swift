@@ -12,38 +12,43 @@ struct ClassificationTests {
         var testDescription: String { "\(code ?? "-") / \(status.map(String.init) ?? "-")" }
     }
 
-    @Test("platform codes and HTTP statuses", arguments: [
-        Row(code: "Throttling", status: 400, transient: true),
-        Row(code: "Throttling.User", status: 400, transient: true),
-        Row(code: "Throttling.Api", status: 200, transient: true),
-        Row(code: "ServiceUnavailable", status: 503, transient: true),
-        Row(code: "ServiceUnavailable", status: 200, transient: true),
-        Row(code: "InternalError", status: 500, transient: true),
-        Row(code: "iot.system.SystemException", status: 200, transient: true),
-        Row(code: "Iot.system.SystemException", status: 200, transient: true),
-        Row(code: "SignatureNonceUsed", status: 400, transient: true),
-        Row(code: nil, status: 500, transient: true),
-        Row(code: nil, status: 502, transient: true),
-        Row(code: nil, status: 599, transient: true),
-        Row(code: nil, status: 408, transient: true),
-        Row(code: nil, status: 429, transient: true),
-        Row(code: "SignatureDoesNotMatch", status: 400, transient: false),
-        Row(code: "SignatureDoesNotMatch", status: 403, transient: false),
-        Row(code: "InvalidAccessKeyId.NotFound", status: 404, transient: false),
-        Row(code: "InvalidTimeStamp.Expired", status: 400, transient: false),
-        Row(code: "MissingParameter", status: 400, transient: false),
-        Row(code: "Forbidden.RAM", status: 403, transient: false),
-        Row(code: "iot.device.NotExistedDevice", status: 200, transient: false),
-        Row(code: "iot.ota.FirmwareNotFound", status: 200, transient: false),
-        Row(code: "iot.common.QueryDeviceActionError", status: 200, transient: false),
-        Row(code: "ThrottlingX", status: 400, transient: false),
-        Row(code: nil, status: 400, transient: false),
-        Row(code: nil, status: 404, transient: false),
-        Row(code: nil, status: 200, transient: false),
-    ])
+    @Test(
+        "platform codes and HTTP statuses",
+        arguments: [
+            Row(code: "Throttling", status: 400, transient: true),
+            Row(code: "Throttling.User", status: 400, transient: true),
+            Row(code: "Throttling.Api", status: 200, transient: true),
+            Row(code: "ServiceUnavailable", status: 503, transient: true),
+            Row(code: "ServiceUnavailable", status: 200, transient: true),
+            Row(code: "InternalError", status: 500, transient: true),
+            Row(code: "iot.system.SystemException", status: 200, transient: true),
+            Row(code: "Iot.system.SystemException", status: 200, transient: true),
+            Row(code: "SignatureNonceUsed", status: 400, transient: true),
+            Row(code: nil, status: 500, transient: true),
+            Row(code: nil, status: 502, transient: true),
+            Row(code: nil, status: 599, transient: true),
+            Row(code: nil, status: 408, transient: true),
+            Row(code: nil, status: 429, transient: true),
+            Row(code: "SignatureDoesNotMatch", status: 400, transient: false),
+            Row(code: "SignatureDoesNotMatch", status: 403, transient: false),
+            Row(code: "InvalidAccessKeyId.NotFound", status: 404, transient: false),
+            Row(code: "InvalidTimeStamp.Expired", status: 400, transient: false),
+            Row(code: "MissingParameter", status: 400, transient: false),
+            Row(code: "Forbidden.RAM", status: 403, transient: false),
+            Row(code: "iot.device.NotExistedDevice", status: 200, transient: false),
+            Row(code: "iot.ota.FirmwareNotFound", status: 200, transient: false),
+            Row(code: "iot.common.QueryDeviceActionError", status: 200, transient: false),
+            Row(code: "ThrottlingX", status: 400, transient: false),
+            Row(code: nil, status: 400, transient: false),
+            Row(code: nil, status: 404, transient: false),
+            Row(code: nil, status: 200, transient: false),
+        ]
+    )
     func platformAndStatus(_ row: Row) {
         let code: PlatformAPIError.Code = row.code == nil ? .httpStatus : .platform
-        #expect(PlatformAPIError.isTransient(code: code, platformCode: row.code, httpStatus: row.status) == row.transient)
+        #expect(
+            PlatformAPIError.isTransient(code: code, platformCode: row.code, httpStatus: row.status) == row.transient
+        )
         let error = PlatformAPIError(code: code, message: "m", platformCode: row.code, httpStatus: row.status)
         #expect(error.isTransient == row.transient)
     }
@@ -70,11 +75,19 @@ struct ClassificationTests {
     @Test("equality compares codes only; descriptions are informative and bounded")
     func equalityAndDescriptions() {
         let error = PlatformAPIError(
-            code: .platform, message: "Request was denied.", platformCode: "Throttling.User", requestId: "R-1", httpStatus: 400)
+            code: .platform,
+            message: "Request was denied.",
+            platformCode: "Throttling.User",
+            requestId: "R-1",
+            httpStatus: 400
+        )
         #expect(error == .platform)
         #expect(error != .timeout)
         #expect(Set([error, PlatformAPIError.platform]).count == 1)
-        #expect(error.description == "PlatformAPIError.platform: Throttling.User (HTTP 400, RequestId R-1, transient): Request was denied.")
+        #expect(
+            error.description
+                == "PlatformAPIError.platform: Throttling.User (HTTP 400, RequestId R-1, transient): Request was denied."
+        )
         #expect(error.shortDescription == "platform:Throttling.User")
         #expect(PlatformAPIError(code: .httpStatus, message: "", httpStatus: 503).shortDescription == "http_status:503")
         #expect(PlatformAPIError.timeout.shortDescription == "timeout")

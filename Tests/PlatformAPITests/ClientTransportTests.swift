@@ -10,16 +10,24 @@ import Testing
 @Suite("Client over scripted HTTP")
 struct ClientTransportTests {
     static let request = CancelOTATaskByDeviceRequest(
-        productKey: "a1V4kde", firmwareId: "fw-1", deviceNames: ["dev-01", "dev@02"], jobId: "job-1")
+        productKey: "a1V4kde",
+        firmwareId: "fw-1",
+        deviceNames: ["dev-01", "dev@02"],
+        jobId: "job-1"
+    )
     static let ok = ScriptedHTTPServer.Response(status: 200, body: #"{"RequestId":"ok-1","Success":true}"#)
 
-    @Test("GET and POST carry the same signed parameters in the query; POST has an empty body",
-        arguments: [RPCHTTPMethod.get, .post])
+    @Test(
+        "GET and POST carry the same signed parameters in the query; POST has an empty body",
+        arguments: [RPCHTTPMethod.get, .post]
+    )
     func wireShape(method: RPCHTTPMethod) async throws {
         try await ScriptedHTTPServer.with([Self.ok]) { server in
             var configuration = testConfiguration(endpoint: server.endpoint)
             configuration.method = method
-            let result = try await withClient(configuration) { await $0.cancelOTATaskByDevice(Self.request, deadline: nil) }
+            let result = try await withClient(configuration) {
+                await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
+            }
             #expect(result.succeeded && result.attempts == 1 && result.requestIds == ["ok-1"])
             let recorded = try #require(server.requests.first)
             #expect(recorded.method == method.rawValue)
@@ -33,7 +41,8 @@ struct ClientTransportTests {
             // The server-side check: recompute the signature from what arrived.
             let expected = RPCSigner.signature(
                 stringToSign: RPCCanonicalization.stringToSign(method: method, parameters: query),
-                accessKeySecret: AccessKeySecret("test-secret-value"))
+                accessKeySecret: AccessKeySecret("test-secret-value")
+            )
             #expect(signature == expected)
         }
     }
@@ -80,11 +89,16 @@ struct ClientTransportTests {
 
     @Test("a body above the limit is invalidResponse")
     func oversizedBody() async throws {
-        let huge = ScriptedHTTPServer.Response(status: 200, bytes: Array(repeating: UInt8(ascii: " "), count: 2048) + Array(#"{"Success":true}"#.utf8))
+        let huge = ScriptedHTTPServer.Response(
+            status: 200,
+            bytes: Array(repeating: UInt8(ascii: " "), count: 2048) + Array(#"{"Success":true}"#.utf8)
+        )
         try await ScriptedHTTPServer.with([huge]) { server in
             var configuration = testConfiguration(endpoint: server.endpoint)
             configuration.maxResponseBodyBytes = 1024
-            let result = try await withClient(configuration) { await $0.cancelOTATaskByDevice(Self.request, deadline: nil) }
+            let result = try await withClient(configuration) {
+                await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
+            }
             #expect(result.error == .invalidResponse && result.attempts == 1)
         }
     }
@@ -97,7 +111,9 @@ struct ClientTransportTests {
             configuration.timeouts = .init(connect: .seconds(2), read: .milliseconds(300))
             configuration.retry = .none
             let started = ContinuousClock.now
-            let result = try await withClient(configuration) { await $0.cancelOTATaskByDevice(Self.request, deadline: nil) }
+            let result = try await withClient(configuration) {
+                await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
+            }
             let error = try #require(result.error)
             #expect(error == .timeout && error.isTransient && result.attempts == 1)
             #expect(started.duration(to: .now) < .seconds(30))  // hang guard: it did not wait for the 60 s answer
@@ -107,7 +123,11 @@ struct ClientTransportTests {
     @Test("SignatureNonceUsed is re-signed at once, without the backoff wait")
     func nonceReused() async throws {
         let script: [ScriptedHTTPServer.Response] = [
-            .init(status: 400, body: #"{"Code":"SignatureNonceUsed","Message":"The request signature nonce has been used.","RequestId":"n-1"}"#),
+            .init(
+                status: 400,
+                body:
+                    #"{"Code":"SignatureNonceUsed","Message":"The request signature nonce has been used.","RequestId":"n-1"}"#
+            ),
             Self.ok,
         ]
         try await ScriptedHTTPServer.with(script) { server in
@@ -132,8 +152,11 @@ struct ClientTransportTests {
     @Test("x-acs-retry-after (ms) is honoured as the least wait")
     func retryAfter() async throws {
         let script: [ScriptedHTTPServer.Response] = [
-            .init(status: 400, body: #"{"Code":"Throttling.User","Message":"slow down","RequestId":"t-1"}"#,
-                headers: ["x-acs-retry-after": "400"]),
+            .init(
+                status: 400,
+                body: #"{"Code":"Throttling.User","Message":"slow down","RequestId":"t-1"}"#,
+                headers: ["x-acs-retry-after": "400"]
+            ),
             Self.ok,
         ]
         try await ScriptedHTTPServer.with(script) { server in
@@ -165,8 +188,10 @@ struct ClientTransportTests {
     @Test("a retry-after beyond the deadline ends the call at once with deadlineExceeded and the platform's details")
     func retryAfterBeyondDeadline() async throws {
         let throttled = ScriptedHTTPServer.Response(
-            status: 400, body: #"{"Code":"Throttling.User","Message":"slow down","RequestId":"t-9"}"#,
-            headers: ["x-acs-retry-after": "120000"])
+            status: 400,
+            body: #"{"Code":"Throttling.User","Message":"slow down","RequestId":"t-9"}"#,
+            headers: ["x-acs-retry-after": "120000"]
+        )
         try await ScriptedHTTPServer.with([throttled]) { server in
             let started = ContinuousClock.now
             let result = try await withClient(testConfiguration(endpoint: server.endpoint)) {
@@ -205,7 +230,9 @@ struct ClientTransportTests {
                 judged = true
                 let error = try #require(result.error)
                 #expect(error == .deadlineExceeded && error.isTransient)
-                #expect(error.platformCode == "ServiceUnavailable" && error.requestId == "u-1" && error.httpStatus == 503)
+                #expect(
+                    error.platformCode == "ServiceUnavailable" && error.requestId == "u-1" && error.httpStatus == 503
+                )
                 #expect(result.attempts == 2 && result.requestIds == ["u-1"])
             }
         }
@@ -242,8 +269,10 @@ struct ClientTransportTests {
         }
     }
 
-    @Test("an unusable endpoint is a permanent configuration error, not four transport failures",
-        arguments: ["ftp://127.0.0.1:21", "127.0.0.1:8080", "not a url", "http://", "http://h/?Action=X"])
+    @Test(
+        "an unusable endpoint is a permanent configuration error, not four transport failures",
+        arguments: ["ftp://127.0.0.1:21", "127.0.0.1:8080", "not a url", "http://", "http://h/?Action=X"]
+    )
     func invalidEndpoint(endpoint: String) async throws {
         let result = try await withClient(testConfiguration(endpoint: endpoint)) {
             await $0.cancelOTATaskByDevice(Self.request, deadline: nil)
@@ -272,7 +301,9 @@ struct ClientTransportTests {
         let secret = "Sup3r-Secret/Value+1"
         let echo = ScriptedHTTPServer.Response(
             status: 400,
-            body: #"{"Code":"InvalidAccessKeyId.Inactive","Message":"key Sup3r-Secret/Value+1 (Sup3r-Secret%2FValue%2B1) is off","RequestId":"s-1"}"#)
+            body:
+                #"{"Code":"InvalidAccessKeyId.Inactive","Message":"key Sup3r-Secret/Value+1 (Sup3r-Secret%2FValue%2B1) is off","RequestId":"s-1"}"#
+        )
         try await ScriptedHTTPServer.with([echo]) { server in
             let store = RecordingLogHandler.Store()
             let logger = Logger(label: "secret-test") { _ in RecordingLogHandler(store: store) }
@@ -285,14 +316,18 @@ struct ClientTransportTests {
             #expect(error.platformCode == "InvalidAccessKeyId.Inactive" && !error.isTransient && result.attempts == 1)
             #expect(error.message == "key <redacted> (<redacted>) is off")
             let signature = try #require(server.requests.first?.query["Signature"])
-            for text in ["\(error)", error.message, error.shortDescription, String(reflecting: error), "\(result)"] + store.all {
+            for text in ["\(error)", error.message, error.shortDescription, String(reflecting: error), "\(result)"]
+                + store.all
+            {
                 #expect(!text.contains(secret) && !text.contains("Sup3r-Secret%2F"))
                 #expect(!text.contains(signature))
             }
             #expect(!store.all.isEmpty)
-            #expect(store.all.allSatisfy { line in
-                line.split(separator: " ").filter { $0.contains("=") }.allSatisfy { $0.hasPrefix("platform.") }
-            })
+            #expect(
+                store.all.allSatisfy { line in
+                    line.split(separator: " ").filter { $0.contains("=") }.allSatisfy { $0.hasPrefix("platform.") }
+                }
+            )
         }
     }
 }

@@ -11,7 +11,11 @@ struct LifecycleTests {
 
     @Test("graceful shutdown lets the in-flight call finish, then new calls get `shutdown`")
     func gracefulDrain() async throws {
-        let slow = ScriptedHTTPServer.Response(status: 200, body: #"{"Success":true,"RequestId":"late"}"#, delay: .milliseconds(500))
+        let slow = ScriptedHTTPServer.Response(
+            status: 200,
+            body: #"{"Success":true,"RequestId":"late"}"#,
+            delay: .milliseconds(500)
+        )
         try await ScriptedHTTPServer.with([slow]) { server in
             let logger = Logger(label: "lifecycle-test")
             let client = PlatformAPIClient(configuration: testConfiguration(endpoint: server.endpoint), logger: logger)
@@ -35,7 +39,9 @@ struct LifecycleTests {
     func droppedWithoutRun() async throws {
         try await ScriptedHTTPServer.with([.init(status: 200, body: #"{"Success":true}"#)]) { server in
             var client: PlatformAPIClient? = PlatformAPIClient(
-                configuration: testConfiguration(endpoint: server.endpoint), logger: Logger(label: "t"))
+                configuration: testConfiguration(endpoint: server.endpoint),
+                logger: Logger(label: "t")
+            )
             let result = await client!.cancelOTATaskByDevice(Self.request, deadline: nil)
             #expect(result.succeeded)
             client = nil  // deinit shuts the HTTP client down (a debug build would trap on a leak)

@@ -75,7 +75,8 @@ final class ManualClock: Clock, Sendable {
     func waitForSleepers(_ count: Int) async throws {
         let start = ContinuousClock.now
         while state.withLock({ $0.sleepers.count }) < count {
-            if start.duration(to: .now) > .seconds(60) { throw HangGuard(what: "\(count) sleepers") }  // a hang guard only
+            // A hang guard only.
+            if start.duration(to: .now) > .seconds(60) { throw HangGuard(what: "\(count) sleepers") }
             try await Task.sleep(for: .milliseconds(1))
         }
     }

@@ -60,14 +60,24 @@ struct RequestTests {
             jobId: "job",
             iotInstanceId: "inst"
         )
-        #expect(full.operationParameters() == [
-            "Action": "CancelOTATaskByDevice", "ProductKey": "pk", "FirmwareId": "fw",
-            "DeviceName.1": "d1xx", "DeviceName.2": "d2xx", "JobId": "job", "IotInstanceId": "inst",
-        ])
-        let bare = CancelOTATaskByDeviceRequest(productKey: "pk", firmwareId: "fw", deviceNames: ["d1xx"], jobId: "", iotInstanceId: nil)
-        #expect(bare.operationParameters() == [
-            "Action": "CancelOTATaskByDevice", "ProductKey": "pk", "FirmwareId": "fw", "DeviceName.1": "d1xx",
-        ])
+        #expect(
+            full.operationParameters() == [
+                "Action": "CancelOTATaskByDevice", "ProductKey": "pk", "FirmwareId": "fw",
+                "DeviceName.1": "d1xx", "DeviceName.2": "d2xx", "JobId": "job", "IotInstanceId": "inst",
+            ]
+        )
+        let bare = CancelOTATaskByDeviceRequest(
+            productKey: "pk",
+            firmwareId: "fw",
+            deviceNames: ["d1xx"],
+            jobId: "",
+            iotInstanceId: nil
+        )
+        #expect(
+            bare.operationParameters() == [
+                "Action": "CancelOTATaskByDevice", "ProductKey": "pk", "FirmwareId": "fw", "DeviceName.1": "d1xx",
+            ]
+        )
     }
 
     static let timestamp = Date(timeIntervalSince1970: 1_732_009_663)  // 2024-11-19T09:47:43Z
@@ -106,14 +116,22 @@ struct RequestTests {
         + "%26RegionId%3Dcn-shanghai%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3Dnonce%25201%252F~%252A"
         + "%26SignatureVersion%3D1.0%26Timestamp%3D2024-11-19T09%253A47%253A43Z%26Version%3D2018-01-20"
 
-    @Test("GET and POST: every common parameter, the request's IotInstanceId, an independently computed signature",
-        arguments: [(RPCHTTPMethod.get, "DDkrIKebizxyvE4VdQ5E6m1XeXE="), (.post, "jMj45LTcYqY4o9MFKNtCi7vecdk=")])
+    @Test(
+        "GET and POST: every common parameter, the request's IotInstanceId, an independently computed signature",
+        arguments: [(RPCHTTPMethod.get, "DDkrIKebizxyvE4VdQ5E6m1XeXE="), (.post, "jMj45LTcYqY4o9MFKNtCi7vecdk=")]
+    )
     func signedRequest(method: RPCHTTPMethod, signature: String) {
-        let signed = Self.fullClient(method: method).signedRequest(for: Self.fullRequest, timestamp: Self.timestamp, nonce: "nonce 1/~*")
+        let signed = Self.fullClient(method: method).signedRequest(
+            for: Self.fullRequest,
+            timestamp: Self.timestamp,
+            nonce: "nonce 1/~*"
+        )
         #expect(signed.method == method)
         #expect(signed.stringToSign == method.rawValue + Self.expectedStringToSignTail)
         #expect(signed.signature == signature)
-        #expect(signed.encodedQuery == Self.expectedCanonical + "&Signature=" + RPCCanonicalization.percentEncode(signature))
+        #expect(
+            signed.encodedQuery == Self.expectedCanonical + "&Signature=" + RPCCanonicalization.percentEncode(signature)
+        )
         #expect(signed.url(endpoint: "http://127.0.0.1:9") == "http://127.0.0.1:9/?" + signed.encodedQuery)
     }
 
@@ -127,7 +145,9 @@ struct RequestTests {
 
     @Test("reference §2.5: the tuya profile sends the seed's set (no Version/Format/SignatureVersion/RegionId)")
     func tuyaVector() {
-        for (method, expected) in [(RPCHTTPMethod.get, "Nc8BbMr+oXPPaEK9H0nlTw6Nha4="), (.post, "3/cj14WCOds0y5s04LoPm00udoM=")] {
+        for (method, expected) in [
+            (RPCHTTPMethod.get, "Nc8BbMr+oXPPaEK9H0nlTw6Nha4="), (.post, "3/cj14WCOds0y5s04LoPm00udoM="),
+        ] {
             var configuration = PlatformAPIConfiguration(
                 endpoint: "https://si-example.tuyacloud.com:8686/",
                 accessKeyId: "testid",
@@ -143,18 +163,29 @@ struct RequestTests {
                 firmwareId: "168",
                 deviceNames: ["testDevice1", "testDevice2"]
             )
-            let signed = client.signedRequest(for: request, timestamp: Self.timestamp, nonce: "9e6189124f5a4716ad2de849467b0001")
-            #expect(Set(signed.unsignedParameters.keys) == [
-                "Action", "SignatureNonce", "AccessKeyId", "SignatureMethod", "Timestamp", "FirmwareId", "ProductKey",
-                "DeviceName.1", "DeviceName.2",
-            ])
+            let signed = client.signedRequest(
+                for: request,
+                timestamp: Self.timestamp,
+                nonce: "9e6189124f5a4716ad2de849467b0001"
+            )
+            #expect(
+                Set(signed.unsignedParameters.keys) == [
+                    "Action", "SignatureNonce", "AccessKeyId", "SignatureMethod", "Timestamp", "FirmwareId",
+                    "ProductKey",
+                    "DeviceName.1", "DeviceName.2",
+                ]
+            )
             #expect(signed.signature == expected)
         }
     }
 
     @Test("the documented defaults")
     func defaults() {
-        let configuration = PlatformAPIConfiguration(endpoint: "http://x", accessKeyId: "id", accessKeySecret: AccessKeySecret("s"))
+        let configuration = PlatformAPIConfiguration(
+            endpoint: "http://x",
+            accessKeyId: "id",
+            accessKeySecret: AccessKeySecret("s")
+        )
         #expect(configuration.method == .get)
         #expect(configuration.regionId == nil && configuration.iotInstanceId == nil)
         #expect(configuration.profile == .aliyun)
@@ -182,12 +213,17 @@ struct RequestTests {
         #expect(withoutRegion["Format"] == "JSON" && withoutRegion["Version"] == "2018-01-20")
         #expect(withoutRegion["SignatureVersion"] == "1.0" && withoutRegion["SignatureMethod"] == "HMAC-SHA1")
         configuration.regionId = "cn-shanghai"
-        #expect(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n")["RegionId"] == "cn-shanghai")
+        #expect(
+            configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n")["RegionId"] == "cn-shanghai"
+        )
         configuration.regionId = ""
         #expect(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n")["RegionId"] == nil)
         configuration.profile = .tuya
         configuration.regionId = "cn-shanghai"
-        #expect(Set(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n").keys) == operation.union(always))
+        #expect(
+            Set(configuration.parameters(for: request, timestamp: Self.timestamp, nonce: "n").keys)
+                == operation.union(always)
+        )
     }
 
     @Test("profiles: names, reference methods; the method stays the configuration's choice")
@@ -196,10 +232,18 @@ struct RequestTests {
         #expect(PlatformProfile(name: "alibaba") == nil && PlatformProfile(name: "") == nil)
         #expect(PlatformProfile.allProfiles.map(\.name) == ["aliyun", "tuya"])
         #expect(PlatformProfile.aliyun.referenceMethod == .post && PlatformProfile.tuya.referenceMethod == .get)
-        var configuration = PlatformAPIConfiguration(endpoint: "http://x", accessKeyId: "id", accessKeySecret: AccessKeySecret("s"))
+        var configuration = PlatformAPIConfiguration(
+            endpoint: "http://x",
+            accessKeyId: "id",
+            accessKeySecret: AccessKeySecret("s")
+        )
         configuration.profile = .tuya
         configuration.method = .post
         let request = CancelOTATaskByDeviceRequest(productKey: "pk", firmwareId: "fw", deviceNames: ["dev1"])
-        #expect(configuration.signedRequest(for: request, timestamp: Self.timestamp, nonce: "n").stringToSign.hasPrefix("POST&%2F&"))
+        #expect(
+            configuration.signedRequest(for: request, timestamp: Self.timestamp, nonce: "n").stringToSign.hasPrefix(
+                "POST&%2F&"
+            )
+        )
     }
 }

@@ -18,21 +18,34 @@ struct ResponseParsingTests {
             name: "Alibaba success",
             status: 200,
             body: #"{"RequestId":"A01829CE-75A1-4920-B775-921146A1AB79","Success":true}"#,
-            expected: PlatformResponse(httpStatus: 200, success: true, requestId: "A01829CE-75A1-4920-B775-921146A1AB79")
+            expected: PlatformResponse(
+                httpStatus: 200,
+                success: true,
+                requestId: "A01829CE-75A1-4920-B775-921146A1AB79"
+            )
         ),
         Case(
             name: "Tuya success with empty code",
             status: 200,
             body: #"{"code":"","requestId":"d2fce065-8238-4ee2-a793-0226f69b0542","success":true}"#,
-            expected: PlatformResponse(httpStatus: 200, success: true, requestId: "d2fce065-8238-4ee2-a793-0226f69b0542")
+            expected: PlatformResponse(
+                httpStatus: 200,
+                success: true,
+                requestId: "d2fce065-8238-4ee2-a793-0226f69b0542"
+            )
         ),
         Case(
             name: "HTTP 200 with Success false is a failure",
             status: 200,
-            body: #"{"RequestId":"r1","Success":false,"Code":"iot.device.NotExistedDevice","ErrorMessage":"The device does not exist."}"#,
+            body:
+                #"{"RequestId":"r1","Success":false,"Code":"iot.device.NotExistedDevice","ErrorMessage":"The device does not exist."}"#,
             expected: PlatformResponse(
-                httpStatus: 200, success: false, code: "iot.device.NotExistedDevice",
-                message: "The device does not exist.", requestId: "r1")
+                httpStatus: 200,
+                success: false,
+                code: "iot.device.NotExistedDevice",
+                message: "The device does not exist.",
+                requestId: "r1"
+            )
         ),
         Case(
             name: "Success as strings",
@@ -44,7 +57,12 @@ struct ResponseParsingTests {
             name: "Success false as a string",
             status: 200,
             body: #"{"success":"false","code":"iot.system.SystemException","errorMessage":"System Exception"}"#,
-            expected: PlatformResponse(httpStatus: 200, success: false, code: "iot.system.SystemException", message: "System Exception")
+            expected: PlatformResponse(
+                httpStatus: 200,
+                success: false,
+                code: "iot.system.SystemException",
+                message: "System Exception"
+            )
         ),
         Case(
             name: "no Success key, 2xx, no code: success",
@@ -55,19 +73,29 @@ struct ResponseParsingTests {
         Case(
             name: "no Success key, 2xx, a code: failure",
             status: 200,
-            body: #"{"RequestId":"r4","Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#,
+            body:
+                #"{"RequestId":"r4","Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#,
             expected: PlatformResponse(
-                httpStatus: 200, success: false, code: "Throttling.User",
-                message: "Request was denied due to user flow control.", requestId: "r4")
+                httpStatus: 200,
+                success: false,
+                code: "Throttling.User",
+                message: "Request was denied due to user flow control.",
+                requestId: "r4"
+            )
         ),
         Case(
             name: "gateway error (Code/Message/HostId/Recommend)",
             status: 400,
-            body: #"{"RequestId":"r5","HostId":"iot.cn-shanghai.aliyuncs.com","Code":"SignatureDoesNotMatch","Message":"Specified signature is not matched with our calculation. server string to sign is:GET&%2F&...","Recommend":"https://example"}"#,
+            body:
+                #"{"RequestId":"r5","HostId":"iot.cn-shanghai.aliyuncs.com","Code":"SignatureDoesNotMatch","Message":"Specified signature is not matched with our calculation. server string to sign is:GET&%2F&...","Recommend":"https://example"}"#,
             expected: PlatformResponse(
-                httpStatus: 400, success: false, code: "SignatureDoesNotMatch",
-                message: "Specified signature is not matched with our calculation. server string to sign is:GET&%2F&...",
-                requestId: "r5")
+                httpStatus: 400,
+                success: false,
+                code: "SignatureDoesNotMatch",
+                message:
+                    "Specified signature is not matched with our calculation. server string to sign is:GET&%2F&...",
+                requestId: "r5"
+            )
         ),
         Case(
             name: "Success true on a 5xx is not a success",
@@ -84,7 +112,8 @@ struct ResponseParsingTests {
         Case(
             name: "ErrorMessage preferred over Message; null and empty values ignored; extra nested values tolerated",
             status: 200,
-            body: #"{"Success":false,"Code":null,"ErrorMessage":"specific","Message":"generic","RequestId":"","Data":{"x":[1,2]}}"#,
+            body:
+                #"{"Success":false,"Code":null,"ErrorMessage":"specific","Message":"generic","RequestId":"","Data":{"x":[1,2]}}"#,
             expected: PlatformResponse(httpStatus: 200, success: false, message: "specific")
         ),
         Case(
@@ -114,25 +143,29 @@ struct ResponseParsingTests {
         var testDescription: String { "HTTP \(status): \(body.prefix(20))" }
     }
 
-    @Test("bodies that are not a JSON object are invalidResponse, transient only for 5xx/408/429", arguments: [
-        Garbage(status: 200, body: "", transient: false),
-        Garbage(status: 200, body: "<html>ok</html>", transient: false),
-        Garbage(status: 200, body: "[1,2]", transient: false),
-        Garbage(status: 200, body: "\"Success\"", transient: false),
-        Garbage(status: 200, body: #"{"Success":true"#, transient: false),
-        Garbage(status: 502, body: "<html><body>Bad Gateway</body></html>", transient: true),
-        Garbage(status: 504, body: "", transient: true),
-        Garbage(status: 429, body: "slow down", transient: true),
-        Garbage(status: 404, body: "not found", transient: false),
-        Garbage(status: 200, body: #"{"Success":"yes"}"#, transient: false),
-        Garbage(status: 200, body: #"{"Success":1}"#, transient: false),
-    ])
+    @Test(
+        "bodies that are not a JSON object are invalidResponse, transient only for 5xx/408/429",
+        arguments: [
+            Garbage(status: 200, body: "", transient: false),
+            Garbage(status: 200, body: "<html>ok</html>", transient: false),
+            Garbage(status: 200, body: "[1,2]", transient: false),
+            Garbage(status: 200, body: "\"Success\"", transient: false),
+            Garbage(status: 200, body: #"{"Success":true"#, transient: false),
+            Garbage(status: 502, body: "<html><body>Bad Gateway</body></html>", transient: true),
+            Garbage(status: 504, body: "", transient: true),
+            Garbage(status: 429, body: "slow down", transient: true),
+            Garbage(status: 404, body: "not found", transient: false),
+            Garbage(status: 200, body: #"{"Success":"yes"}"#, transient: false),
+            Garbage(status: 200, body: #"{"Success":1}"#, transient: false),
+        ]
+    )
     func garbage(_ garbage: Garbage) {
         #expect {
             _ = try PlatformResponse.parse(httpStatus: garbage.status, body: Array(garbage.body.utf8))
         } throws: { error in
             guard let error = error as? PlatformAPIError else { return false }
-            return error == .invalidResponse && error.isTransient == garbage.transient && error.httpStatus == garbage.status
+            return error == .invalidResponse && error.isTransient == garbage.transient
+                && error.httpStatus == garbage.status
         }
     }
 
@@ -161,7 +194,14 @@ struct ResponseParsingTests {
         #expect(success.error() == nil)
 
         let platform = try #require(
-            PlatformResponse(httpStatus: 200, success: false, code: "iot.ota.FirmwareNotFound", message: "gone", requestId: "r1").error())
+            PlatformResponse(
+                httpStatus: 200,
+                success: false,
+                code: "iot.ota.FirmwareNotFound",
+                message: "gone",
+                requestId: "r1"
+            ).error()
+        )
         #expect(platform == .platform)
         #expect(platform.platformCode == "iot.ota.FirmwareNotFound" && platform.message == "gone")
         #expect(platform.requestId == "r1" && platform.httpStatus == 200 && !platform.isTransient)

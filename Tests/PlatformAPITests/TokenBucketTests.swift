@@ -48,10 +48,12 @@ struct TokenBucketTests {
         let order = OrderLog()
         var tasks = [Task<Void, any Error>]()
         for index in 0..<5 {
-            tasks.append(Task {
-                try await bucket.acquire(deadline: nil)
-                order.append(index)
-            })
+            tasks.append(
+                Task {
+                    try await bucket.acquire(deadline: nil)
+                    order.append(index)
+                }
+            )
             try await clock.waitForSleepers(index + 1)  // task `index` has its slot before the next one starts
         }
         let start = clock.now

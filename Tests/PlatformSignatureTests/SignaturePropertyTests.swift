@@ -23,8 +23,12 @@ struct SignaturePropertyTests {
 
     @Test("our signer equals an independent Python implementation on 3,000 random parameter sets")
     func matchesIndependentImplementation() async throws {
-        let seed = ProcessInfo.processInfo.environment["OTA_PROPERTY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sig-property-\(UUID().uuidString)")
+        let seed =
+            ProcessInfo.processInfo.environment["OTA_PROPERTY_SEED"].flatMap(UInt64.init)
+            ?? UInt64.random(in: 1...UInt64.max)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sig-property-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("cases.jsonl")
@@ -34,14 +38,19 @@ struct SignaturePropertyTests {
         let cases = try await onDedicatedThread {
             var random = SplitMix64(seed: seed)
             let cases = (0..<Self.caseCount).map { _ in RandomCase.make(using: &random) }
-            let lines = try cases.map { String(decoding: try JSONSerialization.data(withJSONObject: $0.json), as: UTF8.self) }
+            let lines = try cases.map {
+                String(decoding: try JSONSerialization.data(withJSONObject: $0.json), as: UTF8.self)
+            }
             try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
             return cases
         }
 
         let output = try await runReference(input: input.path)
         let answers = output.split(separator: "\n").map(String.init)
-        try #require(answers.count == cases.count, "the reference printed \(answers.count) lines for \(cases.count) cases (seed \(seed))")
+        try #require(
+            answers.count == cases.count,
+            "the reference printed \(answers.count) lines for \(cases.count) cases (seed \(seed))"
+        )
 
         let findings = try await onDedicatedThread {
             var findings = Findings()
@@ -71,7 +80,10 @@ struct SignaturePropertyTests {
         }
         for description in findings.firstMismatches { Issue.record(Comment(rawValue: description)) }
         #expect(findings.mismatches == 0, "\(findings.mismatches) of \(cases.count) cases differ (seed \(seed))")
-        #expect(findings.roundTripFailures.isEmpty, "the encoded query does not decode back: cases \(findings.roundTripFailures.prefix(5)) (seed \(seed))")
+        #expect(
+            findings.roundTripFailures.isEmpty,
+            "the encoded query does not decode back: cases \(findings.roundTripFailures.prefix(5)) (seed \(seed))"
+        )
         // The generator really produced what the property is about (a broken generator must not pass quietly).
         let methods = Set(cases.map(\.method))
         let allValues = cases.flatMap { $0.parameters.map(\.1) }.joined()
@@ -160,7 +172,10 @@ struct RandomCase: Sendable {
         for _ in 0..<Int(random.next() % 4) {
             let alphabet = Array("ABCXYZabcxyz019._-~*@: ")
             let length = 1 + Int(random.next() % 8)
-            add(String((0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }), randomValue(using: &random))
+            add(
+                String((0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }),
+                randomValue(using: &random)
+            )
         }
         if parameters.isEmpty { add("Action", "Empty") }
         // Shuffle, so no order of insertion can hide a sorting bug.
@@ -203,7 +218,8 @@ struct RandomCase: Sendable {
     static func randomSecret(using random: inout SplitMix64) -> String {
         var scalars = String.UnicodeScalarView()
         for _ in 0..<(1 + Int(random.next() % 30)) {
-            let value = random.next() % 8 == 0 ? UInt32(0x4E00 + random.next() % 0x51A5) : UInt32(0x21 + random.next() % 94)
+            let value =
+                random.next() % 8 == 0 ? UInt32(0x4E00 + random.next() % 0x51A5) : UInt32(0x21 + random.next() % 94)
             scalars.append(Unicode.Scalar(value)!)
         }
         return String(scalars)

@@ -114,12 +114,22 @@ struct FaultVarietyTests {
 
     @Test("rules are parsed strictly: unknown keys and impossible values are refused with a reason")
     func strictRules() async throws {
-        #expect(throws: SimulatorError.invalidConfiguration("")) { try FaultRule.decode(json: Data(#"{"probabilty":0.5}"#.utf8)) }
-        #expect(throws: SimulatorError.invalidConfiguration("")) { try FaultRule.decode(json: Data(#"{"httpStatus":503,"probability":0}"#.utf8)) }
-        #expect(throws: SimulatorError.invalidConfiguration("")) { try FaultRule.decode(json: Data(#"{"latencyMilliseconds":500,"maxLatencyMilliseconds":100}"#.utf8)) }
-        #expect(throws: SimulatorError.invalidConfiguration("")) { try FaultRule.decode(json: Data(#"{"dropConnection":true,"slowBodyMilliseconds":100}"#.utf8)) }
+        #expect(throws: SimulatorError.invalidConfiguration("")) {
+            try FaultRule.decode(json: Data(#"{"probabilty":0.5}"#.utf8))
+        }
+        #expect(throws: SimulatorError.invalidConfiguration("")) {
+            try FaultRule.decode(json: Data(#"{"httpStatus":503,"probability":0}"#.utf8))
+        }
+        #expect(throws: SimulatorError.invalidConfiguration("")) {
+            try FaultRule.decode(json: Data(#"{"latencyMilliseconds":500,"maxLatencyMilliseconds":100}"#.utf8))
+        }
+        #expect(throws: SimulatorError.invalidConfiguration("")) {
+            try FaultRule.decode(json: Data(#"{"dropConnection":true,"slowBodyMilliseconds":100}"#.utf8))
+        }
         #expect(throws: SimulatorError.invalidConfiguration("")) { try FaultRule.decode(json: Data("[]".utf8)) }
-        let rule = try FaultRule.decode(json: Data(#"{"errorCode":"Throttling.User","probability":0.25,"slowBodyMilliseconds":10}"#.utf8))
+        let rule = try FaultRule.decode(
+            json: Data(#"{"errorCode":"Throttling.User","probability":0.25,"slowBodyMilliseconds":10}"#.utf8)
+        )
         #expect(rule == FaultRule(errorCode: "Throttling.User", probability: 0.25, slowBodyMilliseconds: 10))
 
         var configuration = testConfiguration()
@@ -127,9 +137,19 @@ struct FaultVarietyTests {
         #expect(throws: SimulatorError.invalidConfiguration("")) { try configuration.validate() }
 
         try await withSimulator { simulator, caller in
-            let refused = try await caller.raw("POST", "/_sim/faults", body: #"{"httpStatus":503,"cnt":1}"#, contentType: "application/json")
+            let refused = try await caller.raw(
+                "POST",
+                "/_sim/faults",
+                body: #"{"httpStatus":503,"cnt":1}"#,
+                contentType: "application/json"
+            )
             #expect(refused.status == 400 && refused.string("error")?.contains("unknown key(s) cnt") == true)
-            let added = try await caller.raw("POST", "/_sim/faults", body: #"{"httpStatus":503,"probability":0.5}"#, contentType: "application/json")
+            let added = try await caller.raw(
+                "POST",
+                "/_sim/faults",
+                body: #"{"httpStatus":503,"probability":0.5}"#,
+                contentType: "application/json"
+            )
             #expect(added.status == 201)
             #expect(simulator.state.faults() == [FaultRule(httpStatus: 503, probability: 0.5)])
         }

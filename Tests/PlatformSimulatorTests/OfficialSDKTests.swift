@@ -34,7 +34,10 @@ struct OfficialSDKTests {
                 let result = try await runProcess(python, arguments, timeout: .seconds(120))
                 try #require(result.exitCode == 0, "the SDK script failed: \(result)")
                 let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
-                return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(result)")
+                return try #require(
+                    try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    "\(result)"
+                )
             }
 
             // GET (the seed's shape, with the SDK's common parameters) and POST (the SDK's own shape).
@@ -44,14 +47,24 @@ struct OfficialSDKTests {
                 let body = answer["body"] as? [String: Any] ?? [:]
                 #expect(body["Success"] as? Bool == true, "\(method): \(body)")
                 #expect(isUpperCaseUUID(body["RequestId"] as? String))
-                #expect((answer["stringToSign"] as? String)?.hasPrefix(method + "&%2F&AccessKeyId%3Dtestid%26Action%3DCancelOTATaskByDevice") == true)
+                #expect(
+                    (answer["stringToSign"] as? String)?.hasPrefix(
+                        method + "&%2F&AccessKeyId%3Dtestid%26Action%3DCancelOTATaskByDevice"
+                    ) == true
+                )
                 for device in devices {
-                    #expect(simulator.state.tasks(deviceName: device)?.map(\.status) == ["CANCELED"], "\(method) \(device)")
+                    #expect(
+                        simulator.state.tasks(deviceName: device)?.map(\.status) == ["CANCELED"],
+                        "\(method) \(device)"
+                    )
                 }
             }
             #expect(simulator.state.tasks(deviceName: "dev-000005")?.map(\.status) == ["QUEUED"])
             var stats = simulator.state.stats()
-            #expect(stats.cancelCalls == 2 && stats.tasksCancelled == 4 && stats.authFailures == 0 && stats.errorAnswers == 0)
+            #expect(
+                stats.cancelCalls == 2 && stats.tasksCancelled == 4 && stats.authFailures == 0
+                    && stats.errorAnswers == 0
+            )
 
             // A wrong secret: the server answers SignatureDoesNotMatch (HTTP 400) with its string-to-sign. The SDK
             // compares that with its own and, finding them equal, reports InvalidAccessKeySecret: proof that the
@@ -63,7 +76,10 @@ struct OfficialSDKTests {
             let message = raw["Message"] as? String ?? ""
             #expect(message.contains("string to sign is:POST&%2F&AccessKeyId%3Dtestid"))
             #expect(refused["httpStatus"] as? Int == 400)
-            #expect(refused["code"] as? String == "InvalidAccessKeySecret", "the SDK's string-to-sign differs from the server's: \(refused)")
+            #expect(
+                refused["code"] as? String == "InvalidAccessKeySecret",
+                "the SDK's string-to-sign differs from the server's: \(refused)"
+            )
             #expect(isUpperCaseUUID(refused["requestId"] as? String))
             #expect(simulator.state.tasks(deviceName: "dev-000006")?.map(\.status) == ["QUEUED"])
             stats = simulator.state.stats()
@@ -106,7 +122,9 @@ enum SDKEnvironment {
         )
         guard pip.exitCode == 0 else {
             let wanted = packages.joined(separator: " ")
-            Issue.record("pip could not install \(wanted) from PyPI (network? proxy?); the official SDK test needs them: \(pip)")
+            Issue.record(
+                "pip could not install \(wanted) from PyPI (network? proxy?); the official SDK test needs them: \(pip)"
+            )
             throw CancellationError()
         }
         // Another run may have finished first; either environment is complete.
@@ -134,7 +152,10 @@ enum SDKEnvironment {
         guard FileManager.default.isExecutableFile(atPath: python) else { return false }
         let check = try await runProcess(
             python,
-            ["-c", "import aliyunsdkcore, aliyunsdkiot, importlib.metadata as m; print(m.version('aliyun-python-sdk-core'), m.version('aliyun-python-sdk-iot'))"],
+            [
+                "-c",
+                "import aliyunsdkcore, aliyunsdkiot, importlib.metadata as m; print(m.version('aliyun-python-sdk-core'), m.version('aliyun-python-sdk-iot'))",
+            ],
             timeout: .seconds(60)
         )
         let expected = packages.map { String($0.split(separator: "=").last ?? "") }.joined(separator: " ")
