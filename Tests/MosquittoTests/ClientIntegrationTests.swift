@@ -637,10 +637,12 @@ struct ClientIntegrationTests {
 
     @Test("connect() keeps retrying while nothing listens, and stops promptly when cancelled")
     func unreachableBrokerRetriesUntilCancelled() async throws {
-        let port = try freeLoopbackPort()
+        // Bound but not listening, for the whole test: a port that was only free a moment ago may meanwhile have
+        // become another test's broker.
+        let refusing = try RefusingLoopbackPort()
         let id = uniqueClientID("unreachable")
         let client = try MosquittoClient(
-            configuration: MosquittoConfiguration(port: port, clientID: id, reconnect: fastReconnect),
+            configuration: MosquittoConfiguration(port: refusing.port, clientID: id, reconnect: fastReconnect),
             logger: makeTestLogger(id),
             onMessage: { _ in }
         )
@@ -650,6 +652,7 @@ struct ClientIntegrationTests {
         await #expect(throws: CancellationError.self) { try await connecting.value }
         #expect(!client.isConnected)
         await client.disconnect()  // the loop is already stopping or stopped: must return
+        withExtendedLifetime(refusing) {}
     }
 
     @Test("a PUBACK with a failure reason code is an error; 0x10 'no matching subscribers' is success")

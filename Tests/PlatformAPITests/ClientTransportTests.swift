@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PlatformAPI
 import PlatformSignature
+import TestSupport
 import Testing
 
 /// The client over real HTTP against a scripted loopback server: transport faults, parsing on the wire,
@@ -49,8 +50,9 @@ struct ClientTransportTests {
 
     @Test("connection refused: transport error, transient, retried up to maxAttempts")
     func connectionRefused() async throws {
-        let port = try ScriptedHTTPServer.closedPort()
-        var configuration = testConfiguration(endpoint: "http://127.0.0.1:\(port)")
+        // Bound but not listening for the whole test (a port closed a moment ago may become another test's server).
+        let refusing = try RefusingLoopbackPort()
+        var configuration = testConfiguration(endpoint: "http://127.0.0.1:\(refusing.port)")
         // AsyncHTTPClient keeps re-trying a refused connection until the connect timeout: keep it short.
         configuration.timeouts.connect = .milliseconds(300)
         let result = try await withClient(configuration) {
@@ -59,6 +61,7 @@ struct ClientTransportTests {
         let error = try #require(result.error)
         #expect(error == .transport && error.isTransient)
         #expect(result.attempts == 4 && result.requestIds.isEmpty)
+        withExtendedLifetime(refusing) {}
     }
 
     @Test("garbage body on HTTP 200: invalidResponse, permanent, one attempt")

@@ -194,12 +194,6 @@ final class ScriptedHTTPServer: Sendable {
         }
     }
 
-    /// A loopback port with nothing listening on it (bound, read, closed), for "connection refused".
-    static func closedPort() throws -> Int {
-        let server = try ScriptedHTTPServer(script: [Response(status: 200, body: "")])
-        close(server.listener)
-        return server.port
-    }
 }
 
 struct POSIXFailure: Error, CustomStringConvertible {

@@ -313,6 +313,43 @@ public func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
+/// A loopback port on which nothing listens and nothing can start listening while this value lives: a socket is
+/// bound to it (without `listen`), so connecting is refused, and another test's server cannot take the port as it
+/// could take a ``freeLoopbackPort()`` that was only free a moment ago.
+public final class RefusingLoopbackPort: Sendable {
+    /// The port number.
+    public let port: Int
+    private let descriptor: Int32
+
+    /// - Throws: ``TestSupportError`` if no socket can be bound.
+    public init() throws {
+        #if canImport(Glibc) || canImport(Musl)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            throw TestSupportError("bind(127.0.0.1:0) failed: errno \(errno)")
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+}
+
 /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
 public func loopbackPortAcceptsConnections(_ port: Int) -> Bool {
     #if canImport(Glibc) || canImport(Musl)
