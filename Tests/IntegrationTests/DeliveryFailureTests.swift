@@ -13,17 +13,9 @@ import Worker
 /// Every test runs the real worker executable against a real mosquitto and the simulator.
 @Suite("Delivery failures", .timeLimit(.minutes(6)))
 struct DeliveryFailureTests {
-    private static var quietLogger: Logger {
-        var logger = Logger(label: "delivery-test")
-        logger.logLevel = .warning
-        return logger
-    }
+    private static var quietLogger: Logger { quietTestLogger("delivery-test") }
 
-    private static func temporaryDirectory(_ name: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    private static func temporaryDirectory(_ name: String) throws -> String { try makeTemporaryDirectory(name) }
 
     /// A payload field's JSON string, escaped by our own serializer (control characters as `\u00XX`).
     private static func json(_ text: String) -> String { JSONValue.string(text).serialized() }
@@ -45,7 +37,22 @@ struct DeliveryFailureTests {
         return topics
     }()
 
-    static func ready(_ log: String) -> Bool { log.contains("worker ready") }
+    /// `run` with what every worker of these tests needs (broker, simulator, state folder, schemas, a free ops
+    /// port, no quota), then `extra`.
+    static func runArguments(
+        broker: MosquittoBroker,
+        simulator: RunningSimulator,
+        clientID: String,
+        state: String,
+        _ extra: [String] = []
+    ) -> [String] {
+        [
+            "run", "--broker-port", "\(broker.port)", "--client-id", clientID, "--platform-endpoint",
+            simulator.endpoint,
+            "--access-key-id", "testid", "--platform-qps", "0", "--state-dir", state, "--schema-dir",
+            WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0",
+        ] + extra
+    }
 
     @Test(
         "64 + 256 commands with unpublishable reply topics, replies the broker refuses: every good command answered, every bad one rejected on the default topic or recorded undeliverable; nothing stuck after a restart; SIGTERM within its bound"
@@ -74,12 +81,13 @@ struct DeliveryFailureTests {
                     port: broker.port,
                     persistentID: "poison-requester-\(UUID().uuidString.prefix(6))"
                 )
-                let arguments = [
-                    "run", "--broker-port", "\(broker.port)", "--client-id", "poison-worker", "--platform-endpoint",
-                    simulator.endpoint, "--access-key-id", "testid", "--platform-qps", "0", "--max-in-flight", "64",
-                    "--drain-timeout", "\(drainTimeout)", "--state-dir", state,
-                    "--schema-dir", WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0", "--log-level", "notice",
-                ]
+                let arguments = Self.runArguments(
+                    broker: broker,
+                    simulator: simulator,
+                    clientID: "poison-worker",
+                    state: state,
+                    ["--max-in-flight", "64", "--drain-timeout", "\(drainTimeout)", "--log-level", "notice"]
+                )
                 let logPath = state + "/worker.log"
                 var process = try await launchWorkerProcess(binary, arguments, logPath: logPath)
                 let topics = Self.unpublishableTopics
@@ -266,12 +274,12 @@ struct DeliveryFailureTests {
                 )
                 let process = try await launchWorkerProcess(
                     binary,
-                    [
-                        "run", "--broker-port", "\(broker.port)", "--client-id", "dead-letter-worker",
-                        "--platform-endpoint", simulator.endpoint, "--access-key-id", "testid", "--platform-qps", "0",
-                        "--state-dir", state, "--schema-dir", WorkerStack.repositoryRoot + "/schemas", "--ops-port",
-                        "0",
-                    ],
+                    Self.runArguments(
+                        broker: broker,
+                        simulator: simulator,
+                        clientID: "dead-letter-worker",
+                        state: state
+                    ),
                     logPath: state + "/worker.log"
                 )
                 let payload = [UInt8](repeating: 0x01, count: 1_000_000)
@@ -334,13 +342,13 @@ struct DeliveryFailureTests {
                 )
                 let process = try await launchWorkerProcess(
                     binary,
-                    [
-                        "run", "--broker-port", "\(broker.port)", "--client-id", "packet-limit-worker",
-                        "--mqtt-version",
-                        "3.1.1", "--broker-max-packet-size", "100000", "--platform-endpoint", simulator.endpoint,
-                        "--access-key-id", "testid", "--platform-qps", "0", "--state-dir", state, "--schema-dir",
-                        WorkerStack.repositoryRoot + "/schemas", "--ops-port", "0", "--log-level", "info",
-                    ],
+                    Self.runArguments(
+                        broker: broker,
+                        simulator: simulator,
+                        clientID: "packet-limit-worker",
+                        state: state,
+                        ["--mqtt-version", "3.1.1", "--broker-max-packet-size", "100000", "--log-level", "info"]
+                    ),
                     logPath: state + "/worker.log"
                 )
                 let devices = (1...5_000).map { String(format: "dev-%06d", $0) }

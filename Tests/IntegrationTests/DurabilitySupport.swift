@@ -80,6 +80,20 @@ final class RestartableWorker: Sendable {
     }
 }
 
+/// A logger for tests that shows warnings and worse only.
+func quietTestLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .warning
+    return logger
+}
+
+/// A new, empty folder under the temporary directory, named `<name>-<UUID>` (the caller removes it).
+func makeTemporaryDirectory(_ name: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
 /// The `ota-cancel-worker` executable of this build, for tests that must kill a real process.
 ///
 /// It lies next to the test bundle (`swift build --build-tests` builds every product); `OTA_CANCEL_WORKER_BINARY`

@@ -11,17 +11,9 @@ import Worker
 /// Nothing lost, nothing done twice (issue 3): the journal, replay, deduplication, deadlines, restarts.
 @Suite("Durability", .timeLimit(.minutes(5)))
 struct DurabilityTests {
-    private static var quietLogger: Logger {
-        var logger = Logger(label: "durability-test")
-        logger.logLevel = .warning
-        return logger
-    }
+    private static var quietLogger: Logger { quietTestLogger("durability-test") }
 
-    private static func temporaryDirectory(_ name: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    private static func temporaryDirectory(_ name: String) throws -> String { try makeTemporaryDirectory(name) }
 
     @Test("the same command five times: one platform call, five replies, the last four marked duplicate")
     func duplicates() async throws {

@@ -285,32 +285,44 @@ func onDedicatedThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it for a bind to port 0).
-///
-/// Another process can take it before we use it; ``MosquittoBroker`` retries with a new port when that happens.
-/// - Throws: ``TestSupportError`` if no socket can be bound.
-public func freeLoopbackPort() throws -> Int {
+/// A TCP socket bound to 127.0.0.1 on a port the kernel picked, not listening.
+private func boundLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     #if canImport(Glibc) || canImport(Musl)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
     let fd = socket(AF_INET, SOCK_STREAM, 0)
     #endif
     guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw TestSupportError("bind(127.0.0.1:0) failed: errno \(errno)") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
     }
-    guard named == 0 else { throw TestSupportError("getsockname failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        close(fd)
+        throw TestSupportError("bind(127.0.0.1:0) failed: errno \(errno)")
+    }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+    }
+    guard named else {
+        close(fd)
+        throw TestSupportError("getsockname failed: errno \(errno)")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it for a bind to port 0).
+///
+/// Another process can take it before we use it; ``MosquittoBroker`` retries with a new port when that happens.
+/// - Throws: ``TestSupportError`` if no socket can be bound.
+public func freeLoopbackPort() throws -> Int {
+    let (descriptor, port) = try boundLoopbackSocket()
+    close(descriptor)
+    return port
 }
 
 /// A loopback port on which nothing listens and nothing can start listening while this value lives: a socket is
@@ -323,28 +335,7 @@ public final class RefusingLoopbackPort: Sendable {
 
     /// - Throws: ``TestSupportError`` if no socket can be bound.
     public init() throws {
-        #if canImport(Glibc) || canImport(Musl)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else {
-            close(fd)
-            throw TestSupportError("bind(127.0.0.1:0) failed: errno \(errno)")
-        }
-        descriptor = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (descriptor, port) = try boundLoopbackSocket()
     }
 
     deinit { close(descriptor) }
