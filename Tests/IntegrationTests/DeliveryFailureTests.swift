@@ -258,65 +258,31 @@ struct DeliveryFailureTests {
         }
     }
 
-    @Test("a 1 MB control-byte payload against a broker with max_packet_size 1048576: one bounded dead letter")
-    func bigDeadLetter() async throws {
+    /// A broker configured with `brokerConfig`, the simulator with `devices`, a collector subscribed to `filters`
+    /// and a worker process run with `extra`; after `body` the worker gets SIGTERM and must exit 0.
+    private static func withWorkerProcess(
+        brokerConfig: [String],
+        devices: Int,
+        clientID: String,
+        subscribe filters: [String],
+        extra: [String] = [],
+        _ body: (MosquittoBroker, Collector, BackgroundProcess, String) async throws -> Void
+    ) async throws {
         let binary = try workerBinary()
-        let state = try Self.temporaryDirectory("ota-dead-letter")
+        let state = try Self.temporaryDirectory("ota-\(clientID)")
         defer { try? FileManager.default.removeItem(atPath: state) }
-        try await withMosquittoBroker(extraConfig: ["max_packet_size 1048576"]) { broker in
+        try await withMosquittoBroker(extraConfig: brokerConfig) { broker in
             try await withPlatformSimulator(
-                configuration: SimulatorConfiguration(generateDevices: 10, qps: 0),
+                configuration: SimulatorConfiguration(generateDevices: devices, qps: 0),
                 logger: Self.quietLogger
             ) { simulator in
-                let collector = try await Collector.subscribed(
-                    to: ["ota/cancel/dead-letter", "ota/cancel/reply/big"],
-                    port: broker.port
-                )
+                let collector = try await Collector.subscribed(to: filters, port: broker.port)
                 let process = try await launchWorkerProcess(
                     binary,
-                    Self.runArguments(
-                        broker: broker,
-                        simulator: simulator,
-                        clientID: "dead-letter-worker",
-                        state: state
-                    ),
+                    Self.runArguments(broker: broker, simulator: simulator, clientID: clientID, state: state, extra),
                     logPath: state + "/worker.log"
                 )
-                let payload = [UInt8](repeating: 0x01, count: 1_000_000)
-                let file = state + "/payload"
-                try Data(payload).write(to: URL(fileURLWithPath: file))
-                let sent = try await runProcess(
-                    "mosquitto_pub",
-                    ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "ota/cancel/request", "-f", file],
-                    timeout: .seconds(30)
-                )
-                #expect(sent.exitCode == 0, "\(sent)")
-                let letters = try await collector.waitFor(1)
-                #expect(letters.count == 1)
-                let letter = try #require(letters.first)
-                print("dead letter of a 1,000,000-byte payload: \(letter.payload.count) bytes")
-                #expect(letter.payload.count < 20_000, "bounded: \(letter.payload.count) bytes")
-                let entry = try JSONParser.parse(letter.payload)
-                #expect(entry["code"]?.stringValue == "InvalidJSON")
-                #expect(entry["payloadBytes"]?.numberValue?.int64Value == 1_000_000)
-                #expect(entry["payloadTruncated"]?.boolValue == true)
-                #expect(entry["payloadText"] == nil, "control bytes are not text")
-                let excerpt = try #require(entry["payloadBase64"]?.stringValue.flatMap { Data(base64Encoded: $0) })
-                #expect(Array(excerpt) == Array(payload.prefix(4096)))
-                let digest = try #require(entry["payloadSHA256"]?.stringValue)
-                #expect(digest == (try await Self.sha256Hex(payload)))
-
-                // The worker goes on: a good command is answered.
-                let reply = try await runProcess(
-                    "mosquitto_rr",
-                    [
-                        "-h", "127.0.0.1", "-p", "\(broker.port)", "-V", "5", "-q", "1", "-t", "ota/cancel/request",
-                        "-e", "ota/cancel/reply/big", "-W", "30", "-m",
-                        EndToEndTests.command(["dev-000001"], extra: #","correlationId":"after""#),
-                    ],
-                    timeout: .seconds(40)
-                )
-                #expect(reply.stdout.contains(#""status":"succeeded""#), "\(reply)")
+                try await body(broker, collector, process, state)
                 process.signal(SIGTERM)
                 #expect(await process.waitForExit() == 0)
                 await collector.client.disconnect()
@@ -324,67 +290,93 @@ struct DeliveryFailureTests {
         }
     }
 
+    @Test("a 1 MB control-byte payload against a broker with max_packet_size 1048576: one bounded dead letter")
+    func bigDeadLetter() async throws {
+        try await Self.withWorkerProcess(
+            brokerConfig: ["max_packet_size 1048576"],
+            devices: 10,
+            clientID: "dead-letter-worker",
+            subscribe: ["ota/cancel/dead-letter", "ota/cancel/reply/big"]
+        ) { broker, collector, _, state in
+            let payload = [UInt8](repeating: 0x01, count: 1_000_000)
+            let file = state + "/payload"
+            try Data(payload).write(to: URL(fileURLWithPath: file))
+            let sent = try await runProcess(
+                "mosquitto_pub",
+                ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "ota/cancel/request", "-f", file],
+                timeout: .seconds(30)
+            )
+            #expect(sent.exitCode == 0, "\(sent)")
+            let letters = try await collector.waitFor(1)
+            #expect(letters.count == 1)
+            let letter = try #require(letters.first)
+            print("dead letter of a 1,000,000-byte payload: \(letter.payload.count) bytes")
+            #expect(letter.payload.count < 20_000, "bounded: \(letter.payload.count) bytes")
+            let entry = try JSONParser.parse(letter.payload)
+            #expect(entry["code"]?.stringValue == "InvalidJSON")
+            #expect(entry["payloadBytes"]?.numberValue?.int64Value == 1_000_000)
+            #expect(entry["payloadTruncated"]?.boolValue == true)
+            #expect(entry["payloadText"] == nil, "control bytes are not text")
+            let excerpt = try #require(entry["payloadBase64"]?.stringValue.flatMap { Data(base64Encoded: $0) })
+            #expect(Array(excerpt) == Array(payload.prefix(4096)))
+            let digest = try #require(entry["payloadSHA256"]?.stringValue)
+            #expect(digest == (try await Self.sha256Hex(payload)))
+
+            // The worker goes on: a good command is answered.
+            let reply = try await runProcess(
+                "mosquitto_rr",
+                [
+                    "-h", "127.0.0.1", "-p", "\(broker.port)", "-V", "5", "-q", "1", "-t", "ota/cancel/request",
+                    "-e", "ota/cancel/reply/big", "-W", "30", "-m",
+                    EndToEndTests.command(["dev-000001"], extra: #","correlationId":"after""#),
+                ],
+                timeout: .seconds(40)
+            )
+            #expect(reply.stdout.contains(#""status":"succeeded""#), "\(reply)")
+        }
+    }
+
     @Test(
         "MQTT 3.1.1 with --broker-max-packet-size: a reply larger than the broker takes is recorded undeliverable, and the connection stays up"
     )
     func configuredPacketLimit() async throws {
-        let binary = try workerBinary()
-        let state = try Self.temporaryDirectory("ota-packet-limit")
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        try await withMosquittoBroker(extraConfig: ["max_packet_size 100000"]) { broker in
-            try await withPlatformSimulator(
-                configuration: SimulatorConfiguration(generateDevices: 5_000, qps: 0),
-                logger: Self.quietLogger
-            ) { simulator in
-                let collector = try await Collector.subscribed(
-                    to: ["ota/cancel/dead-letter", "ota/cancel/reply/v3/#"],
-                    port: broker.port
+        try await Self.withWorkerProcess(
+            brokerConfig: ["max_packet_size 100000"],
+            devices: 5_000,
+            clientID: "packet-limit-worker",
+            subscribe: ["ota/cancel/dead-letter", "ota/cancel/reply/v3/#"],
+            extra: ["--mqtt-version", "3.1.1", "--broker-max-packet-size", "100000", "--log-level", "info"]
+        ) { broker, collector, process, _ in
+            let devices = (1...5_000).map { String(format: "dev-%06d", $0) }
+            let big = EndToEndTests.command(
+                devices,
+                extra: #","dryRun":true,"correlationId":"big","replyTo":"ota/cancel/reply/v3/big""#
+            )
+            let small = EndToEndTests.command(
+                ["dev-000001"],
+                extra: #","correlationId":"small","replyTo":"ota/cancel/reply/v3/small""#
+            )
+            for payload in [big, small] {
+                try await collector.client.publish(
+                    to: "ota/cancel/request",
+                    payload: Array(payload.utf8),
+                    qos: .atLeastOnce
                 )
-                let process = try await launchWorkerProcess(
-                    binary,
-                    Self.runArguments(
-                        broker: broker,
-                        simulator: simulator,
-                        clientID: "packet-limit-worker",
-                        state: state,
-                        ["--mqtt-version", "3.1.1", "--broker-max-packet-size", "100000", "--log-level", "info"]
-                    ),
-                    logPath: state + "/worker.log"
-                )
-                let devices = (1...5_000).map { String(format: "dev-%06d", $0) }
-                let big = EndToEndTests.command(
-                    devices,
-                    extra: #","dryRun":true,"correlationId":"big","replyTo":"ota/cancel/reply/v3/big""#
-                )
-                let small = EndToEndTests.command(
-                    ["dev-000001"],
-                    extra: #","correlationId":"small","replyTo":"ota/cancel/reply/v3/small""#
-                )
-                for payload in [big, small] {
-                    try await collector.client.publish(
-                        to: "ota/cancel/request",
-                        payload: Array(payload.utf8),
-                        qos: .atLeastOnce
-                    )
-                }
-                let messages = try await collector.waitFor(2)
-                let notice = try #require(messages.first { $0.topic == "ota/cancel/dead-letter" })
-                let entry = try JSONParser.parse(notice.payload)
-                #expect(entry["code"]?.stringValue == "Undeliverable")
-                #expect(entry["correlationId"]?.stringValue == "big")
-                #expect(entry["reason"]?.stringValue?.contains("MOSQ_ERR_OVERSIZE_PACKET") == true)
-                let answer = try #require(messages.first { $0.topic == "ota/cancel/reply/v3/small" })
-                #expect(String(decoding: answer.payload, as: UTF8.self).contains(#""status":"succeeded""#))
-                // Refused before sending: the broker never dropped the worker for an oversized packet.
-                #expect(!process.log.contains("connection lost"), "\(process.log.suffix(2000))")
-                #expect(
-                    broker.logText.components(separatedBy: "as packet-limit-worker").count == 2,
-                    "the worker connected once and was never dropped"
-                )
-                process.signal(SIGTERM)
-                #expect(await process.waitForExit() == 0)
-                await collector.client.disconnect()
             }
+            let messages = try await collector.waitFor(2)
+            let notice = try #require(messages.first { $0.topic == "ota/cancel/dead-letter" })
+            let entry = try JSONParser.parse(notice.payload)
+            #expect(entry["code"]?.stringValue == "Undeliverable")
+            #expect(entry["correlationId"]?.stringValue == "big")
+            #expect(entry["reason"]?.stringValue?.contains("MOSQ_ERR_OVERSIZE_PACKET") == true)
+            let answer = try #require(messages.first { $0.topic == "ota/cancel/reply/v3/small" })
+            #expect(String(decoding: answer.payload, as: UTF8.self).contains(#""status":"succeeded""#))
+            // Refused before sending: the broker never dropped the worker for an oversized packet.
+            #expect(!process.log.contains("connection lost"), "\(process.log.suffix(2000))")
+            #expect(
+                broker.logText.components(separatedBy: "as packet-limit-worker").count == 2,
+                "the worker connected once and was never dropped"
+            )
         }
     }
 
