@@ -14,7 +14,7 @@ public struct OpsServerConfiguration: Sendable {
     public var host: String
     /// Default 9464; `0` picks a free port (tests).
     public var port: Int
-    /// Default `Limits()`: 256 connections, 5 s to send a request head, 5 s idle, 10 s per request, a head of
+    /// Default `Limits()`: 256 connections, 5 s to send a request head, 120 s idle, 10 s per request, a head of
     /// at most 8 KiB and 64 fields, a backlog of 1,024, no body.
     public var limits: Limits
 
@@ -42,7 +42,10 @@ public struct OpsServerConfiguration: Sendable {
         /// 5 s: a probe sends its head at once; a client that trickles it (slowloris) is closed.
         public var headerTimeout: Duration
         /// Time a kept-alive connection may wait, after a response, for its next request head to be complete.
-        /// Default 5 s, shorter than any scrape interval: an idle connection costs a descriptor and serves nobody.
+        /// Default 120 s: longer than the clients' own idle timeouts (AsyncHTTPClient 60 s, Go's net/http 90 s),
+        /// so they close an idle connection first. A server that closes first races a client reusing it for the
+        /// next scrape, which then fails (seen in the metrics test with 5 s). Idle connections cannot pile up
+        /// meanwhile: at ``maxConnections`` the longest idle one is evicted.
         public var idleTimeout: Duration
         /// Time from a complete request head to the end of its response. Default 10 s; the endpoints answer from
         /// memory in microseconds, so only a client that does not read its response reaches it.
@@ -65,7 +68,7 @@ public struct OpsServerConfiguration: Sendable {
         public init(
             maxConnections: Int = 256,
             headerTimeout: Duration = .seconds(5),
-            idleTimeout: Duration = .seconds(5),
+            idleTimeout: Duration = .seconds(120),
             requestTimeout: Duration = .seconds(10),
             maxHeadSize: Int = 8 * 1024,
             maxHeaderCount: Int = 64,
@@ -97,7 +100,7 @@ public struct OpsServerConfiguration: Sendable {
 /// client with it). So it holds at most ``OpsServerConfiguration/Limits/maxConnections`` connections (default
 /// 256); at the limit it closes the connection that has waited longest without a request in progress to admit
 /// the new one, rather than leaving new connections, probes among them, queued behind the idle ones. Every
-/// connection has a deadline: 5 s (default) to send its request head, 5 s idle after a response, 10 s per
+/// connection has a deadline: 5 s (default) to send its request head, 120 s idle after a response, 10 s per
 /// request. A request head is at most 8 KiB and 64 fields (400 otherwise), and a request with a body is
 /// answered 413. ``OpsServerConfiguration/Limits`` says why each default is what it is.
 public final class OpsServer: Service, Sendable {

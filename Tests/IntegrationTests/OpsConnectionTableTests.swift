@@ -172,13 +172,13 @@ struct OpsConnectionTableTests {
     }
 
     @Test(
-        "the defaults: 256 connections, 5 s head, 5 s idle, 10 s request, 8 KiB and 64 fields, backlog 1,024, no body"
+        "the defaults: 256 connections, 5 s head, 120 s idle, 10 s request, 8 KiB and 64 fields, backlog 1,024, no body"
     )
     func defaults() {
         let limits = OpsServerConfiguration().limits
         #expect(limits.maxConnections == 256)
         #expect(limits.headerTimeout == .seconds(5))
-        #expect(limits.idleTimeout == .seconds(5))
+        #expect(limits.idleTimeout == .seconds(120))
         #expect(limits.requestTimeout == .seconds(10))
         #expect(limits.maxHeadSize == 8 * 1024)
         #expect(limits.maxHeaderCount == 64)
