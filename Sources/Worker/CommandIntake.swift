@@ -323,9 +323,6 @@ public struct CommandIntake: Sendable {
         if payload["dryRun"]?.boolValue == true { reply.dryRun = true }
     }
 
-    /// Long attacker-controlled strings are cut before they are echoed.
-    static func clip(_ text: String) -> String {
-        text.unicodeScalars.count <= 256
-            ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(256))) + "…"
-    }
+    /// Long attacker-controlled strings are cut (to 256 characters) before they are echoed.
+    static func clip(_ text: String) -> String { text.clipped(toScalars: 256) }
 }

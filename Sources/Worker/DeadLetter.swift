@@ -41,8 +41,8 @@ public struct DeadLetter: Sendable {
         var object = JSONObject()
         object["version"] = .number(JSONNumber(1))
         object["code"] = .string(code)
-        object["reason"] = .string(Self.clip(reason, to: 1_024))
-        object["topic"] = .string(Self.clip(message.topic, to: 256))
+        object["reason"] = .string(reason.clipped(toScalars: 1_024))
+        object["topic"] = .string(message.topic.clipped(toScalars: 256))
         object["receivedAt"] = .string(RFC3339.string(from: receivedAt))
         Self.describe(payload: message.payload, into: &object)
         if let data = message.properties.correlationData {
@@ -51,14 +51,14 @@ public struct DeadLetter: Sendable {
             if kept.count < data.count { object["correlationDataBytes"] = .number(JSONNumber(data.count)) }
         }
         if let contentType = message.properties.contentType {
-            object["contentType"] = .string(Self.clip(contentType, to: 256))
+            object["contentType"] = .string(contentType.clipped(toScalars: 256))
         }
         if !message.properties.userProperties.isEmpty {
             object["userProperties"] = .array(
                 message.properties.userProperties.prefix(Self.maxUserProperties).map { property in
                     var entry = JSONObject()
-                    entry["name"] = .string(Self.clip(property.name, to: 256))
-                    entry["value"] = .string(Self.clip(property.value, to: 256))
+                    entry["name"] = .string(property.name.clipped(toScalars: 256))
+                    entry["value"] = .string(property.value.clipped(toScalars: 256))
                     return .object(entry)
                 }
             )
@@ -114,11 +114,5 @@ public struct DeadLetter: Sendable {
             text.append(hex[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
-    }
-
-    /// `text` cut to `limit` Unicode scalars (with an ellipsis when cut).
-    static func clip(_ text: String, to limit: Int) -> String {
-        text.unicodeScalars.count <= limit
-            ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
     }
 }

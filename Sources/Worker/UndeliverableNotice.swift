@@ -31,8 +31,8 @@ public struct UndeliverableNotice: Sendable {
         var object = JSONObject()
         object["version"] = .number(JSONNumber(1))
         object["code"] = .string("Undeliverable")
-        object["reason"] = .string(DeadLetter.clip(reason, to: 1_024))
-        object["topic"] = .string(DeadLetter.clip(message.topic, to: 256))
+        object["reason"] = .string(reason.clipped(toScalars: 1_024))
+        object["topic"] = .string(message.topic.clipped(toScalars: 256))
         object["topicBytes"] = .number(JSONNumber(message.topic.utf8.count))
         object["entry"] = .number(JSONNumber(Int(undelivered.id)))
         object["kind"] = .string(undelivered.kind.rawValue)
@@ -40,10 +40,10 @@ public struct UndeliverableNotice: Sendable {
         if case .object(let stored)? = try? JSONParser.parse(message.payload) {
             // What the requester would need to find its command again (a dead letter has neither).
             if let correlationId = stored["correlationId"]?.stringValue {
-                object["correlationId"] = .string(DeadLetter.clip(correlationId, to: 256))
+                object["correlationId"] = .string(correlationId.clipped(toScalars: 256))
             }
             if let status = stored["status"]?.stringValue {
-                object["status"] = .string(DeadLetter.clip(status, to: 32))
+                object["status"] = .string(status.clipped(toScalars: 32))
             }
         }
         if let data = message.properties.correlationData {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import JSONSchema
+import Worker
 
 /// How the tools talk about the content of a file a person named: by position and kind of problem, never by
 /// quoting it.
@@ -17,11 +18,7 @@ enum FileDiagnostics {
     /// A key of a configuration file as an error names it: escaped like a log value (no control character reaches
     /// the terminal) and at most 64 characters, in single quotes.
     static func key(_ key: String) -> String {
-        let limit = 64
-        let shown =
-            key.unicodeScalars.count <= limit
-            ? key : String(String.UnicodeScalarView(key.unicodeScalars.prefix(limit))) + "…"
-        return "'" + LogEscaping.escape(shown) + "'"
+        "'" + LogEscaping.escape(key.clipped(toScalars: 64)) + "'"
     }
 
     /// `errors` as they may be printed for `instance`: unchanged, except that a bare string or number document's
