@@ -52,6 +52,7 @@ public enum StateDirectory {
         try createDirectory(path)
         try restrict(path, maximum: directoryMode, what: "state-dir", logger: logger)
         let lock = try StateDirectoryLock.acquire(directory: path, logger: logger)
+        try restrict(path + "/" + lockFileName, maximum: fileMode, what: "state-dir", logger: logger)
         if let journalPath {
             try createPrivateFile(journalPath)
             for file in [journalPath, journalPath + "-wal", journalPath + "-shm"] {
@@ -233,14 +234,8 @@ public final class StateDirectoryLock: Sendable {
             throw .journal(inUseMessage(directory: directory, holder: readHolder(descriptor)))
         }
         let lock = StateDirectoryLock(directory: directory, descriptor: descriptor)
-        var status = stat()
-        if fstat(descriptor, &status) == 0, status.st_mode & 0o077 != 0, status.st_uid == geteuid() {
-            _ = fchmod(descriptor, mode_t(StateDirectory.fileMode))
-        }
-        let record = StateDirectoryLockRecord(
-            pid: getpid(),
-            started: ISO8601DateFormatter().string(from: Date())
-        )
+        // A lock file an earlier run left more open is tightened by StateDirectory.prepare, like the journal's.
+        let record = StateDirectoryLockRecord(pid: getpid(), started: RFC3339.string(from: Date()))
         let bytes = Array(record.text.utf8)
         guard ftruncate(descriptor, 0) == 0, pwrite(descriptor, bytes, bytes.count, 0) == bytes.count else {
             throw .invalidConfiguration("state-dir: cannot write '\(path)': \(String(cString: strerror(errno)))")
