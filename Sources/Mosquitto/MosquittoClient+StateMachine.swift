@@ -156,7 +156,7 @@ package struct ConnectionStateMachine: Sendable {
         case .idle, .stopping:
             return .exit(nil)
         case .connected:
-            // The call failed without an on_disconnect first (e.g. select() failed): treat as a lost connection.
+            // The call failed without an on_disconnect first (e.g. poll() failed): treat as a lost connection.
             state = .reconnecting(failedAttempts: 0)
             (initial, failed) = (false, 0)
         case .connecting(let attempts):

@@ -289,8 +289,9 @@ public final class MosquittoClient: Sendable {
             throw MosquittoError.clientClosed("publish() needs a running client; call connect() first")
         }
         let outgoing = configuration.protocolVersion == .v5 ? properties : MQTTProperties()
-        // libmosquitto checks the broker's announced limit itself; the configured one (all an MQTT 3.1.1 broker
-        // has) only we can apply, and a packet over it would cost the connection instead of one message.
+        // Checked here, counted as MQTT counts packets: libmosquitto knows only the broker's announced limit (and
+        // counts it laxly); the configured one is all an MQTT 3.1.1 broker has, and a packet over it would cost the
+        // connection instead of one message.
         if let limit = maximumPacketSize {
             let size = MQTTPacketSize.publish(
                 topic: topic,

@@ -52,7 +52,7 @@ struct SharedState: Sendable {
 /// `mosquitto_loop_start`. The PUBACK timing is the same (in threaded mode the PUBACK is
 /// only queued while the message callback runs), but we learn exactly when and why the loop ends (the library's
 /// thread exits silently on fatal errors) and can stop it promptly even during a backoff sleep. All blocking C
-/// (connect, reconnect, select) therefore runs on that dedicated thread, never on the Swift cooperative pool.
+/// (connect, reconnect, poll) therefore runs on that dedicated thread, never on the Swift cooperative pool.
 final class MosquittoCore: Sendable {
     let handle: MosquittoHandle
     let configuration: MosquittoConfiguration
@@ -138,7 +138,7 @@ final class MosquittoCore: Sendable {
             case .resumeAcks(let resumptions):
                 for resumption in resumptions { resumption.resume() }
             case .requestDisconnect:
-                // Queues DISCONNECT and wakes the loop's select(); NO_CONN just means no socket right now.
+                // Queues DISCONNECT and wakes the loop's poll(); NO_CONN just means no socket right now.
                 _ = mosquitto_disconnect_v5(handle.pointer, 0, nil)
                 waker.wake()
                 sleeper.interrupt()
@@ -176,11 +176,14 @@ final class MosquittoCore: Sendable {
 
     private var isStopping: Bool { shared.withLock { $0.machine.isStopping } }
 
+    /// One round of the network loop at a time (``MosquittoNetworkLoop``), on the loop thread only.
+    private var networkLoop: MosquittoNetworkLoop { MosquittoNetworkLoop(handle: handle, waker: waker) }
+
     /// The body of the loop thread: connect, pump ``MosquittoNetworkLoop``, reconnect with backoff, until told to stop
     /// or the state machine gives up.
     private func runNetworkLoop() {
         let mosq = handle.pointer
-        let loop = MosquittoNetworkLoop(handle: handle, waker: waker)
+        let loop = networkLoop
         let host = configuration.host
         let port = Int32(configuration.port)
         let keepAlive = Int32(configuration.keepAlive)
@@ -267,7 +270,7 @@ final class MosquittoCore: Sendable {
         _ = mosquitto_disconnect_v5(mosq, 0, nil)
         let deadline = ContinuousClock.now + .seconds(2)
         while mosquitto_socket(mosq) != -1 && ContinuousClock.now < deadline {
-            if MosquittoNetworkLoop(handle: handle, waker: waker).runOnce(timeout: 100) != 0 { break }
+            if networkLoop.runOnce(timeout: 100) != 0 { break }
         }
     }
 
