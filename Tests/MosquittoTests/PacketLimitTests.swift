@@ -98,26 +98,25 @@ struct PacketLimitTests {
 
     @Test("packet sizes by the book (MQTT 5.0 §2.1.4, §3.3): fixed header, variable byte integers, properties")
     func sizesByHand() {
+        func size(
+            _ topic: String,
+            _ payload: Int,
+            _ qos: MQTTQoS,
+            _ properties: MQTTProperties,
+            _ version: MQTTProtocolVersion
+        ) -> Int {
+            MQTTPacketSize.publish(
+                topic: topic,
+                payloadCount: payload,
+                qos: qos,
+                properties: properties,
+                protocolVersion: version
+            )
+        }
         // Topic "a/b", 10 bytes of payload, QoS 1, MQTT 3.1.1: remaining = 2 + 3 + 2 + 10 = 17; total 1 + 1 + 17.
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "a/b",
-                payloadCount: 10,
-                qos: .atLeastOnce,
-                properties: .init(),
-                protocolVersion: .v3_1_1
-            ) == 19
-        )
+        #expect(size("a/b", 10, .atLeastOnce, .init(), .v3_1_1) == 19)
         // QoS 0 has no packet identifier.
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "a/b",
-                payloadCount: 10,
-                qos: .atMostOnce,
-                properties: .init(),
-                protocolVersion: .v3_1_1
-            ) == 17
-        )
+        #expect(size("a/b", 10, .atMostOnce, .init(), .v3_1_1) == 17)
         // MQTT 5 with Correlation Data "xy" (1+2+2), Content Type application/json (1+2+16), Payload Format (1+1):
         // properties 26, their length 1 byte; remaining = 2 + 3 + 2 + 1 + 26 + 10 = 44; total 46.
         let properties = MQTTProperties(
@@ -125,54 +124,14 @@ struct PacketLimitTests {
             contentType: "application/json",
             payloadFormatIndicator: 1
         )
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "a/b",
-                payloadCount: 10,
-                qos: .atLeastOnce,
-                properties: properties,
-                protocolVersion: .v5
-            ) == 46
-        )
+        #expect(size("a/b", 10, .atLeastOnce, properties, .v5) == 46)
         // MQTT 5 without properties still has the 1-byte property length.
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "a/b",
-                payloadCount: 10,
-                qos: .atLeastOnce,
-                properties: .init(),
-                protocolVersion: .v5
-            ) == 20
-        )
+        #expect(size("a/b", 10, .atLeastOnce, .init(), .v5) == 20)
         // The remaining length's own size: 127 fits one byte, 128 needs two.
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "t",
-                payloadCount: 127 - 5,
-                qos: .atLeastOnce,
-                properties: .init(),
-                protocolVersion: .v3_1_1
-            ) == 1 + 1 + 127
-        )
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "t",
-                payloadCount: 128 - 5,
-                qos: .atLeastOnce,
-                properties: .init(),
-                protocolVersion: .v3_1_1
-            ) == 1 + 2 + 128
-        )
+        #expect(size("t", 127 - 5, .atLeastOnce, .init(), .v3_1_1) == 1 + 1 + 127)
+        #expect(size("t", 128 - 5, .atLeastOnce, .init(), .v3_1_1) == 1 + 2 + 128)
         // User properties: name and value each with a 2-byte length.
         let user = MQTTProperties(userProperties: [MQTTUserProperty(name: "ab", value: "cde")])
-        #expect(
-            MQTTPacketSize.publish(
-                topic: "t",
-                payloadCount: 0,
-                qos: .atMostOnce,
-                properties: user,
-                protocolVersion: .v5
-            ) == 1 + 1 + (2 + 1 + 1 + 10)
-        )
+        #expect(size("t", 0, .atMostOnce, user, .v5) == 1 + 1 + (2 + 1 + 1 + 10))
     }
 }
