@@ -20,18 +20,22 @@ public struct PlatformCallResult: Sendable {
     public var attempts: Int
     /// The `RequestId` of every attempt that returned one, in order (what support needs to trace a call).
     public var requestIds: [String]
+    /// How many attempts the platform answered with a throttling error (each slowed the rate limiter down).
+    public var throttledAttempts: Int
 
     /// Creates a result (the client makes these; tests of callers may too).
     public init(
         request: CancelOTATaskByDeviceRequest,
         result: Result<PlatformResponse, PlatformAPIError>,
         attempts: Int,
-        requestIds: [String]
+        requestIds: [String],
+        throttledAttempts: Int = 0
     ) {
         self.request = request
         self.result = result
         self.attempts = attempts
         self.requestIds = requestIds
+        self.throttledAttempts = throttledAttempts
     }
 
     /// Whether the platform accepted the cancel.
@@ -156,14 +160,24 @@ public final class PlatformAPIClient: Service, Sendable {
     /// - Parameters:
     ///   - request: at most ``PlatformAPIConfiguration/maxDeviceNamesPerCall`` device names, at least one.
     ///   - deadline: when the answer stops being useful; `nil` for no limit beyond the retry policy.
+    ///   - admitted: the caller already holds a rate-limiter token for the first attempt (see
+    ///     ``admit(deadline:)``); retries take their own. Default `false`.
     public func cancelOTATaskByDevice(
         _ request: CancelOTATaskByDeviceRequest,
-        deadline: ContinuousClock.Instant?
+        deadline: ContinuousClock.Instant?,
+        admitted: Bool = false
     ) async -> PlatformCallResult {
         var attempts = 0
         var requestIds = [String]()
+        var throttled = 0
         func finish(_ result: Result<PlatformResponse, PlatformAPIError>) -> PlatformCallResult {
-            PlatformCallResult(request: request, result: result, attempts: attempts, requestIds: requestIds)
+            PlatformCallResult(
+                request: request,
+                result: result,
+                attempts: attempts,
+                requestIds: requestIds,
+                throttledAttempts: throttled
+            )
         }
 
         if request.deviceNames.isEmpty || request.deviceNames.count > configuration.maxDeviceNamesPerCall {
@@ -201,7 +215,7 @@ public final class PlatformAPIClient: Service, Sendable {
             if let deadline, ContinuousClock.now >= deadline {
                 return finish(.failure(Self.deadlineError(last: lastError, attempts: attempts)))
             }
-            if let bucket {
+            if let bucket, !(admitted && attempts == 0) {
                 do {
                     try await bucket.acquire(deadline: deadline)
                 } catch let error as PlatformAPIError where error == .deadlineExceeded {
@@ -224,6 +238,7 @@ public final class PlatformAPIClient: Service, Sendable {
                 error = failure
             }
             if PlatformAPIError.isThrottling(platformCode: error.platformCode, httpStatus: error.httpStatus) {
+                throttled += 1
                 bucket?.slowDown()
             }
             // Ended locally mid-request: report it with what the platform said last, if it said anything.
@@ -263,6 +278,16 @@ public final class PlatformAPIClient: Service, Sendable {
                 }
             }
         }
+    }
+
+    /// Waits for a rate-limiter token, for a caller that decides what to send only once it may send (a
+    /// coalescing dispatcher: names that arrive while it waits go into the same call). Pass `admitted: true` to
+    /// the call that uses the token. Returns at once when the client has no rate limit.
+    ///
+    /// - Throws: ``PlatformAPIError`` with code ``PlatformAPIError/Code/deadlineExceeded`` when no slot comes
+    ///   before `deadline`, or ``PlatformAPIError/Code/cancelled``.
+    public func admit(deadline: ContinuousClock.Instant?) async throws {
+        try await bucket?.acquire(deadline: deadline)
     }
 
     /// The exact request an attempt would send (for dry runs and a `sign` command): all common parameters added.

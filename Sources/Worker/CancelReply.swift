@@ -95,6 +95,8 @@ public struct CancelReply: Sendable, Hashable {
     public var failedGroups: [FailedGroup]?
     public var plannedCalls: [PlannedCall]?
     public var calls: Int?
+    /// How many of ``calls`` also carried other commands' devices (coalescing).
+    public var sharedCalls: Int?
     public var attempts: Int?
     public var requestIds: [String]?
     public var errors: [Problem]?
@@ -165,6 +167,7 @@ public struct CancelReply: Sendable, Hashable {
             )
         }
         if let calls { object["calls"] = .number(JSONNumber(calls)) }
+        if let sharedCalls { object["sharedCalls"] = .number(JSONNumber(sharedCalls)) }
         if let attempts { object["attempts"] = .number(JSONNumber(attempts)) }
         if let requestIds { object["requestIds"] = .strings(requestIds) }
         if let errors {

@@ -21,9 +21,18 @@ public struct CancelWorkerConfiguration: Sendable {
     /// The default reply topic is always allowed.
     public var replyTopicAllowList: [String]
 
-    /// Commands processed at once. Default 64. The platform's quota (see the platform client's rate limit)
-    /// paces the calls; this bounds memory and open HTTP requests.
+    /// Platform calls made at once. Default 64. The platform's quota (see the platform client's rate limit)
+    /// paces the calls; this bounds open HTTP requests when the platform is slow or the quota is off.
     public var maxInFlight: Int
+
+    /// Commands served at once: their names wait in memory for calls, so this bounds memory. Default 20,000
+    /// (a storm of 10,000 one-device commands fits, and coalesces into 50 calls). More commands wait in the
+    /// journal and are taken in as others finish.
+    public var maxPendingCommands: Int
+
+    /// How long a key's first waiting device name waits for others before its call may go (Kafka's `linger.ms`).
+    /// Default 0: a call goes as soon as the rate limiter has a token; names still pile up while tokens are short.
+    public var coalesceWindow: Duration
 
     /// Payloads larger than this are refused unparsed. Default 4 MiB (a 10,000-device command is about 400 KiB).
     public var maxPayloadBytes: Int
@@ -54,6 +63,8 @@ public struct CancelWorkerConfiguration: Sendable {
         deadLetterTopic: String = "ota/cancel/dead-letter",
         replyTopicAllowList: [String] = ["ota/cancel/reply/#"],
         maxInFlight: Int = 64,
+        maxPendingCommands: Int = 20_000,
+        coalesceWindow: Duration = .zero,
         maxPayloadBytes: Int = 4 << 20,
         maxDeviceNames: Int = 10_000,
         drainTimeout: Duration = .seconds(20),
@@ -65,6 +76,8 @@ public struct CancelWorkerConfiguration: Sendable {
         self.deadLetterTopic = deadLetterTopic
         self.replyTopicAllowList = replyTopicAllowList
         self.maxInFlight = maxInFlight
+        self.maxPendingCommands = max(1, maxPendingCommands)
+        self.coalesceWindow = coalesceWindow
         self.maxPayloadBytes = maxPayloadBytes
         self.maxDeviceNames = maxDeviceNames
         self.drainTimeout = drainTimeout

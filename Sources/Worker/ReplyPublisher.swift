@@ -46,7 +46,7 @@ final class ReplyPublisher: Sendable {
 
     private let configuration: Configuration
     private let connection: MQTTConnection
-    private let journal: Journal
+    private let journal: any CommandJournal
     private let deadLetterTopic: String
     private let metrics: WorkerMetrics
     private let logger: Logger
@@ -61,7 +61,7 @@ final class ReplyPublisher: Sendable {
     init(
         configuration: Configuration = Configuration(),
         connection: MQTTConnection,
-        journal: Journal,
+        journal: any CommandJournal,
         deadLetterTopic: String,
         metrics: WorkerMetrics,
         logger: Logger,

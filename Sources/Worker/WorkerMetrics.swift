@@ -22,10 +22,30 @@ public struct WorkerMetrics: Sendable {
         public static let messages = "ota_cancel_messages_total"
         /// Counter of commands answered after execution, by `status` (the reply's status).
         public static let commandsCompleted = "ota_cancel_commands_completed_total"
-        /// Counter of command-level retries scheduled after transient platform failures.
+        /// Counter of segments (a command's names for one call) put back in their queue: after a transient
+        /// failure (sent again after a backoff), a failure split to find its culprit, or an interrupted call.
         public static let commandRetries = "ota_cancel_command_retries_total"
-        /// Histogram of the time from a command's execution start to its stored reply (one round).
+        /// Histogram of the time from a command's arrival to its stored reply.
         public static let commandDuration = "ota_cancel_command_duration_seconds"
+        /// Histogram of the distinct device names one platform call carried (coalescing at work: 1 at low load,
+        /// up to 200 while the quota holds names back).
+        public static let namesPerCall = "ota_cancel_call_device_names"
+        /// Histogram of how long a segment waited in its key's queue before the call that carried it.
+        public static let callWait = "ota_cancel_call_wait_seconds"
+        /// Gauge of device names waiting for a call (a name wanted by two commands counts twice).
+        public static let namesWaiting = "ota_cancel_device_names_waiting"
+        /// Gauge of commands with names waiting for a call.
+        public static let commandsWaiting = "ota_cancel_commands_waiting"
+        /// Gauge of batch keys (product, firmware, job, instance) with names waiting.
+        public static let keysWaiting = "ota_cancel_batch_keys_waiting"
+        /// Gauge of the names waiting on the busiest key (a per-key label would be unbounded: firmware ids).
+        public static let largestKeyQueue = "ota_cancel_largest_key_queue_names"
+        /// Counter of platform answers that were throttling errors (each slows the rate limiter down).
+        public static let throttled = "ota_cancel_platform_throttled_total"
+        /// Counter of shared calls whose permanent failure named no culprit, split in two to find it.
+        public static let bisections = "ota_cancel_call_bisections_total"
+        /// Counter of calls an earlier run left in flight (sent, never answered): their names are sent again.
+        public static let callsLost = "ota_cancel_calls_lost_total"
         /// Counter of platform calls (each with its own retries inside), by `result`: `success` or the failure's
         /// bounded short description (`timeout`, `platform:Throttling.User`, `http_status:503`, ...).
         public static let platformCalls = "ota_cancel_platform_calls_total"
@@ -39,7 +59,7 @@ public struct WorkerMetrics: Sendable {
         /// `kind`: `reply`, `dead_letter` (each replaced by a notice on the dead-letter topic) or `notice` (a notice
         /// that could not be published either: dropped, only logged).
         public static let repliesUndeliverable = "ota_cancel_replies_undeliverable_total"
-        /// Gauge of commands being executed right now.
+        /// Gauge of commands being served right now (names waiting or in a call).
         public static let commandsInFlight = "ota_cancel_commands_in_flight"
     }
 
@@ -60,6 +80,15 @@ public struct WorkerMetrics: Sendable {
     private let publishFailures: Counter
     private let undeliverable: [PendingReply.Kind: Counter]
     private let inFlight: Gauge
+    private let namesPerCall: Recorder
+    private let callWait: Timer
+    private let namesWaiting: Gauge
+    private let commandsWaiting: Gauge
+    private let keysWaiting: Gauge
+    private let largestKeyQueue: Gauge
+    private let throttled: Counter
+    private let bisections: Counter
+    private let callsLost: Counter
 
     /// Makes every fixed series from `factory`.
     ///
@@ -93,6 +122,15 @@ public struct WorkerMetrics: Sendable {
             }
         )
         inFlight = Gauge(label: Name.commandsInFlight, factory: factory)
+        namesPerCall = Recorder(label: Name.namesPerCall, factory: factory)
+        callWait = Timer(label: Name.callWait, factory: factory)
+        namesWaiting = Gauge(label: Name.namesWaiting, factory: factory)
+        commandsWaiting = Gauge(label: Name.commandsWaiting, factory: factory)
+        keysWaiting = Gauge(label: Name.keysWaiting, factory: factory)
+        largestKeyQueue = Gauge(label: Name.largestKeyQueue, factory: factory)
+        throttled = Counter(label: Name.throttled, factory: factory)
+        bisections = Counter(label: Name.bisections, factory: factory)
+        callsLost = Counter(label: Name.callsLost, factory: factory)
     }
 
     /// One message taken in.
@@ -100,15 +138,44 @@ public struct WorkerMetrics: Sendable {
         messages[outcome]?.increment()
     }
 
-    /// One command answered after execution, `duration` after its execution started.
+    /// One command answered after execution, `duration` after it arrived.
     func completed(_ status: CancelReply.Status, duration: Duration) {
         completed[status]?.increment()
         commandDuration.recordNanoseconds(duration.nanoseconds)
     }
 
-    /// One command-level retry scheduled.
-    func retryScheduled() {
-        retries.increment()
+    /// Segments put back in their queue.
+    func requeued(_ count: Int) {
+        retries.increment(by: count)
+    }
+
+    /// A call is made: how many names it carries and how long each of its segments waited for it.
+    func callStarted(names: Int, waited: [Double]) {
+        namesPerCall.record(names)
+        for seconds in waited { callWait.recordNanoseconds(Int64(max(0, seconds) * 1e9)) }
+    }
+
+    /// What waits for calls now.
+    func waiting(names: Int, commands: Int, keys: Int, largestQueue: Int) {
+        namesWaiting.record(names)
+        commandsWaiting.record(commands)
+        keysWaiting.record(keys)
+        largestKeyQueue.record(largestQueue)
+    }
+
+    /// Throttling answers seen by one call.
+    func throttledAnswers(_ count: Int) {
+        if count > 0 { throttled.increment(by: count) }
+    }
+
+    /// A shared call's failure was split to find its culprit.
+    func bisected() {
+        bisections.increment()
+    }
+
+    /// Calls an earlier run left in flight.
+    func lostCalls(_ count: Int) {
+        if count > 0 { callsLost.increment(by: count) }
     }
 
     /// One platform call ended.
@@ -139,7 +206,7 @@ public struct WorkerMetrics: Sendable {
         undeliverable[kind]?.increment()
     }
 
-    /// The number of commands executing now.
+    /// The number of commands being served now.
     func commandsInFlight(_ count: Int) {
         inFlight.record(count)
     }

@@ -16,7 +16,7 @@ public enum WorkerApp {
         public var serviceGroup: ServiceGroup
         public var worker: CancelWorkerService
         public var ops: OpsServer
-        public var journal: Journal
+        public var journal: any CommandJournal
     }
 
     /// Builds the services in shutdown order: the operations server first (probes answer to the end), the
@@ -37,7 +37,7 @@ public enum WorkerApp {
             journalPath: configuration.journal.path,
             logger: logger
         )
-        let journal = try Journal(configuration: configuration.journal)
+        let journal = try SQLiteJournal(configuration: configuration.journal)
         let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
         // Each built worker has its own registry (no global bootstrap): two workers in one process, as in tests,
         // keep their figures apart.

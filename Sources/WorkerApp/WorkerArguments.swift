@@ -41,6 +41,8 @@ public protocol WorkerArguments: Sendable {
     var platformReadTimeout: Double? { get }
     var platformMaxConnections: Int? { get }
     var maxInFlight: Int? { get }
+    var maxPendingCommands: Int? { get }
+    var coalesceWindow: Double? { get }
     var maxDeviceNames: Int? { get }
     var maxPayloadBytes: Int? { get }
     var drainTimeout: Double? { get }
@@ -91,6 +93,8 @@ extension WorkerArguments {
     public var platformReadTimeout: Double? { nil }
     public var platformMaxConnections: Int? { nil }
     public var maxInFlight: Int? { nil }
+    public var maxPendingCommands: Int? { nil }
+    public var coalesceWindow: Double? { nil }
     public var maxDeviceNames: Int? { nil }
     public var maxPayloadBytes: Int? { nil }
     public var drainTimeout: Double? { nil }

@@ -133,6 +133,15 @@ public struct WorkerConfiguration: Sendable {
             default: worker.maxInFlight,
             range: 1...100_000
         )
+        worker.maxPendingCommands = try settings.int(
+            "max-pending-commands",
+            arguments.maxPendingCommands,
+            default: worker.maxPendingCommands,
+            range: 1...1_000_000
+        )
+        worker.coalesceWindow = .microseconds(
+            Int64(try settings.double("coalesce-window", arguments.coalesceWindow, default: 0, range: 0...60_000) * 1000)
+        )
         worker.maxDeviceNames = try settings.int(
             "max-device-names",
             arguments.maxDeviceNames,
@@ -514,6 +523,8 @@ extension WorkerConfiguration {
             ("platform-max-attempts", "\(platform.retry.maxAttempts)"),
             ("platform-max-connections", "\(platform.connectionPool.maxConnections)"),
             ("max-in-flight", "\(worker.maxInFlight)"),
+            ("max-pending-commands", "\(worker.maxPendingCommands)"),
+            ("coalesce-window", "\(worker.coalesceWindow)"),
             ("max-device-names", "\(worker.maxDeviceNames)"),
             ("max-payload-bytes", "\(worker.maxPayloadBytes)"),
             ("drain-timeout", "\(worker.drainTimeout)"),

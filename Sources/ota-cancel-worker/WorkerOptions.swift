@@ -139,8 +139,20 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     )
     var platformMaxConnections: Int?
 
-    @Option(help: "Commands processed at once. (default: 64)")
+    @Option(help: "Platform calls made at once. (default: 64)")
     var maxInFlight: Int?
+
+    @Option(
+        help:
+            "Commands served at once (their device names wait in memory for calls); more wait in the journal. (default: 20000)"
+    )
+    var maxPendingCommands: Int?
+
+    @Option(
+        help:
+            "Milliseconds a key's first waiting device name waits for others before its call goes, like Kafka's linger.ms; names pile up anyway while the quota holds calls back. (default: 0)"
+    )
+    var coalesceWindow: Double?
 
     @Option(help: "Most devices one command may name. (default: 10000)")
     var maxDeviceNames: Int?

@@ -185,7 +185,8 @@ struct RobustnessTests {
                 seen.insert(correlation)
             }
             #expect(seen.count == 200)
-            #expect(stack.cancelCalls() == 200, "no command runs twice")
+            // Coalesced: the calls carry several commands' devices; each device is cancelled once (checked next).
+            #expect(stack.cancelCalls() <= 200, "no command runs twice")
             #expect(
                 (1...200).allSatisfy {
                     stack.simulator.state.tasks(deviceName: String(format: "dev-%06d", $0))?.first?.cancelCalls == 1

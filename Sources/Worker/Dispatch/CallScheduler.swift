@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: Apache-2.0
+public import Foundation
+
+/// A call the scheduler has decided to make: up to 200 distinct device names of one key, taken from the
+/// segments of one or more commands.
+public struct CallPlan: Sendable, Hashable {
+    /// The call's id, unique in the journal (the dispatcher starts it past the largest stored one).
+    public var id: Int64
+    public var key: BatchKey
+    /// The names to send, in order, each once (a name wanted by several segments is sent once for all).
+    public var deviceNames: [String]
+    /// The segments the call carries, in the order their names were taken.
+    public var parts: [SegmentID]
+    /// The earliest deadline of the commands carried: the call stops retrying then (a command with a later
+    /// deadline gets its names sent again).
+    public var deadline: Date?
+    /// How long each part waited in its queue before this call (same order as ``parts``).
+    public var waited: [TimeInterval]
+    /// The bisection group the call serves, if it re-sends part of a call that failed for an unknown reason.
+    public var group: Int64?
+
+    public init(
+        id: Int64,
+        key: BatchKey,
+        deviceNames: [String],
+        parts: [SegmentID],
+        deadline: Date?,
+        waited: [TimeInterval],
+        group: Int64?
+    ) {
+        self.id = id
+        self.key = key
+        self.deviceNames = deviceNames
+        self.parts = parts
+        self.deadline = deadline
+        self.waited = waited
+        self.group = group
+    }
+
+    /// Whether the call carries names of more than one command.
+    public var isShared: Bool {
+        guard let first = parts.first?.command else { return false }
+        return parts.contains { $0.command != first }
+    }
+}
+
+/// What a finished call said, as the scheduler needs it.
+public struct CallResult: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// The platform accepted the cancel for every name.
+        case succeeded
+        /// Failed for now (outage, throttling, timeout): worth sending again while the deadline allows.
+        case transientFailure
+        /// Failed for good for the names it carried (all or nothing).
+        case permanentFailure
+        /// Not answered: the worker stopped the call (shutdown). Its names wait again, nothing is decided.
+        case interrupted
+    }
+
+    public var kind: Kind
+    public var requestId: String?
+    public var code: String?
+    public var message: String?
+    public var httpStatus: Int?
+    /// HTTP attempts made (the platform client retries inside one call).
+    public var attempts: Int
+
+    public init(
+        kind: Kind,
+        requestId: String? = nil,
+        code: String? = nil,
+        message: String? = nil,
+        httpStatus: Int? = nil,
+        attempts: Int
+    ) {
+        self.kind = kind
+        self.requestId = requestId
+        self.code = code
+        self.message = message
+        self.httpStatus = httpStatus
+        self.attempts = attempts
+    }
+}
+
+/// One call that carried some of a command's names, as its reply lists them.
+public struct CallTrace: Sendable, Hashable, Codable {
+    public var callId: Int64
+    public var requestId: String?
+    public var attempts: Int
+    /// The call carried other commands' names too.
+    public var shared: Bool
+
+    public init(callId: Int64, requestId: String?, attempts: Int, shared: Bool) {
+        self.callId = callId
+        self.requestId = requestId
+        self.attempts = attempts
+        self.shared = shared
+    }
+}
+
+/// A command the scheduler finished: its reply is decided.
+public struct CompletedCommand: Sendable {
+    public var id: Int64
+    public var accepted: AcceptedCommand
+    public var reply: CancelReply
+
+    public init(id: Int64, accepted: AcceptedCommand, reply: CancelReply) {
+        self.id = id
+        self.accepted = accepted
+        self.reply = reply
+    }
+}
+
+/// What one step of the scheduler decided, for the journal to store in one transaction and the publisher to send.
+public struct Settlement: Sendable {
+    /// The call that ended, with its result (nil for a step that ended no call, such as expiry).
+    public var call: (plan: CallPlan, result: CallResult)?
+    /// Segment outcomes to store: final ones are never sent again; non-final ones carry the attempts so far.
+    public var outcomes: [SegmentID: BatchOutcome] = [:]
+    /// Commands whose every segment is final, with their replies.
+    public var completed: [CompletedCommand] = []
+    /// Segments put back in their queue (transient failure, bisection, interruption).
+    public var requeued = 0
+    /// The call's failure could not be attributed and its segments were split in two (see ``FailureScope``).
+    public var bisected = false
+
+    public init() {}
+
+    public var isEmpty: Bool { call == nil && outcomes.isEmpty && completed.isEmpty }
+}
+
+/// The dispatcher's decisions, without I/O: which device names wait for which key, which go into the next call,
+/// what a call's result means for each command, when a command is finished and what its reply says.
+///
+/// Natural batching: names wait in one queue per ``BatchKey``; the dispatcher asks for the next call only when
+/// the rate limiter has a token, so a lone command goes out at once, and while tokens are short names pile up
+/// and each call carries as many as it can (up to ``Configuration/maxNamesPerCall``). Keys take turns (the
+/// longest waiting first, then round-robin), so a 10,000-device command cannot starve a one-device command of
+/// another key.
+///
+/// The invariant: every command's outcome is the one it would have had alone. A command's names are cut into
+/// the segments it would send alone; a call packs whole segments, so a failure can always be traced to the
+/// segments it concerns (``FailureScope``): a transient failure puts them back at the head of their queue with
+/// backoff; a permanent failure of a shared call is split until it concerns one segment; a segment's final
+/// failure is its own.
+///
+/// Time comes in as arguments (`now`), randomness from a seeded generator: every decision is reproducible.
+public struct CallScheduler: Sendable {
+    public struct Configuration: Sendable {
+        /// Most distinct device names in one call. Default 200 (the platform's limit).
+        public var maxNamesPerCall: Int
+        /// How long a key's first waiting name waits for others before its call may go (Kafka's `linger.ms`).
+        /// Default 0: a call goes as soon as a token is free.
+        public var coalesceWindow: TimeInterval
+        /// First delay before names that failed transiently are sent again; doubles per round. Default 1 s.
+        public var initialRetryDelay: TimeInterval
+        /// Longest such delay. Default 30 s.
+        public var maximumRetryDelay: TimeInterval
+        /// How many waiting segments the packer looks at for ones that fit in a call. Default 4,096.
+        public var packingScanLimit: Int
+        /// The account calls are signed with (part of every ``BatchKey``). Default "".
+        public var account: String
+
+        public init(
+            maxNamesPerCall: Int = 200,
+            coalesceWindow: TimeInterval = 0,
+            initialRetryDelay: TimeInterval = 1,
+            maximumRetryDelay: TimeInterval = 30,
+            packingScanLimit: Int = 4096,
+            account: String = ""
+        ) {
+            self.maxNamesPerCall = max(1, maxNamesPerCall)
+            self.coalesceWindow = max(0, coalesceWindow)
+            self.initialRetryDelay = initialRetryDelay
+            self.maximumRetryDelay = maximumRetryDelay
+            self.packingScanLimit = max(1, packingScanLimit)
+            self.account = account
+        }
+    }
+
+    /// A command being served.
+    struct Entry: Sendable {
+        var accepted: AcceptedCommand
+        var key: BatchKey
+        var segments: [[String]]
+        /// The latest outcome of each segment (final, or the attempts of transient failures so far).
+        var outcomes: [BatchOutcome?]
+        /// The call carrying each segment now.
+        var carriedBy: [Int64?]
+        /// Transient-failure rounds per segment (for the backoff).
+        var rounds: [Int]
+        var calls: [CallTrace] = []
+        /// Segments not final yet.
+        var unsettled: Int
+        /// Segments waiting in a queue (neither final nor in a call).
+        var waiting: Int
+    }
+
+    /// A segment in its key's queue.
+    struct Waiting: Sendable {
+        var segment: SegmentID
+        /// Not sent before this time (backoff after a transient failure).
+        var readyAt: Date
+        /// When it started waiting (first enqueued).
+        var since: Date
+        var group: Int64?
+        var names: Int
+    }
+
+    public let configuration: Configuration
+    private(set) var entries: [Int64: Entry] = [:]
+    private var queues: [BatchKey: [Waiting]] = [:]
+    /// Keys with waiting segments, in the order they are served (round-robin; a new key joins at the end).
+    private var order: [BatchKey] = []
+    private var inFlight: [Int64: CallPlan] = [:]
+    private var nextCallId: Int64
+    private var nextGroup: Int64 = 1
+    /// The earliest deadline among commands with waiting segments (nil: none, or not known to be earlier).
+    private var nextExpiry: Date?
+    /// Times at which backed-off segments become ready (only the future ones matter).
+    private var backoffs: [Date] = []
+    private var random: SplitMix64
+    /// Names waiting in all queues (a name wanted by two segments counts twice).
+    public private(set) var waitingNames = 0
+
+    /// - Parameters:
+    ///   - firstCallId: the id of the first call (past every call id stored already).
+    ///   - seed: the seed of the backoff jitter.
+    public init(configuration: Configuration = .init(), firstCallId: Int64 = 1, seed: UInt64 = 0x9E37_79B9) {
+        self.configuration = configuration
+        self.nextCallId = max(1, firstCallId)
+        self.random = SplitMix64(seed: seed)
+    }
+
+    // MARK: - State for metrics and tests
+
+    /// Commands being served (waiting or in a call).
+    public var commandCount: Int { entries.count }
+    /// Commands with names waiting in a queue.
+    public var waitingCommands: Int { entries.values.count(where: { $0.waiting > 0 }) }
+    /// Keys with names waiting.
+    public var waitingKeys: Int { order.count }
+    /// The most names waiting on one key.
+    public var largestQueue: Int { queues.values.map { $0.reduce(0) { $0 + $1.names } }.max() ?? 0 }
+    /// Calls made and not finished.
+    public var callsInFlight: Int { inFlight.count }
+    /// Whether the command is being served.
+    public func contains(_ id: Int64) -> Bool { entries[id] != nil }
+
+    // MARK: - Commands in
+
+    /// Takes a command in.
+    ///
+    /// - Parameters:
+    ///   - outcomes: what the journal holds for its segments (after a restart): final ones are not sent again.
+    ///   - calls: the answered calls that carried its names before (after a restart), for its reply.
+    ///   - retryRound: transient rounds so far (from a journal of an earlier version).
+    /// - Returns: a settlement when the command is finished at once (every segment final, or its deadline past).
+    public mutating func add(
+        _ id: Int64,
+        accepted: AcceptedCommand,
+        outcomes: [Int: BatchOutcome] = [:],
+        calls: [CallTrace] = [],
+        retryRound: Int = 0,
+        now: Date
+    ) -> Settlement? {
+        guard entries[id] == nil else { return nil }
+        let names = accepted.command.deviceNames
+        let size = configuration.maxNamesPerCall
+        let segments = stride(from: 0, to: names.count, by: size).map {
+            Array(names[$0..<min($0 + size, names.count)])
+        }
+        var slim = accepted
+        // The names live in `segments` from here on; the payload is in the journal.
+        slim.command.deviceNames = []
+        slim.payload = []
+        slim.digest = []
+        var entry = Entry(
+            accepted: slim,
+            key: BatchKey(command: accepted.command, account: configuration.account),
+            segments: segments,
+            outcomes: segments.indices.map { outcomes[$0] },
+            carriedBy: Array(repeating: nil, count: segments.count),
+            rounds: Array(repeating: retryRound, count: segments.count),
+            calls: calls,
+            unsettled: 0,
+            waiting: 0
+        )
+        let expired = accepted.deadline.map { $0 <= now } ?? false
+        var settlement = Settlement()
+        for index in segments.indices where entry.outcomes[index]?.final != true {
+            if expired {
+                let outcome = Self.expiredOutcome(entry.outcomes[index])
+                entry.outcomes[index] = outcome
+                settlement.outcomes[SegmentID(command: id, index: index)] = outcome
+                continue
+            }
+            entry.unsettled += 1
+            entry.waiting += 1
+            enqueue(
+                Waiting(
+                    segment: SegmentID(command: id, index: index),
+                    readyAt: now,
+                    since: now,
+                    group: nil,
+                    names: segments[index].count
+                ),
+                key: entry.key,
+                atHead: false
+            )
+        }
+        if entry.unsettled == 0 {
+            settlement.completed.append(complete(id, entry, now: now))
+            return settlement
+        }
+        if let deadline = accepted.deadline { nextExpiry = min(nextExpiry ?? deadline, deadline) }
+        entries[id] = entry
+        return settlement.isEmpty ? nil : settlement
+    }
+
+    // MARK: - Calls out
+
+    /// Whether a call could go now (the dispatcher then waits for a token and calls ``nextCall(now:)``).
+    public func hasReadyCall(now: Date) -> Bool {
+        order.contains { isReady($0, now: now) }
+    }
+
+    /// The next call to make: the first ready key in turn, packed with as many whole segments as fit.
+    ///
+    /// - Returns: `nil` when no key is ready (backoff, coalescing window, or nothing waits).
+    public mutating func nextCall(now: Date) -> CallPlan? {
+        guard let position = order.firstIndex(where: { isReady($0, now: now) }) else { return nil }
+        let key = order.remove(at: position)
+        let plan = pack(key, now: now)
+        if queues[key]?.isEmpty == false { order.append(key) }
+        guard let plan else { return nil }
+        inFlight[plan.id] = plan
+        return plan
+    }
+
+    private func isReady(_ key: BatchKey, now: Date) -> Bool {
+        guard let queue = queues[key] else { return false }
+        var names = 0
+        var oldest: Date?
+        for waiting in queue where waiting.readyAt <= now && !isExpired(waiting.segment, now: now) {
+            if waiting.group != nil || configuration.coalesceWindow <= 0 { return true }
+            oldest = min(oldest ?? waiting.since, waiting.since)
+            names += waiting.names
+            if names >= configuration.maxNamesPerCall { return true }
+        }
+        guard let oldest else { return false }
+        // The same arithmetic as ``nextWake(now:)``: a wake-up at that time finds the key ready.
+        return oldest.addingTimeInterval(configuration.coalesceWindow) <= now
+    }
+
+    private func isExpired(_ segment: SegmentID, now: Date) -> Bool {
+        entries[segment.command]?.accepted.deadline.map { $0 <= now } ?? false
+    }
+
+    private mutating func pack(_ key: BatchKey, now: Date) -> CallPlan? {
+        guard var queue = queues[key] else { return nil }
+        let limit = configuration.maxNamesPerCall
+        var names = [String]()
+        var seen = Set<String>()
+        var parts = [SegmentID]()
+        var waited = [TimeInterval]()
+        var taken = Set<Int>()
+        var group: Int64?
+        var scanned = 0
+        for (position, waiting) in queue.enumerated() {
+            if scanned >= configuration.packingScanLimit || seen.count >= limit { break }
+            guard waiting.readyAt <= now, !isExpired(waiting.segment, now: now) else { continue }
+            scanned += 1
+            // A bisection group is sent on its own; the first ready entry decides which kind of call this is.
+            if parts.isEmpty { group = waiting.group }
+            guard waiting.group == group, let entry = entries[waiting.segment.command] else { continue }
+            let segmentNames = entry.segments[waiting.segment.index]
+            let new = segmentNames.filter { !seen.contains($0) }
+            guard seen.count + new.count <= limit else { continue }
+            names += new
+            seen.formUnion(new)
+            parts.append(waiting.segment)
+            waited.append(now.timeIntervalSince(waiting.since))
+            taken.insert(position)
+        }
+        guard !parts.isEmpty else { return nil }
+        queue = queue.enumerated().filter { !taken.contains($0.offset) }.map(\.element)
+        queues[key] = queue.isEmpty ? nil : queue
+        let id = nextCallId
+        nextCallId += 1
+        var deadline: Date?
+        for part in parts {
+            entries[part.command]?.carriedBy[part.index] = id
+            entries[part.command]?.waiting -= 1
+            waitingNames -= entries[part.command]?.segments[part.index].count ?? 0
+            if let own = entries[part.command]?.accepted.deadline { deadline = min(deadline ?? own, own) }
+        }
+        return CallPlan(
+            id: id,
+            key: key,
+            deviceNames: names,
+            parts: parts,
+            deadline: deadline,
+            waited: waited,
+            group: group
+        )
+    }
+
+    // MARK: - Results in
+
+    /// Applies a call's result: decides each carried segment's fate and finishes the commands it completes.
+    public mutating func finish(_ callId: Int64, result: CallResult, now: Date) -> Settlement {
+        guard let plan = inFlight.removeValue(forKey: callId) else { return Settlement() }
+        var settlement = Settlement()
+        settlement.call = (plan, result)
+        let shared = plan.isShared
+        for part in plan.parts {
+            guard entries[part.command] != nil else { continue }
+            entries[part.command]!.carriedBy[part.index] = nil
+            entries[part.command]!.calls.append(
+                CallTrace(callId: plan.id, requestId: result.requestId, attempts: result.attempts, shared: shared)
+            )
+        }
+
+        switch result.kind {
+        case .succeeded:
+            for part in plan.parts {
+                settle(part, BatchOutcome(succeeded: true, final: true, requestId: result.requestId, attempts: 0),
+                    addingAttempts: result.attempts, into: &settlement)
+            }
+        case .interrupted:
+            for part in plan.parts {
+                record(part, failure: result, final: false, into: &settlement)
+                requeue([part], group: plan.group, readyAt: now, now: now)
+            }
+            settlement.requeued += plan.parts.count
+        case .transientFailure:
+            var retry = [SegmentID]()
+            for part in plan.parts {
+                let deadline = entries[part.command]?.accepted.deadline
+                if let deadline, deadline > now {
+                    record(part, failure: result, final: false, into: &settlement)
+                    retry.append(part)
+                } else {
+                    record(part, failure: result, final: true, into: &settlement)
+                }
+            }
+            if !retry.isEmpty {
+                let round = retry.compactMap { entries[$0.command]?.rounds[$0.index] }.max() ?? 0
+                for part in retry { entries[part.command]?.rounds[part.index] += 1 }
+                var readyAt = now.addingTimeInterval(retryDelay(round: round))
+                let deadlines = retry.compactMap { entries[$0.command]?.accepted.deadline }
+                if let latest = deadlines.max() { readyAt = min(readyAt, latest) }
+                backoffs.append(readyAt)
+                requeue(retry, group: plan.group, readyAt: readyAt, now: now)
+                settlement.requeued += retry.count
+            }
+        case .permanentFailure:
+            let scope =
+                plan.parts.count == 1
+                ? FailureScope.key
+                : FailureScope.of(code: result.code ?? "", message: result.message ?? "", deviceNames: plan.deviceNames)
+            switch scope {
+            case .key:
+                for part in plan.parts { record(part, failure: result, final: true, into: &settlement) }
+            case .device(let name):
+                let culprits = culprits(of: plan, named: name)
+                if culprits.isEmpty {
+                    bisect(plan, result: result, now: now, into: &settlement)
+                } else {
+                    let innocent = plan.parts.filter { !culprits.contains($0) }
+                    for part in culprits { record(part, failure: result, final: true, into: &settlement) }
+                    for part in innocent { record(part, failure: result, final: false, into: &settlement) }
+                    requeue(innocent, group: plan.group, readyAt: now, now: now)
+                    settlement.requeued += innocent.count
+                }
+            case .unknown:
+                bisect(plan, result: result, now: now, into: &settlement)
+            }
+        }
+        completeFinished(plan.parts.map(\.command), now: now, into: &settlement)
+        return settlement
+    }
+
+    /// Segments that a failure naming `name` belongs to: those that contain the name and whose names before it (in
+    /// their own order) were all sent before it, so that alone they would have stopped at the same name.
+    private func culprits(of plan: CallPlan, named name: String) -> Set<SegmentID> {
+        var position = [String: Int]()
+        for (index, sent) in plan.deviceNames.enumerated() { position[sent] = index }
+        guard let failing = position[name] else { return [] }
+        var result = Set<SegmentID>()
+        for part in plan.parts {
+            guard let names = entries[part.command]?.segments[part.index],
+                let own = names.firstIndex(of: name)
+            else { continue }
+            if names[..<own].allSatisfy({ (position[$0] ?? .max) < failing }) { result.insert(part) }
+        }
+        return result
+    }
+
+    private mutating func bisect(_ plan: CallPlan, result: CallResult, now: Date, into settlement: inout Settlement) {
+        let middle = plan.parts.count / 2
+        for half in [Array(plan.parts[..<middle]), Array(plan.parts[middle...])] where !half.isEmpty {
+            for part in half { record(part, failure: result, final: false, into: &settlement) }
+            let group = nextGroup
+            nextGroup += 1
+            requeue(half, group: group, readyAt: now, now: now)
+        }
+        settlement.requeued += plan.parts.count
+        settlement.bisected = true
+    }
+
+    /// Records a failure of a segment: final (the command's answer for it), or the attempts so far.
+    private mutating func record(_ part: SegmentID, failure result: CallResult, final: Bool, into settlement: inout Settlement) {
+        // A call that made no attempt (its deadline came first) tells nothing new: the last failure stands.
+        if result.attempts == 0, var previous = entries[part.command]?.outcomes[part.index], !previous.succeeded,
+            previous.code != nil
+        {
+            previous.final = final
+            settle(part, previous, addingAttempts: 0, into: &settlement)
+            return
+        }
+        let outcome = BatchOutcome(
+            succeeded: false,
+            final: final,
+            requestId: result.requestId,
+            code: result.code,
+            message: result.message,
+            httpStatus: result.httpStatus,
+            transient: result.kind != .permanentFailure,
+            attempts: 0
+        )
+        settle(part, outcome, addingAttempts: result.attempts, into: &settlement)
+    }
+
+    private mutating func settle(
+        _ part: SegmentID,
+        _ outcome: BatchOutcome,
+        addingAttempts attempts: Int,
+        into settlement: inout Settlement
+    ) {
+        guard var entry = entries[part.command] else { return }
+        var outcome = outcome
+        outcome.attempts = (entry.outcomes[part.index]?.attempts ?? 0) + attempts
+        entry.outcomes[part.index] = outcome
+        if outcome.final { entry.unsettled -= 1 }
+        entries[part.command] = entry
+        settlement.outcomes[part] = outcome
+    }
+
+    private mutating func requeue(_ parts: [SegmentID], group: Int64?, readyAt: Date, now: Date) {
+        guard let first = parts.first, let key = entries[first.command]?.key else { return }
+        var front = [Waiting]()
+        for part in parts {
+            guard let entry = entries[part.command] else { continue }
+            entries[part.command]?.waiting += 1
+            if let deadline = entry.accepted.deadline { nextExpiry = min(nextExpiry ?? deadline, deadline) }
+            front.append(
+                Waiting(segment: part, readyAt: readyAt, since: now, group: group, names: entry.segments[part.index].count)
+            )
+        }
+        for waiting in front.reversed() { enqueue(waiting, key: key, atHead: true) }
+    }
+
+    private mutating func enqueue(_ waiting: Waiting, key: BatchKey, atHead: Bool) {
+        if queues[key] == nil {
+            queues[key] = []
+            order.append(key)
+        }
+        if atHead {
+            queues[key]!.insert(waiting, at: 0)
+        } else {
+            queues[key]!.append(waiting)
+        }
+        waitingNames += waiting.names
+    }
+
+    // MARK: - Deadlines
+
+    /// Finishes the waiting segments of commands whose deadline has passed: their last transient failure, or
+    /// `DeadlineExceeded` when they were never sent, becomes final (what the command alone would have answered).
+    public mutating func expire(now: Date) -> Settlement? {
+        guard let due = nextExpiry, due <= now else { return nil }
+        var settlement = Settlement()
+        var touched = [Int64]()
+        var next: Date?
+        for (id, entry) in entries where entry.waiting > 0 {
+            guard let deadline = entry.accepted.deadline else { continue }
+            guard deadline <= now else {
+                next = min(next ?? deadline, deadline)
+                continue
+            }
+            touched.append(id)
+        }
+        for id in touched {
+            guard var entry = entries[id] else { continue }
+            var queue = queues[entry.key] ?? []
+            queue.removeAll { waiting in
+                guard waiting.segment.command == id else { return false }
+                let outcome = Self.expiredOutcome(entry.outcomes[waiting.segment.index])
+                entry.outcomes[waiting.segment.index] = outcome
+                entry.unsettled -= 1
+                entry.waiting -= 1
+                waitingNames -= waiting.names
+                settlement.outcomes[waiting.segment] = outcome
+                return true
+            }
+            queues[entry.key] = queue.isEmpty ? nil : queue
+            if queue.isEmpty { order.removeAll { $0 == entry.key } }
+            entries[id] = entry
+        }
+        nextExpiry = next
+        completeFinished(touched, now: now, into: &settlement)
+        return settlement.isEmpty ? nil : settlement
+    }
+
+    /// The earliest time something may become possible without a new command or result: a deadline, the end of
+    /// a backoff or of a coalescing window.
+    public mutating func nextWake(now: Date) -> Date? {
+        backoffs.removeAll { $0 <= now }
+        var wake = nextExpiry
+        if let backoff = backoffs.min() { wake = min(wake ?? backoff, backoff) }
+        if configuration.coalesceWindow > 0 {
+            for key in order {
+                guard let since = queues[key]?.lazy.filter({ $0.readyAt <= now }).map(\.since).min() else { continue }
+                let ready = since.addingTimeInterval(configuration.coalesceWindow)
+                if ready > now { wake = min(wake ?? ready, ready) }
+            }
+        }
+        return wake
+    }
+
+    // MARK: - Completion
+
+    private mutating func completeFinished(_ ids: [Int64], now: Date, into settlement: inout Settlement) {
+        var done = Set<Int64>()
+        for id in ids where !done.contains(id) {
+            guard let entry = entries[id], entry.unsettled == 0 else { continue }
+            done.insert(id)
+            entries[id] = nil
+            settlement.completed.append(complete(id, entry, now: now))
+        }
+    }
+
+    private func complete(_ id: Int64, _ entry: Entry, now: Date) -> CompletedCommand {
+        let reply = ReplyAssembly.reply(
+            for: entry.accepted,
+            segments: entry.segments,
+            outcomes: entry.outcomes,
+            calls: entry.calls,
+            now: now
+        )
+        return CompletedCommand(id: id, accepted: entry.accepted, reply: reply)
+    }
+
+    /// A waiting segment's answer once its command's deadline has passed.
+    static func expiredOutcome(_ last: BatchOutcome?) -> BatchOutcome {
+        if var last, !last.succeeded, last.code != nil {
+            last.final = true
+            return last
+        }
+        return BatchOutcome(
+            succeeded: false,
+            final: true,
+            code: "DeadlineExceeded",
+            message: "the deadline passed before this call could be made",
+            transient: true,
+            attempts: last?.attempts ?? 0
+        )
+    }
+
+    /// Exponential backoff with equal jitter, capped.
+    private mutating func retryDelay(round: Int) -> TimeInterval {
+        let base = min(
+            configuration.maximumRetryDelay,
+            configuration.initialRetryDelay * pow(2, Double(min(round, 20)))
+        )
+        return base / 2 + random.nextUnit() * base / 2
+    }
+}
+
+/// A small seeded generator (SplitMix64): the scheduler's jitter must be reproducible in tests.
+struct SplitMix64: Sendable {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform value in [0, 1).
+    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+}

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Logging
+import PlatformAPI
+import PlatformSignature
+import Synchronization
+
+/// The I/O around the ``CallScheduler``: takes journaled commands in, waits for a rate-limiter token before each
+/// call (so that names pile up while tokens are short), makes the calls, stores what the scheduler decided and
+/// hands the replies to the publisher.
+///
+/// One path from "journaled" to "running": a command journaled by the intake is handed over in memory
+/// (``submit(_:_:)``); when the hand-off is full, or at start-up, the dispatcher reads it from the journal instead.
+/// Every decision is the scheduler's; this type only sequences effects:
+/// 1. a call is recorded as sent before its first request leaves;
+/// 2. its result goes to the scheduler, and what the scheduler settled (segment outcomes, replies) is stored in
+///    one transaction before any reply is published.
+final class Dispatcher: Sendable {
+    struct Configuration: Sendable {
+        /// Most platform calls at once.
+        var maxCallsInFlight: Int
+        /// Most commands served at once (held in memory); more wait in the journal.
+        var maxPendingCommands: Int
+        var scheduler: CallScheduler.Configuration
+        var drainTimeout: Duration
+    }
+
+    /// What the dispatcher has done (for the service's counters).
+    struct Counters: Sendable, Hashable {
+        var started = 0
+        var executed = 0
+        var expired = 0
+        var requeued = 0
+        var calls = 0
+        var lostCalls = 0
+    }
+
+    private enum Event: Sendable {
+        case wake
+        case tick
+        case token
+        case ended(Int64, CallResult)
+        case persisted([Int64])
+        case drain
+        case drainTimedOut
+    }
+
+    private struct Shared: Sendable {
+        var handoff: [(Int64, AcceptedCommand)] = []
+        var handoffOverflows = 0
+        var wakePending = false
+        var draining = false
+        var counters = Counters()
+    }
+
+    private let configuration: Configuration
+    private let platform: PlatformAPIClient
+    private let method: RPCHTTPMethod
+    private let journal: any CommandJournal
+    private let publisher: ReplyPublisher
+    private let metrics: WorkerMetrics
+    private let logger: Logger
+    private let journalFailed: @Sendable (any Error) -> Never
+    private let shared = Mutex(Shared())
+    private let events: AsyncStream<Event>
+    private let emit: AsyncStream<Event>.Continuation
+
+    init(
+        configuration: Configuration,
+        platform: PlatformAPIClient,
+        platformConfiguration: PlatformAPIConfiguration,
+        journal: any CommandJournal,
+        publisher: ReplyPublisher,
+        metrics: WorkerMetrics,
+        logger: Logger,
+        journalFailed: @escaping @Sendable (any Error) -> Never
+    ) {
+        self.configuration = configuration
+        self.platform = platform
+        self.method = platformConfiguration.method
+        self.journal = journal
+        self.publisher = publisher
+        self.metrics = metrics
+        self.logger = logger
+        self.journalFailed = journalFailed
+        (events, emit) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    var counters: Counters { shared.withLock { $0.counters } }
+
+    /// A command the intake has journaled. Never waits: called on the MQTT loop thread.
+    func submit(_ id: Int64, _ accepted: AcceptedCommand) {
+        let bound = max(1024, configuration.maxPendingCommands / 4)
+        shared.withLock { shared in
+            if shared.handoff.count < bound {
+                shared.handoff.append((id, accepted))
+            } else {
+                shared.handoffOverflows += 1
+            }
+        }
+        wake()
+    }
+
+    /// Stop starting calls; ``run()`` ends when the calls in flight have ended (or after the drain timeout).
+    func drain() {
+        let first = shared.withLock { shared -> Bool in
+            defer { shared.draining = true }
+            return !shared.draining
+        }
+        guard first else { return }
+        emit.yield(.drain)
+        let timeout = configuration.drainTimeout
+        let emit = emit
+        Task {
+            try? await Task.sleep(for: timeout)
+            emit.yield(.drainTimedOut)
+        }
+    }
+
+    private func wake() {
+        // Coalesced: one pending wake-up is enough, however many messages arrive before the dispatcher looks.
+        let first = shared.withLock { shared -> Bool in
+            defer { shared.wakePending = true }
+            return !shared.wakePending
+        }
+        if first { emit.yield(.wake) }
+    }
+
+    /// Runs until a drain completes.
+    func run() async {
+        let recovery: CallRecovery
+        do {
+            recovery = try await journal.recoverCalls()
+        } catch {
+            journalFailed(error)
+        }
+        if recovery.unanswered > 0 {
+            logger.notice(
+                "calls were in flight when the worker last stopped; their devices are sent again",
+                metadata: ["ota.calls": "\(recovery.unanswered)"]
+            )
+            metrics.lostCalls(recovery.unanswered)
+            shared.withLock { $0.counters.lostCalls = recovery.unanswered }
+        }
+        var scheduler = CallScheduler(
+            configuration: configuration.scheduler,
+            firstCallId: recovery.lastCallId + 1,
+            seed: UInt64.random(in: .min ... .max)
+        )
+        await withDiscardingTaskGroup { group in
+            var loop = Loop()
+            emit.yield(.wake)
+            for await event in events {
+                let now = Date()
+                switch event {
+                case .wake:
+                    shared.withLock { $0.wakePending = false }
+                case .tick:
+                    loop.timer = nil
+                case .token:
+                    loop.tokenPending = false
+                    if !loop.draining, let plan = scheduler.nextCall(now: now) {
+                        start(plan, in: &group)
+                    }
+                case .ended(let id, let result):
+                    persist(scheduler.finish(id, result: result, now: now), loop: &loop, in: &group)
+                case .persisted(let ids):
+                    loop.unpersisted.subtract(ids)
+                    loop.writes -= 1
+                case .drain:
+                    loop.draining = true
+                case .drainTimedOut:
+                    if scheduler.callsInFlight > 0 {
+                        logger.warning(
+                            "drain timeout: stopping the calls still running; their commands stay in the journal",
+                            metadata: ["ota.calls": "\(scheduler.callsInFlight)"]
+                        )
+                        group.cancelAll()
+                    }
+                }
+                if loop.draining {
+                    if scheduler.callsInFlight == 0 && loop.writes == 0 { break }
+                    continue
+                }
+                await ingest(into: &scheduler, loop: &loop, now: now, group: &group)
+                if let expired = scheduler.expire(now: now) { persist(expired, loop: &loop, in: &group) }
+                if !loop.tokenPending, scheduler.callsInFlight < configuration.maxCallsInFlight,
+                    scheduler.hasReadyCall(now: now)
+                {
+                    loop.tokenPending = true
+                    group.addTask {
+                        // No deadline: a slot later than a command's deadline still serves the others; the
+                        // scheduler drops expired names when it packs the call.
+                        try? await self.platform.admit(deadline: nil)
+                        self.emit.yield(.token)
+                    }
+                }
+                if let wake = scheduler.nextWake(now: now), loop.timer.map({ wake < $0 }) ?? true {
+                    loop.timer = wake
+                    group.addTask {
+                        let delay = max(0, wake.timeIntervalSince(Date()))
+                        try? await Task.sleep(for: .milliseconds(Int64((delay * 1000).rounded(.up))))
+                        self.emit.yield(.tick)
+                    }
+                }
+                metrics.waiting(
+                    names: scheduler.waitingNames,
+                    commands: scheduler.waitingCommands,
+                    keys: scheduler.waitingKeys,
+                    largestQueue: scheduler.waitingKeys > 1 ? scheduler.largestQueue : scheduler.waitingNames
+                )
+                metrics.commandsInFlight(scheduler.commandCount)
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// The loop's own state (only the loop task touches it).
+    private struct Loop {
+        /// The journal has been read up to this id.
+        var cursor: Int64 = 0
+        /// Read the journal for commands (at start-up, and after the hand-off overflowed).
+        var journalBehind = true
+        var overflowsRead = 0
+        /// Commands the scheduler finished whose settlement is not stored yet: not to be read back as new.
+        var unpersisted = Set<Int64>()
+        var writes = 0
+        var tokenPending = false
+        var timer: Date?
+        var draining = false
+    }
+
+    // MARK: - Commands in
+
+    private func ingest(
+        into scheduler: inout CallScheduler,
+        loop: inout Loop,
+        now: Date,
+        group: inout DiscardingTaskGroup
+    ) async {
+        var capacity = configuration.maxPendingCommands - scheduler.commandCount
+        let (handed, overflows) = shared.withLock { shared in
+            let taken = Array(shared.handoff.prefix(max(0, capacity)))
+            shared.handoff.removeFirst(taken.count)
+            return (taken, shared.handoffOverflows)
+        }
+        for (id, accepted) in handed where id > loop.cursor {
+            admit(JournaledCommand(id: id, accepted: accepted), to: &scheduler, loop: &loop, now: now, group: &group)
+        }
+        capacity = configuration.maxPendingCommands - scheduler.commandCount
+        if overflows != loop.overflowsRead { loop.journalBehind = true }
+        guard loop.journalBehind, capacity > 0 else { return }
+        let read: [JournaledCommand]
+        do {
+            read = try await journal.unansweredCommands(after: loop.cursor, limit: capacity)
+        } catch {
+            journalFailed(error)
+        }
+        if let last = read.last?.id { loop.cursor = max(loop.cursor, last) }
+        if read.count < capacity {
+            loop.journalBehind = false
+            loop.overflowsRead = overflows
+        }
+        for command in read where !scheduler.contains(command.id) && !loop.unpersisted.contains(command.id) {
+            admit(command, to: &scheduler, loop: &loop, now: now, group: &group)
+        }
+    }
+
+    private func admit(
+        _ command: JournaledCommand,
+        to scheduler: inout CallScheduler,
+        loop: inout Loop,
+        now: Date,
+        group: inout DiscardingTaskGroup
+    ) {
+        shared.withLock { $0.counters.started += 1 }
+        if command.accepted.command.dryRun {
+            persist(dryRun(command, now: now), loop: &loop, in: &group)
+            return
+        }
+        if let settlement = scheduler.add(
+            command.id,
+            accepted: command.accepted,
+            outcomes: command.outcomes,
+            calls: command.calls,
+            retryRound: command.retryRound,
+            now: now
+        ) {
+            persist(settlement, loop: &loop, in: &group)
+        }
+    }
+
+    /// A dry run's reply: the calls the command would make alone, signed but not sent.
+    private func dryRun(_ command: JournaledCommand, now: Date) -> Settlement {
+        let accepted = command.accepted
+        let batches = CancelOTATaskByDeviceRequest.batches(
+            productKey: accepted.command.productKey,
+            firmwareId: accepted.command.firmwareId,
+            deviceNames: accepted.command.deviceNames,
+            jobId: accepted.command.jobId,
+            iotInstanceId: accepted.command.iotInstanceId,
+            maxPerCall: configuration.scheduler.maxNamesPerCall
+        )
+        var reply = CancelReply(
+            correlationId: accepted.correlationId,
+            status: .succeeded,
+            receivedAt: accepted.receivedAt,
+            completedAt: now
+        )
+        reply.echo(accepted.command)
+        reply.deadline = accepted.deadline
+        reply.plannedCalls = batches.map { batch in
+            let signed = platform.signedRequest(for: batch, timestamp: now, nonce: RPCNonce.make())
+            return .init(method: method.rawValue, deviceNames: batch.deviceNames, stringToSign: signed.stringToSign)
+        }
+        reply.cancelledDevices = []
+        reply.calls = 0
+        reply.attempts = 0
+        var settlement = Settlement()
+        settlement.completed = [CompletedCommand(id: command.id, accepted: accepted, reply: reply)]
+        return settlement
+    }
+
+    // MARK: - Calls out
+
+    private func start(_ plan: CallPlan, in group: inout DiscardingTaskGroup) {
+        metrics.callStarted(names: plan.deviceNames.count, waited: plan.waited)
+        shared.withLock { $0.counters.calls += 1 }
+        group.addTask {
+            let result = await self.make(plan)
+            self.emit.yield(.ended(plan.id, result))
+        }
+    }
+
+    private func make(_ plan: CallPlan) async -> CallResult {
+        do {
+            try await journal.recordSent(plan, at: Date())
+        } catch {
+            journalFailed(error)
+        }
+        let request = CancelOTATaskByDeviceRequest(
+            productKey: plan.key.productKey,
+            firmwareId: plan.key.firmwareId,
+            deviceNames: plan.deviceNames,
+            jobId: plan.key.jobId,
+            iotInstanceId: plan.key.iotInstanceId
+        )
+        let deadline = plan.deadline.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
+        let started = ContinuousClock.now
+        let result = await platform.cancelOTATaskByDevice(request, deadline: deadline, admitted: true)
+        metrics.platformCall(result.result.map { _ in }, duration: ContinuousClock.now - started)
+        metrics.throttledAnswers(result.throttledAttempts)
+        return Self.callResult(result)
+    }
+
+    /// The platform client's account of a call, as the scheduler needs it.
+    static func callResult(_ result: PlatformCallResult) -> CallResult {
+        switch result.result {
+        case .success(let response):
+            return CallResult(kind: .succeeded, requestId: response.requestId, attempts: result.attempts)
+        case .failure(let error):
+            let kind: CallResult.Kind =
+                error == .cancelled || error == .shutdown
+                ? .interrupted : error.isTransient ? .transientFailure : .permanentFailure
+            return CallResult(
+                kind: kind,
+                requestId: error.requestId ?? result.requestIds.last,
+                code: error.platformCode ?? workerCode(error.code),
+                message: error.message,
+                httpStatus: error.httpStatus,
+                attempts: result.attempts
+            )
+        }
+    }
+
+    /// The contract's name for a failure the platform did not name itself.
+    static func workerCode(_ code: PlatformAPIError.Code) -> String {
+        switch code {
+        case .transport: "Transport"
+        case .timeout: "Timeout"
+        case .httpStatus: "HTTPStatus"
+        case .invalidResponse: "InvalidResponse"
+        case .invalidRequest: "InvalidRequest"
+        case .deadlineExceeded: "DeadlineExceeded"
+        case .cancelled: "Cancelled"
+        case .shutdown: "Shutdown"
+        default: "Platform"
+        }
+    }
+
+    // MARK: - Results stored
+
+    private func persist(_ settlement: Settlement, loop: inout Loop, in group: inout DiscardingTaskGroup) {
+        guard !settlement.isEmpty else { return }
+        if settlement.bisected { metrics.bisected() }
+        if settlement.requeued > 0 { metrics.requeued(settlement.requeued) }
+        let ids = settlement.completed.map(\.id)
+        loop.unpersisted.formUnion(ids)
+        loop.writes += 1
+        shared.withLock {
+            $0.counters.requeued += settlement.requeued
+            $0.counters.executed += ids.count
+            $0.counters.expired += settlement.completed.count(where: { $0.reply.status == .expired })
+        }
+        group.addTask {
+            let stored: [PendingReply]
+            do {
+                stored = try await self.journal.record(settlement, at: Date())
+            } catch {
+                self.journalFailed(error)
+            }
+            // Stored: as good as sent; the publisher takes it from here.
+            self.publisher.enqueue(stored)
+            let now = Date()
+            for completed in settlement.completed {
+                let reply = completed.reply
+                self.metrics.completed(
+                    reply.status,
+                    duration: .seconds(now.timeIntervalSince(completed.accepted.receivedAt))
+                )
+                self.logger.info(
+                    "command done",
+                    metadata: [
+                        "ota.correlation-id": "\(completed.accepted.correlationId ?? "-")",
+                        "ota.status": "\(reply.status.rawValue)",
+                        "ota.devices": "\(reply.deviceCount ?? 0)",
+                        "ota.calls": "\(reply.calls ?? 0)",
+                        "ota.shared-calls": "\(reply.sharedCalls ?? 0)",
+                        "ota.attempts": "\(reply.attempts ?? 0)",
+                        "ota.reason": "\(completed.accepted.command.reason ?? "-")",
+                        "ota.requested-by": "\(completed.accepted.command.requestedBy ?? "-")",
+                    ]
+                )
+            }
+            self.emit.yield(.persisted(ids))
+        }
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+
+/// How a finished command's reply is put together from its segments' outcomes and the calls that carried them.
+///
+/// The same rules as for a command run alone, so that coalescing changes nothing a requester can see except the
+/// call figures: `succeeded` when every segment succeeded, `partial` when some did, `expired` when none did and
+/// only time stood in the way (the deadline passed and no failure was permanent), else `failed`.
+enum ReplyAssembly {
+    static func reply(
+        for accepted: AcceptedCommand,
+        segments: [[String]],
+        outcomes: [BatchOutcome?],
+        calls: [CallTrace],
+        now: Date
+    ) -> CancelReply {
+        var reply = CancelReply(
+            correlationId: accepted.correlationId,
+            status: .succeeded,
+            receivedAt: accepted.receivedAt,
+            completedAt: now
+        )
+        reply.echo(accepted.command)
+        reply.deadline = accepted.deadline
+        reply.deviceCount = segments.reduce(0) { $0 + $1.count }
+
+        var cancelled = [String]()
+        var failed = [CancelReply.FailedGroup]()
+        var permanentFailure = false
+        for (index, names) in segments.enumerated() {
+            let outcome = outcomes[index] ?? CallScheduler.expiredOutcome(nil)
+            if outcome.succeeded {
+                cancelled += names
+                continue
+            }
+            if !outcome.transient { permanentFailure = true }
+            failed.append(
+                .init(
+                    deviceNames: names,
+                    code: outcome.code ?? "Unknown",
+                    message: outcome.message ?? "",
+                    requestId: outcome.requestId,
+                    httpStatus: outcome.httpStatus,
+                    transient: outcome.transient || !outcome.final,
+                    attempts: outcome.attempts
+                )
+            )
+        }
+        let made = calls.filter { $0.attempts > 0 }
+        reply.cancelledDevices = cancelled
+        reply.requestIds = made.compactMap(\.requestId)
+        reply.calls = made.count
+        reply.sharedCalls = made.count(where: \.shared)
+        reply.attempts = made.reduce(0) { $0 + $1.attempts }
+        if !failed.isEmpty { reply.failedGroups = failed }
+        let expired = accepted.deadline.map { $0 <= now } ?? false
+        if failed.isEmpty {
+            reply.status = .succeeded
+        } else if !cancelled.isEmpty {
+            reply.status = .partial
+        } else if expired && !permanentFailure {
+            reply.status = .expired
+        } else {
+            reply.status = .failed
+        }
+        return reply
+    }
+}
