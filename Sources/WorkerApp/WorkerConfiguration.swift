@@ -140,7 +140,9 @@ public struct WorkerConfiguration: Sendable {
             range: 1...1_000_000
         )
         worker.coalesceWindow = .microseconds(
-            Int64(try settings.double("coalesce-window", arguments.coalesceWindow, default: 0, range: 0...60_000) * 1000)
+            Int64(
+                try settings.double("coalesce-window", arguments.coalesceWindow, default: 0, range: 0...60_000) * 1000
+            )
         )
         worker.maxDeviceNames = try settings.int(
             "max-device-names",

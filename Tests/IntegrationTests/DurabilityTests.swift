@@ -183,7 +183,10 @@ struct DurabilityTests {
                 let repeated = (1...300).filter {
                     simulator.state.tasks(deviceName: String(format: "dev-%06d", $0))?.first?.cancelCalls != 1
                 }
-                #expect(repeated.isEmpty, "each device is sent once (redeliveries are deduplicated): \(repeated.prefix(10))")
+                #expect(
+                    repeated.isEmpty,
+                    "each device is sent once (redeliveries are deduplicated): \(repeated.prefix(10))"
+                )
                 for message in requester.messages {
                     #expect(withoutDuplicateMarker(message.payload)?["status"]?.stringValue == "succeeded")
                 }

@@ -179,7 +179,9 @@ struct CallSchedulerTests {
         let expired = try Self.some(scheduler.expire(now: deadline))
         let reply = try Self.some(expired.completed.first?.reply)
         #expect(reply.status == .partial && reply.cancelledDevices?.count == 200)
-        #expect(reply.failedGroups?.map(\.code) == ["DeadlineExceeded"] && reply.failedGroups?[0].deviceNames.count == 100)
+        #expect(
+            reply.failedGroups?.map(\.code) == ["DeadlineExceeded"] && reply.failedGroups?[0].deviceNames.count == 100
+        )
         #expect(scheduler.commandCount == 1 && scheduler.waitingNames == 1, "the command without deadline still waits")
         let (calls, _) = Self.drain(&scheduler, at: deadline)
         #expect(calls.map(\.deviceNames) == [["late"]])
@@ -308,7 +310,11 @@ struct FailureScopeTests {
         #expect(FailureScope.of(code: "IOT.OTA.FirmwareNotFound", message: "", deviceNames: ["a"]) == .key)
         #expect(FailureScope.of(code: "SignatureDoesNotMatch", message: "a", deviceNames: ["a"]) == .key)
         #expect(
-            FailureScope.of(code: "iot.system.IllegalRequest", message: "The specified JobId does not exist.", deviceNames: [])
+            FailureScope.of(
+                code: "iot.system.IllegalRequest",
+                message: "The specified JobId does not exist.",
+                deviceNames: []
+            )
                 == .key
         )
         #expect(FailureScope.of(code: "iot.system.IllegalRequest", message: "bad", deviceNames: ["a"]) == .unknown)
@@ -321,7 +327,11 @@ struct FailureScopeTests {
             "dev1 is part of dev10: not a separate match"
         )
         #expect(
-            FailureScope.of(code: "iot.device.NotExistedDevice", message: "The device does not exist.", deviceNames: ["a1"])
+            FailureScope.of(
+                code: "iot.device.NotExistedDevice",
+                message: "The device does not exist.",
+                deviceNames: ["a1"]
+            )
                 == .unknown,
             "no name: nothing to go by"
         )

@@ -86,12 +86,16 @@ struct JournalTests {
         #expect(original.hasPrefix(#"{"version":1,"correlationId":"c-1","status":"succeeded","#))
         #expect(
             String(decoding: published[1].message.payload, as: UTF8.self)
-                == original.replacingOccurrences(of: #""status":"succeeded","#, with: #""status":"succeeded","duplicate":true,"#)
+                == original.replacingOccurrences(
+                    of: #""status":"succeeded","#,
+                    with: #""status":"succeeded","duplicate":true,"#
+                )
         )
         #expect(published.allSatisfy { $0.message.properties.correlationData == Array("c-1".utf8) })
 
         // After the original finished: answered at once.
-        guard case .publish(let later, let outcome) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow)
+        guard
+            case .publish(let later, let outcome) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow)
         else {
             Issue.record("expected an immediate answer")
             return
@@ -145,7 +149,13 @@ struct JournalTests {
             Issue.record("expected execution")
             return
         }
-        let key = BatchKey(account: "a", iotInstanceId: nil, productKey: "demoProduct", firmwareId: "demoFirmware", jobId: nil)
+        let key = BatchKey(
+            account: "a",
+            iotInstanceId: nil,
+            productKey: "demoProduct",
+            firmwareId: "demoFirmware",
+            jobId: nil
+        )
         let segment = SegmentID(command: id, index: 0)
         let plan = CallPlan(
             id: 7,
@@ -158,7 +168,9 @@ struct JournalTests {
         )
         try await journal.recordSent(plan, at: Fixtures.fixedNow)
         var settlement = Settlement()
-        settlement.call = (plan, CallResult(kind: .transientFailure, requestId: "R-1", code: "ServiceUnavailable", attempts: 3))
+        settlement.call = (
+            plan, CallResult(kind: .transientFailure, requestId: "R-1", code: "ServiceUnavailable", attempts: 3)
+        )
         settlement.outcomes[segment] = BatchOutcome(
             succeeded: false,
             final: false,
@@ -184,8 +196,10 @@ struct JournalTests {
         let published = try await Self.complete(journal, id, accepted: try Self.accepted(try Self.intakeDecision()))
         #expect(published.map(\.id) == [id])
         #expect(try await journal.unansweredCommands(after: 0, limit: 10).isEmpty)
-        #expect(try await Self.complete(journal, id, accepted: try Self.accepted(try Self.intakeDecision())).isEmpty,
-            "a command is answered once")
+        #expect(
+            try await Self.complete(journal, id, accepted: try Self.accepted(try Self.intakeDecision())).isEmpty,
+            "a command is answered once"
+        )
     }
 
     @Test("a cancelled caller (a worker shutting down) still reads and records: nothing fails with CancellationError")
@@ -299,7 +313,8 @@ struct JournalTests {
         #expect(summary.undeliverable == 1 && summary.repliesToPublish == 1)
 
         // A duplicate of the command (on a route that works) still gets the stored reply.
-        guard case .publish(let again, .duplicate) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow)
+        guard
+            case .publish(let again, .duplicate) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow)
         else {
             Issue.record("a duplicate of an undeliverable command is answered from the stored reply")
             return

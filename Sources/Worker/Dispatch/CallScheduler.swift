@@ -425,8 +425,12 @@ public struct CallScheduler: Sendable {
         switch result.kind {
         case .succeeded:
             for part in plan.parts {
-                settle(part, BatchOutcome(succeeded: true, final: true, requestId: result.requestId, attempts: 0),
-                    addingAttempts: result.attempts, into: &settlement)
+                settle(
+                    part,
+                    BatchOutcome(succeeded: true, final: true, requestId: result.requestId, attempts: 0),
+                    addingAttempts: result.attempts,
+                    into: &settlement
+                )
             }
         case .interrupted:
             for part in plan.parts {
@@ -511,7 +515,12 @@ public struct CallScheduler: Sendable {
     }
 
     /// Records a failure of a segment: final (the command's answer for it), or the attempts so far.
-    private mutating func record(_ part: SegmentID, failure result: CallResult, final: Bool, into settlement: inout Settlement) {
+    private mutating func record(
+        _ part: SegmentID,
+        failure result: CallResult,
+        final: Bool,
+        into settlement: inout Settlement
+    ) {
         // A call that made no attempt (its deadline came first) tells nothing new: the last failure stands.
         if result.attempts == 0, var previous = entries[part.command]?.outcomes[part.index], !previous.succeeded,
             previous.code != nil
@@ -556,7 +565,13 @@ public struct CallScheduler: Sendable {
             entries[part.command]?.waiting += 1
             if let deadline = entry.accepted.deadline { nextExpiry = min(nextExpiry ?? deadline, deadline) }
             front.append(
-                Waiting(segment: part, readyAt: readyAt, since: now, group: group, names: entry.segments[part.index].count)
+                Waiting(
+                    segment: part,
+                    readyAt: readyAt,
+                    since: now,
+                    group: group,
+                    names: entry.segments[part.index].count
+                )
             )
         }
         for waiting in front.reversed() { enqueue(waiting, key: key, atHead: true) }

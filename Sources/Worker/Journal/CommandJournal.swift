@@ -54,7 +54,11 @@ public protocol CommandJournal: Sendable {
     /// A stored reply can never be published: recorded as undeliverable with the reason, never tried again;
     /// `notice`, when given, is stored in the same transaction, to be published in its place.
     @discardableResult
-    func markUndeliverable(_ id: Int64, reason: String, notice: OutgoingMessage?) async throws(WorkerError)
+    func markUndeliverable(
+        _ id: Int64,
+        reason: String,
+        notice: OutgoingMessage?
+    ) async throws(WorkerError)
         -> PendingReply?
 
     // MARK: Housekeeping

@@ -128,7 +128,11 @@ extension SQLiteJournal {
         let replies: [(id: Int64, route: ReplyRoute, payload: [UInt8])]
         do {
             outcomes = try settlement.outcomes.filter { !completedIds.contains($0.key.command) }.map {
-                SegmentOutcomeRecord(messageId: $0.key.command, segment: $0.key.index, outcome: try JSONEncoder().encode($0.value))
+                SegmentOutcomeRecord(
+                    messageId: $0.key.command,
+                    segment: $0.key.index,
+                    outcome: try JSONEncoder().encode($0.value)
+                )
             }
             replies = settlement.completed.map { ($0.id, $0.accepted.route, $0.reply.jsonValue.serializedBytes()) }
         } catch {
@@ -156,10 +160,15 @@ extension SQLiteJournal {
                 var published = [PendingReply]()
                 for reply in replies {
                     try db.cachedStatement(
-                        sql: "UPDATE message SET state = ?, reply = ?, completedAt = ?, retryAt = NULL WHERE id = ? AND state = ?"
-                    ).execute(arguments: [MessageState.done, Data(reply.payload), stamp, reply.id, MessageState.accepted])
+                        sql:
+                            "UPDATE message SET state = ?, reply = ?, completedAt = ?, retryAt = NULL WHERE id = ? AND state = ?"
+                    ).execute(arguments: [
+                        MessageState.done, Data(reply.payload), stamp, reply.id, MessageState.accepted,
+                    ])
                     guard db.changesCount == 1 else { continue }
-                    try db.cachedStatement(sql: "DELETE FROM segmentOutcome WHERE messageId = ?").execute(arguments: [reply.id])
+                    try db.cachedStatement(sql: "DELETE FROM segmentOutcome WHERE messageId = ?").execute(arguments: [
+                        reply.id
+                    ])
                     published.append(
                         PendingReply(
                             id: reply.id,
@@ -180,7 +189,12 @@ extension SQLiteJournal {
     }
 
     /// Gives the duplicates waiting for command `id` its reply, marked; returns them to publish.
-    private func answerWaitingDuplicates(of id: Int64, reply: [UInt8], at stamp: Double, db: Database) throws
+    private func answerWaitingDuplicates(
+        of id: Int64,
+        reply: [UInt8],
+        at stamp: Double,
+        db: Database
+    ) throws
         -> [PendingReply]
     {
         let waiting = try StoredMessage.fetchAll(
