@@ -53,9 +53,9 @@ final class Dispatcher: Sendable {
         var counters = Counters()
     }
 
-    private let configuration: Configuration
-    private let platform: PlatformAPIClient
-    private let method: RPCHTTPMethod
+    let configuration: Configuration
+    let platform: PlatformAPIClient
+    let method: RPCHTTPMethod
     private let journal: any CommandJournal
     private let publisher: ReplyPublisher
     private let metrics: WorkerMetrics
@@ -290,37 +290,6 @@ final class Dispatcher: Sendable {
         }
     }
 
-    /// A dry run's reply: the calls the command would make alone, signed but not sent.
-    private func dryRun(_ command: JournaledCommand, now: Date) -> Settlement {
-        let accepted = command.accepted
-        let batches = CancelOTATaskByDeviceRequest.batches(
-            productKey: accepted.command.productKey,
-            firmwareId: accepted.command.firmwareId,
-            deviceNames: accepted.command.deviceNames,
-            jobId: accepted.command.jobId,
-            iotInstanceId: accepted.command.iotInstanceId,
-            maxPerCall: configuration.scheduler.maxNamesPerCall
-        )
-        var reply = CancelReply(
-            correlationId: accepted.correlationId,
-            status: .succeeded,
-            receivedAt: accepted.receivedAt,
-            completedAt: now
-        )
-        reply.echo(accepted.command)
-        reply.deadline = accepted.deadline
-        reply.plannedCalls = batches.map { batch in
-            let signed = platform.signedRequest(for: batch, timestamp: now, nonce: RPCNonce.make())
-            return .init(method: method.rawValue, deviceNames: batch.deviceNames, stringToSign: signed.stringToSign)
-        }
-        reply.cancelledDevices = []
-        reply.calls = 0
-        reply.attempts = 0
-        var settlement = Settlement()
-        settlement.completed = [CompletedCommand(id: command.id, accepted: accepted, reply: reply)]
-        return settlement
-    }
-
     // MARK: - Calls out
 
     private func start(_ plan: CallPlan, in group: inout DiscardingTaskGroup) {
@@ -350,42 +319,7 @@ final class Dispatcher: Sendable {
         let result = await platform.cancelOTATaskByDevice(request, deadline: deadline, admitted: true)
         metrics.platformCall(result.result.map { _ in }, duration: ContinuousClock.now - started)
         metrics.throttledAnswers(result.throttledAttempts)
-        return Self.callResult(result)
-    }
-
-    /// The platform client's account of a call, as the scheduler needs it.
-    static func callResult(_ result: PlatformCallResult) -> CallResult {
-        switch result.result {
-        case .success(let response):
-            return CallResult(kind: .succeeded, requestId: response.requestId, attempts: result.attempts)
-        case .failure(let error):
-            let kind: CallResult.Kind =
-                error == .cancelled || error == .shutdown
-                ? .interrupted : error.isTransient ? .transientFailure : .permanentFailure
-            return CallResult(
-                kind: kind,
-                requestId: error.requestId ?? result.requestIds.last,
-                code: error.platformCode ?? workerCode(error.code),
-                message: error.message,
-                httpStatus: error.httpStatus,
-                attempts: result.attempts
-            )
-        }
-    }
-
-    /// The contract's name for a failure the platform did not name itself.
-    static func workerCode(_ code: PlatformAPIError.Code) -> String {
-        switch code {
-        case .transport: "Transport"
-        case .timeout: "Timeout"
-        case .httpStatus: "HTTPStatus"
-        case .invalidResponse: "InvalidResponse"
-        case .invalidRequest: "InvalidRequest"
-        case .deadlineExceeded: "DeadlineExceeded"
-        case .cancelled: "Cancelled"
-        case .shutdown: "Shutdown"
-        default: "Platform"
-        }
+        return CallResult(result)
     }
 
     // MARK: - Results stored
