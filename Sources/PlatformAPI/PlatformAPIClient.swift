@@ -290,6 +290,12 @@ public final class PlatformAPIClient: Service, Sendable {
         try await bucket?.acquire(deadline: deadline)
     }
 
+    /// Takes a rate-limiter token if one is free now (always, without a rate limit); never waits. A caller that
+    /// gets `false` waits with ``admit(deadline:)``.
+    public func tryAdmit() -> Bool {
+        bucket?.tryAcquire() ?? true
+    }
+
     /// The exact request an attempt would send (for dry runs and a `sign` command): all common parameters added.
     ///
     /// The same pure function as ``PlatformAPIConfiguration/signedRequest(for:timestamp:nonce:)``.

@@ -103,6 +103,25 @@ public final class TokenBucket<C: Clock>: Sendable where C.Duration == Duration 
         }
     }
 
+    /// Takes a token if one is free now, without waiting and without reserving a later slot.
+    ///
+    /// - Returns: `false` when the next slot is in the future (or a waiter holds it): the caller then waits with
+    ///   ``acquire(deadline:)``, behind earlier waiters.
+    public func tryAcquire() -> Bool {
+        let now = clock.now
+        return state.withLock { state -> Bool in
+            let interval = Self.interval(forRate: state.ratePerSecond)
+            let tolerance = interval * (burst - 1)
+            let arrival = max(state.theoreticalArrival, now)
+            var slot = arrival.advanced(by: .zero - tolerance)
+            if slot < state.lastSlot { slot = state.lastSlot }
+            guard slot <= now else { return false }
+            state.theoreticalArrival = arrival.advanced(by: interval)
+            state.lastSlot = now
+            return true
+        }
+    }
+
     /// Reacts to a throttling answer: halves the effective rate (floor `min(1, rate)` calls/s, at most once per
     /// second) and empties the bucket.
     public func slowDown() {

@@ -50,7 +50,7 @@ public enum WorkerApp {
             platform: platform,
             platformConfiguration: configuration.platform,
             supervision: configuration.supervision,
-            metrics: WorkerMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+            metrics: WorkerMetrics(factory: WorkerMetrics.prometheusFactory(registry: registry)),
             logger: logger
         )
         let ops = OpsServer(configuration: configuration.ops, worker: worker, metrics: registry, logger: logger)
@@ -97,5 +97,19 @@ struct StateDirectoryLockService: Service {
         defer { lock.release() }
         // Returns on graceful shutdown, and throws (ignored) on cancellation: both end the hold.
         try? await gracefulShutdown()
+    }
+}
+
+extension WorkerMetrics {
+    /// A Prometheus factory with buckets that fit the worker's histograms: names per call run from 1 to 200 (the
+    /// default value buckets stop at 10), waits before a call from a millisecond to minutes.
+    static func prometheusFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets[Name.namesPerCall] = [1, 2, 5, 10, 20, 50, 100, 150, 199, 200]
+        factory.durationHistogramBuckets[Name.callWait] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(120),
+        ]
+        return factory
     }
 }

@@ -90,6 +90,17 @@ struct MetricsTests {
             #expect(scrape["ota_cancel_command_duration_seconds_count"] == 3)
             #expect((scrape["ota_cancel_command_duration_seconds_sum"] ?? 0) > 0)
             #expect(scrape["ota_cancel_commands_in_flight"] == 0)
+            // Coalescing: three calls of one name each (one command at a time), each after a wait in its queue.
+            #expect(scrape["ota_cancel_call_device_names_count"] == 3)
+            #expect(scrape["ota_cancel_call_device_names_sum"] == 3)
+            #expect(scrape[#"ota_cancel_call_device_names_bucket{le="1.0"}"#] == 3)
+            #expect(scrape["ota_cancel_call_wait_seconds_count"] == 3)
+            #expect(scrape["ota_cancel_device_names_waiting"] == 0)
+            #expect(scrape["ota_cancel_commands_waiting"] == 0)
+            #expect(scrape["ota_cancel_batch_keys_waiting"] == 0)
+            #expect(scrape["ota_cancel_platform_throttled_total"] == 0)
+            #expect(scrape["ota_cancel_call_bisections_total"] == 0)
+            #expect(scrape["ota_cancel_calls_lost_total"] == 0)
             #expect(scrape["ota_cancel_ready"] == 1)
             // Bounded labels: no topic, correlation id or device name ever becomes part of a series.
             let series = scrape.samples.keys.joined(separator: "\n")

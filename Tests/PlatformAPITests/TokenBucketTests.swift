@@ -23,6 +23,24 @@ struct TokenBucketTests {
         #expect(clock.sleeperDeadlines.isEmpty)
     }
 
+    @Test("tryAcquire takes a free token without waiting, refuses when none is free, and never overtakes a waiter")
+    func tryAcquire() async throws {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 10, burst: 2, clock: clock)
+        #expect(bucket.tryAcquire() && bucket.tryAcquire())
+        #expect(!bucket.tryAcquire(), "the burst is spent")
+        #expect(clock.sleeperDeadlines.isEmpty, "a refusal reserves nothing")
+        clock.advance(by: .milliseconds(100))
+        #expect(bucket.tryAcquire(), "one token refilled")
+        #expect(!bucket.tryAcquire())
+        let waiter = Task { try await bucket.acquire(deadline: nil) }
+        try await clock.waitForSleepers(1)
+        clock.advance(by: .milliseconds(99))
+        #expect(!bucket.tryAcquire(), "the waiter's slot is not handed to a newcomer")
+        clock.advance(by: .milliseconds(1))
+        try await waiter.value
+    }
+
     @Test("tokens refill at the rate and never beyond the burst")
     func refillCapsAtBurst() async throws {
         let clock = ManualClock()

@@ -509,7 +509,8 @@ public struct CallScheduler: Sendable {
         if let backoff = backoffs.min() { wake = min(wake ?? backoff, backoff) }
         if configuration.coalesceWindow > 0 {
             for key in order {
-                guard let since = queues[key]?.lazy.filter({ $0.readyAt <= now }).map(\.since).min() else { continue }
+                // Queues are in arrival order (requeued segments keep their first time): the first ready one is oldest.
+                guard let since = queues[key]?.first(where: { $0.readyAt <= now })?.since else { continue }
                 let ready = since.addingTimeInterval(configuration.coalesceWindow)
                 if ready > now { wake = min(wake ?? ready, ready) }
             }

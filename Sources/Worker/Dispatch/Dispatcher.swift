@@ -39,8 +39,8 @@ final class Dispatcher: Sendable {
         case wake
         case tick
         case token
-        case ended(Int64, CallResult)
-        case persisted([Int64])
+        /// A call or a stored settlement ended: slots and queues may have changed.
+        case ended
         case drain
         case drainTimedOut
     }
@@ -62,6 +62,7 @@ final class Dispatcher: Sendable {
     private let logger: Logger
     private let journalFailed: @Sendable (any Error) -> Never
     private let shared = Mutex(Shared())
+    private let core = Mutex(Core())
     private let events: AsyncStream<Event>
     private let emit: AsyncStream<Event>.Continuation
 
@@ -142,11 +143,13 @@ final class Dispatcher: Sendable {
             metrics.lostCalls(recovery.unanswered)
             shared.withLock { $0.counters.lostCalls = recovery.unanswered }
         }
-        var scheduler = CallScheduler(
-            configuration: configuration.scheduler,
-            firstCallId: recovery.lastCallId + 1,
-            seed: UInt64.random(in: .min ... .max)
-        )
+        core.withLock {
+            $0.scheduler = CallScheduler(
+                configuration: configuration.scheduler,
+                firstCallId: recovery.lastCallId + 1,
+                seed: UInt64.random(in: .min ... .max)
+            )
+        }
         await withDiscardingTaskGroup { group in
             var loop = Loop()
             emit.yield(.wake)
@@ -159,43 +162,32 @@ final class Dispatcher: Sendable {
                     loop.timer = nil
                 case .token:
                     loop.tokenPending = false
-                    if !loop.draining, let plan = scheduler.nextCall(now: now) {
+                    if !loop.draining, let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) {
                         start(plan, in: &group)
                     }
-                case .ended(let id, let result):
-                    persist(scheduler.finish(id, result: result, now: now), loop: &loop, in: &group)
-                case .persisted(let ids):
-                    loop.unpersisted.subtract(ids)
-                    loop.writes -= 1
+                case .ended:
+                    break
                 case .drain:
                     loop.draining = true
                 case .drainTimedOut:
-                    if scheduler.callsInFlight > 0 {
+                    let calls = core.withLock { $0.scheduler.callsInFlight }
+                    if calls > 0 {
                         logger.warning(
                             "drain timeout: stopping the calls still running; their commands stay in the journal",
-                            metadata: ["ota.calls": "\(scheduler.callsInFlight)"]
+                            metadata: ["ota.calls": "\(calls)"]
                         )
                         group.cancelAll()
                     }
                 }
                 if loop.draining {
-                    if scheduler.callsInFlight == 0 && loop.writes == 0 { break }
+                    if core.withLock({ $0.scheduler.callsInFlight == 0 && $0.writes == 0 }) { break }
                     continue
                 }
-                await ingest(into: &scheduler, loop: &loop, now: now, group: &group)
-                if let expired = scheduler.expire(now: now) { persist(expired, loop: &loop, in: &group) }
-                if !loop.tokenPending, scheduler.callsInFlight < configuration.maxCallsInFlight,
-                    scheduler.hasReadyCall(now: now)
+                await ingest(loop: &loop, now: now, group: &group)
+                if let expired = core.withLock({ $0.scheduler.expire(now: now) }) { persist(expired, in: &group) }
+                startCalls(loop: &loop, now: now, group: &group)
+                if let wake = core.withLock({ $0.scheduler.nextWake(now: now) }), loop.timer.map({ wake < $0 }) ?? true
                 {
-                    loop.tokenPending = true
-                    group.addTask {
-                        // No deadline: a slot later than a command's deadline still serves the others; the
-                        // scheduler drops expired names when it packs the call.
-                        try? await self.platform.admit(deadline: nil)
-                        self.emit.yield(.token)
-                    }
-                }
-                if let wake = scheduler.nextWake(now: now), loop.timer.map({ wake < $0 }) ?? true {
                     loop.timer = wake
                     group.addTask {
                         let delay = max(0, wake.timeIntervalSince(Date()))
@@ -203,16 +195,56 @@ final class Dispatcher: Sendable {
                         self.emit.yield(.tick)
                     }
                 }
-                metrics.waiting(
-                    names: scheduler.waitingNames,
-                    commands: scheduler.waitingCommands,
-                    keys: scheduler.waitingKeys,
-                    largestQueue: scheduler.waitingKeys > 1 ? scheduler.largestQueue : scheduler.waitingNames
-                )
-                metrics.commandsInFlight(scheduler.commandCount)
+                // The gauges walk the queues: ten times a second is enough for a scrape, and costs nothing in a storm.
+                // An idle scheduler is always reported, so the gauges never stay stale after the last command.
+                if now.timeIntervalSince(loop.gaugesAt) >= 0.1 || core.withLock({ $0.scheduler.commandCount == 0 }) {
+                    loop.gaugesAt = now
+                    core.withLock { core in
+                        let scheduler = core.scheduler
+                        metrics.waiting(
+                            names: scheduler.waitingNames,
+                            commands: scheduler.waitingCommands,
+                            keys: scheduler.waitingKeys,
+                            largestQueue: scheduler.largestQueue
+                        )
+                        metrics.commandsInFlight(scheduler.commandCount)
+                    }
+                }
             }
             group.cancelAll()
         }
+    }
+
+    /// Starts every call that may go now: a free token (taken without waiting) and a ready key each. When the rate
+    /// limiter has no token, one task waits for the next and the names keep piling up meanwhile.
+    private func startCalls(loop: inout Loop, now: Date, group: inout DiscardingTaskGroup) {
+        while !loop.tokenPending {
+            let ready = core.withLock {
+                $0.scheduler.callsInFlight < configuration.maxCallsInFlight && $0.scheduler.hasReadyCall(now: now)
+            }
+            guard ready else { return }
+            guard platform.tryAdmit() else {
+                loop.tokenPending = true
+                group.addTask {
+                    // No deadline: a slot later than a command's deadline still serves the others; the
+                    // scheduler drops expired names when it packs the call.
+                    try? await self.platform.admit(deadline: nil)
+                    self.emit.yield(.token)
+                }
+                return
+            }
+            guard let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) else { return }
+            start(plan, in: &group)
+        }
+    }
+
+    /// The scheduler and what the call tasks share with the loop.
+    private struct Core: Sendable {
+        var scheduler = CallScheduler()
+        /// Commands the scheduler finished whose settlement is not stored yet: not to be read back as new.
+        var unpersisted = Set<Int64>()
+        /// Settlements being stored.
+        var writes = 0
     }
 
     /// The loop's own state (only the loop task touches it).
@@ -222,32 +254,25 @@ final class Dispatcher: Sendable {
         /// Read the journal for commands (at start-up, and after the hand-off overflowed).
         var journalBehind = true
         var overflowsRead = 0
-        /// Commands the scheduler finished whose settlement is not stored yet: not to be read back as new.
-        var unpersisted = Set<Int64>()
-        var writes = 0
         var tokenPending = false
         var timer: Date?
         var draining = false
+        var gaugesAt = Date.distantPast
     }
 
     // MARK: - Commands in
 
-    private func ingest(
-        into scheduler: inout CallScheduler,
-        loop: inout Loop,
-        now: Date,
-        group: inout DiscardingTaskGroup
-    ) async {
-        var capacity = configuration.maxPendingCommands - scheduler.commandCount
+    private func ingest(loop: inout Loop, now: Date, group: inout DiscardingTaskGroup) async {
+        var capacity = configuration.maxPendingCommands - core.withLock { $0.scheduler.commandCount }
         let (handed, overflows) = shared.withLock { shared in
             let taken = Array(shared.handoff.prefix(max(0, capacity)))
             shared.handoff.removeFirst(taken.count)
             return (taken, shared.handoffOverflows)
         }
         for (id, accepted) in handed where id > loop.cursor {
-            admit(JournaledCommand(id: id, accepted: accepted), to: &scheduler, loop: &loop, now: now, group: &group)
+            admit(JournaledCommand(id: id, accepted: accepted), now: now, group: &group)
         }
-        capacity = configuration.maxPendingCommands - scheduler.commandCount
+        capacity = configuration.maxPendingCommands - core.withLock { $0.scheduler.commandCount }
         if overflows != loop.overflowsRead { loop.journalBehind = true }
         guard loop.journalBehind, capacity > 0 else { return }
         let read: [JournaledCommand]
@@ -261,43 +286,48 @@ final class Dispatcher: Sendable {
             loop.journalBehind = false
             loop.overflowsRead = overflows
         }
-        for command in read where !scheduler.contains(command.id) && !loop.unpersisted.contains(command.id) {
-            admit(command, to: &scheduler, loop: &loop, now: now, group: &group)
+        for command in read
+        where !core.withLock({ $0.scheduler.contains(command.id) || $0.unpersisted.contains(command.id) }) {
+            admit(command, now: now, group: &group)
         }
     }
 
-    private func admit(
-        _ command: JournaledCommand,
-        to scheduler: inout CallScheduler,
-        loop: inout Loop,
-        now: Date,
-        group: inout DiscardingTaskGroup
-    ) {
+    private func admit(_ command: JournaledCommand, now: Date, group: inout DiscardingTaskGroup) {
         shared.withLock { $0.counters.started += 1 }
         if command.accepted.command.dryRun {
-            persist(dryRun(command, now: now), loop: &loop, in: &group)
+            persist(dryRun(command, now: now), in: &group)
             return
         }
-        if let settlement = scheduler.add(
-            command.id,
-            accepted: command.accepted,
-            outcomes: command.outcomes,
-            calls: command.calls,
-            retryRound: command.retryRound,
-            now: now
-        ) {
-            persist(settlement, loop: &loop, in: &group)
+        let settlement = core.withLock {
+            $0.scheduler.add(
+                command.id,
+                accepted: command.accepted,
+                outcomes: command.outcomes,
+                calls: command.calls,
+                retryRound: command.retryRound,
+                now: now
+            )
         }
+        if let settlement { persist(settlement, in: &group) }
     }
 
     // MARK: - Calls out
 
+    /// Makes the call in a task of its own, which also applies the result and stores the settlement: the loop
+    /// hears of it only to start what the freed slot allows.
     private func start(_ plan: CallPlan, in group: inout DiscardingTaskGroup) {
         metrics.callStarted(names: plan.deviceNames.count, waited: plan.waited)
         shared.withLock { $0.counters.calls += 1 }
         group.addTask {
             let result = await self.make(plan)
-            self.emit.yield(.ended(plan.id, result))
+            let settlement = self.core.withLock { core in
+                let settlement = core.scheduler.finish(plan.id, result: result, now: Date())
+                core.unpersisted.formUnion(settlement.completed.map(\.id))
+                core.writes += 1
+                return settlement
+            }
+            await self.store(settlement)
+            self.emit.yield(.ended)
         }
     }
 
@@ -324,49 +354,61 @@ final class Dispatcher: Sendable {
 
     // MARK: - Results stored
 
-    private func persist(_ settlement: Settlement, loop: inout Loop, in group: inout DiscardingTaskGroup) {
+    /// Stores a settlement the loop made (expiry, a command finished at once, a dry run) in a task of its own.
+    private func persist(_ settlement: Settlement, in group: inout DiscardingTaskGroup) {
+        guard !settlement.isEmpty else { return }
+        core.withLock {
+            $0.unpersisted.formUnion(settlement.completed.map(\.id))
+            $0.writes += 1
+        }
+        group.addTask {
+            await self.store(settlement)
+            self.emit.yield(.ended)
+        }
+    }
+
+    /// Stores what the scheduler settled in one transaction, then hands the replies to the publisher.
+    private func store(_ settlement: Settlement) async {
+        let ids = settlement.completed.map(\.id)
+        defer {
+            core.withLock {
+                $0.unpersisted.subtract(ids)
+                $0.writes -= 1
+            }
+        }
         guard !settlement.isEmpty else { return }
         if settlement.bisected { metrics.bisected() }
         if settlement.requeued > 0 { metrics.requeued(settlement.requeued) }
-        let ids = settlement.completed.map(\.id)
-        loop.unpersisted.formUnion(ids)
-        loop.writes += 1
         shared.withLock {
             $0.counters.requeued += settlement.requeued
             $0.counters.executed += ids.count
             $0.counters.expired += settlement.completed.count(where: { $0.reply.status == .expired })
         }
-        group.addTask {
-            let stored: [PendingReply]
-            do {
-                stored = try await self.journal.record(settlement, at: Date())
-            } catch {
-                self.journalFailed(error)
-            }
-            // Stored: as good as sent; the publisher takes it from here.
-            self.publisher.enqueue(stored)
-            let now = Date()
-            for completed in settlement.completed {
-                let reply = completed.reply
-                self.metrics.completed(
-                    reply.status,
-                    duration: .seconds(now.timeIntervalSince(completed.accepted.receivedAt))
-                )
-                self.logger.info(
-                    "command done",
-                    metadata: [
-                        "ota.correlation-id": "\(completed.accepted.correlationId ?? "-")",
-                        "ota.status": "\(reply.status.rawValue)",
-                        "ota.devices": "\(reply.deviceCount ?? 0)",
-                        "ota.calls": "\(reply.calls ?? 0)",
-                        "ota.shared-calls": "\(reply.sharedCalls ?? 0)",
-                        "ota.attempts": "\(reply.attempts ?? 0)",
-                        "ota.reason": "\(completed.accepted.command.reason ?? "-")",
-                        "ota.requested-by": "\(completed.accepted.command.requestedBy ?? "-")",
-                    ]
-                )
-            }
-            self.emit.yield(.persisted(ids))
+        let stored: [PendingReply]
+        do {
+            stored = try await journal.record(settlement, at: Date())
+        } catch {
+            journalFailed(error)
+        }
+        // Stored: as good as sent; the publisher takes it from here.
+        publisher.enqueue(stored)
+        let now = Date()
+        for completed in settlement.completed {
+            let reply = completed.reply
+            metrics.completed(reply.status, duration: .seconds(now.timeIntervalSince(completed.accepted.receivedAt)))
+            logger.info(
+                "command done",
+                metadata: [
+                    "ota.correlation-id": "\(completed.accepted.correlationId ?? "-")",
+                    "ota.status": "\(reply.status.rawValue)",
+                    "ota.devices": "\(reply.deviceCount ?? 0)",
+                    "ota.calls": "\(reply.calls ?? 0)",
+                    "ota.shared-calls": "\(reply.sharedCalls ?? 0)",
+                    "ota.attempts": "\(reply.attempts ?? 0)",
+                    "ota.reason": "\(completed.accepted.command.reason ?? "-")",
+                    "ota.requested-by": "\(completed.accepted.command.requestedBy ?? "-")",
+                ]
+            )
         }
     }
 }
