@@ -173,8 +173,9 @@ public struct WorkerConfiguration: Sendable {
                 throw .invalidConfiguration("\(name) '\(topic)' cannot be published to: \(problem)")
             }
         }
-        // Receive Maximum bounds what the broker sends before acknowledgements: match the pipeline's width.
-        mqtt.receiveMaximum = worker.maxInFlight
+        // Receive Maximum bounds what the broker sends before acknowledgements. A message is acknowledged once it
+        // is journaled, not once it is executed, so the calls in flight are no bound for it: at least the default.
+        mqtt.receiveMaximum = min(65_535, max(mqtt.receiveMaximum, worker.maxInFlight))
 
         // Platform.
         guard let endpoint = try settings.optionalString("platform-endpoint", arguments.platformEndpoint) else {

@@ -32,6 +32,7 @@ struct TestArguments: WorkerArguments {
     var platformQps: Double?
     var platformMaxAttempts: Int?
     var maxInFlight: Int?
+    var maxPendingCommands: Int?
     var maxDeviceNames: Int?
     var drainTimeout: Double?
     var stateDir: String?

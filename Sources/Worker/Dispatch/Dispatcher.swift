@@ -245,6 +245,9 @@ final class Dispatcher: Sendable {
         var unpersisted = Set<Int64>()
         /// Settlements being stored.
         var writes = 0
+        /// While the loop reads the journal: the commands whose settlement was stored meanwhile (the read may have
+        /// seen them before their reply was), so that they are not taken in again.
+        var storedDuringRead: Set<Int64>?
     }
 
     /// The loop's own state (only the loop task touches it).
@@ -272,23 +275,43 @@ final class Dispatcher: Sendable {
         for (id, accepted) in handed where id > loop.cursor {
             admit(JournaledCommand(id: id, accepted: accepted), now: now, group: &group)
         }
-        capacity = configuration.maxPendingCommands - core.withLock { $0.scheduler.commandCount }
         if overflows != loop.overflowsRead { loop.journalBehind = true }
-        guard loop.journalBehind, capacity > 0 else { return }
-        let read: [JournaledCommand]
-        do {
-            read = try await journal.unansweredCommands(after: loop.cursor, limit: capacity)
-        } catch {
-            journalFailed(error)
-        }
-        if let last = read.last?.id { loop.cursor = max(loop.cursor, last) }
-        if read.count < capacity {
-            loop.journalBehind = false
-            loop.overflowsRead = overflows
-        }
-        for command in read
-        where !core.withLock({ $0.scheduler.contains(command.id) || $0.unpersisted.contains(command.id) }) {
-            admit(command, now: now, group: &group)
+        // Read until the journal is caught up or the scheduler is full: a read that finds only commands taken in
+        // already must go on at once (no event would come to resume it).
+        while loop.journalBehind {
+            capacity = configuration.maxPendingCommands - core.withLock { $0.scheduler.commandCount }
+            guard capacity > 0 else { return }
+            let limit = max(capacity, 256)
+            core.withLock { $0.storedDuringRead = [] }
+            let read: [JournaledCommand]
+            do {
+                read = try await journal.unansweredCommands(after: loop.cursor, limit: limit)
+            } catch {
+                journalFailed(error)
+            }
+            let storedMeanwhile = core.withLock { core in
+                defer { core.storedDuringRead = nil }
+                return core.storedDuringRead ?? []
+            }
+            // The cursor passes only the rows dealt with: taken in now, or known already.
+            var room = capacity
+            var processed = loop.cursor
+            for command in read {
+                let known =
+                    storedMeanwhile.contains(command.id)
+                    || core.withLock { $0.scheduler.contains(command.id) || $0.unpersisted.contains(command.id) }
+                if !known {
+                    guard room > 0 else { break }
+                    admit(command, now: now, group: &group)
+                    room -= 1
+                }
+                processed = command.id
+            }
+            loop.cursor = max(loop.cursor, processed)
+            if read.count < limit && processed == (read.last?.id ?? processed) {
+                loop.journalBehind = false
+                loop.overflowsRead = overflows
+            }
         }
     }
 
@@ -373,6 +396,7 @@ final class Dispatcher: Sendable {
         defer {
             core.withLock {
                 $0.unpersisted.subtract(ids)
+                $0.storedDuringRead?.formUnion(ids)
                 $0.writes -= 1
             }
         }
