@@ -66,6 +66,8 @@ public struct CallScheduler: Sendable {
         var unsettled: Int
         /// Segments waiting in a queue (neither final nor in a call).
         var waiting: Int
+        /// Whether the journal holds segment outcomes of this command (to delete when it completes).
+        var outcomesStored = false
     }
 
     /// A segment in its key's queue.
@@ -156,7 +158,8 @@ public struct CallScheduler: Sendable {
             rounds: Array(repeating: retryRound, count: segments.count),
             calls: calls,
             unsettled: 0,
-            waiting: 0
+            waiting: 0,
+            outcomesStored: !outcomes.isEmpty
         )
         let expired = accepted.deadline.map { $0 <= now } ?? false
         var settlement = Settlement()
@@ -528,6 +531,10 @@ public struct CallScheduler: Sendable {
             entries[id] = nil
             settlement.completed.append(complete(id, entry, now: now))
         }
+        // The journal stores the outcomes of the commands that go on.
+        for segment in settlement.outcomes.keys where entries[segment.command] != nil {
+            entries[segment.command]?.outcomesStored = true
+        }
     }
 
     private func complete(_ id: Int64, _ entry: Entry, now: Date) -> CompletedCommand {
@@ -538,7 +545,7 @@ public struct CallScheduler: Sendable {
             calls: entry.calls,
             now: now
         )
-        return CompletedCommand(id: id, accepted: entry.accepted, reply: reply)
+        return CompletedCommand(id: id, accepted: entry.accepted, reply: reply, outcomesStored: entry.outcomesStored)
     }
 
     /// A waiting segment's answer once its command's deadline has passed.

@@ -163,7 +163,7 @@ final class Dispatcher: Sendable {
                 case .token:
                     loop.tokenPending = false
                     if !loop.draining, let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) {
-                        start(plan, in: &group)
+                        start([plan], in: &group)
                     }
                 case .ended:
                     break
@@ -196,9 +196,11 @@ final class Dispatcher: Sendable {
                     }
                 }
                 // The gauges walk the queues: ten times a second is enough for a scrape, and costs nothing in a storm.
-                // An idle scheduler is always reported, so the gauges never stay stale after the last command.
-                if now.timeIntervalSince(loop.gaugesAt) >= 0.1 || core.withLock({ $0.scheduler.commandCount == 0 }) {
+                // Becoming idle is always reported, so the gauges never stay stale after the last command.
+                let idle = core.withLock { $0.scheduler.commandCount == 0 }
+                if now.timeIntervalSince(loop.gaugesAt) >= 0.1 || (idle && !loop.gaugesIdle) {
                     loop.gaugesAt = now
+                    loop.gaugesIdle = idle
                     core.withLock { core in
                         let scheduler = core.scheduler
                         metrics.waiting(
@@ -218,11 +220,12 @@ final class Dispatcher: Sendable {
     /// Starts every call that may go now: a free token (taken without waiting) and a ready key each. When the rate
     /// limiter has no token, one task waits for the next and the names keep piling up meanwhile.
     private func startCalls(loop: inout Loop, now: Date, group: inout DiscardingTaskGroup) {
+        var plans = [CallPlan]()
         while !loop.tokenPending {
             let ready = core.withLock {
                 $0.scheduler.callsInFlight < configuration.maxCallsInFlight && $0.scheduler.hasReadyCall(now: now)
             }
-            guard ready else { return }
+            guard ready else { break }
             guard platform.tryAdmit() else {
                 loop.tokenPending = true
                 group.addTask {
@@ -231,11 +234,12 @@ final class Dispatcher: Sendable {
                     try? await self.platform.admit(deadline: nil)
                     self.emit.yield(.token)
                 }
-                return
+                break
             }
-            guard let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) else { return }
-            start(plan, in: &group)
+            guard let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) else { break }
+            plans.append(plan)
         }
+        start(plans, in: &group)
     }
 
     /// The scheduler and what the call tasks share with the loop.
@@ -261,6 +265,7 @@ final class Dispatcher: Sendable {
         var timer: Date?
         var draining = false
         var gaugesAt = Date.distantPast
+        var gaugesIdle = false
     }
 
     // MARK: - Commands in
@@ -336,30 +341,34 @@ final class Dispatcher: Sendable {
 
     // MARK: - Calls out
 
-    /// Makes the call in a task of its own, which also applies the result and stores the settlement: the loop
-    /// hears of it only to start what the freed slot allows.
-    private func start(_ plan: CallPlan, in group: inout DiscardingTaskGroup) {
-        metrics.callStarted(names: plan.deviceNames.count, waited: plan.waited)
-        shared.withLock { $0.counters.calls += 1 }
-        group.addTask {
-            let result = await self.make(plan)
-            let settlement = self.core.withLock { core in
-                let settlement = core.scheduler.finish(plan.id, result: result, now: Date())
-                core.unpersisted.formUnion(settlement.completed.map(\.id))
-                core.writes += 1
-                return settlement
+    /// Records the calls as sent (one transaction, before any request leaves), then makes each in a task of its
+    /// own, which also applies the result and stores the settlement: the loop hears of it only to start what the
+    /// freed slot allows.
+    private func start(_ plans: [CallPlan], in group: inout DiscardingTaskGroup) {
+        guard !plans.isEmpty else { return }
+        do {
+            try journal.recordSent(plans, at: Date())
+        } catch {
+            journalFailed(error)
+        }
+        shared.withLock { $0.counters.calls += plans.count }
+        for plan in plans {
+            metrics.callStarted(names: plan.deviceNames.count, waited: plan.waited)
+            group.addTask {
+                let result = await self.make(plan)
+                let settlement = self.core.withLock { core in
+                    let settlement = core.scheduler.finish(plan.id, result: result, now: Date())
+                    core.unpersisted.formUnion(settlement.completed.map(\.id))
+                    core.writes += 1
+                    return settlement
+                }
+                await self.store(settlement)
+                self.emit.yield(.ended)
             }
-            await self.store(settlement)
-            self.emit.yield(.ended)
         }
     }
 
     private func make(_ plan: CallPlan) async -> CallResult {
-        do {
-            try await journal.recordSent(plan, at: Date())
-        } catch {
-            journalFailed(error)
-        }
         let request = CancelOTATaskByDeviceRequest(
             productKey: plan.key.productKey,
             firmwareId: plan.key.firmwareId,

@@ -103,11 +103,14 @@ public struct CompletedCommand: Sendable {
     public var id: Int64
     public var accepted: AcceptedCommand
     public var reply: CancelReply
+    /// Whether the journal holds outcomes of its segments from earlier steps (they can go now).
+    public var outcomesStored: Bool
 
-    public init(id: Int64, accepted: AcceptedCommand, reply: CancelReply) {
+    public init(id: Int64, accepted: AcceptedCommand, reply: CancelReply, outcomesStored: Bool = true) {
         self.id = id
         self.accepted = accepted
         self.reply = reply
+        self.outcomesStored = outcomesStored
     }
 }
 

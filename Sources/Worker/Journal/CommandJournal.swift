@@ -33,8 +33,9 @@ public protocol CommandJournal: Sendable {
     /// says how many there were and where call ids continue.
     func recoverCalls() async throws(WorkerError) -> CallRecovery
 
-    /// A call is about to be made: it and the segments it carries are stored before its first request leaves.
-    func recordSent(_ call: CallPlan, at now: Date) async throws(WorkerError)
+    /// Calls are about to be made: they and the segments they carry are stored before their first request leaves.
+    /// One short transaction for all of them, on the caller's thread (the dispatcher starts calls in batches).
+    func recordSent(_ calls: [CallPlan], at now: Date) throws(WorkerError)
 
     /// Stores what one dispatcher step decided: the call's result, the segments' outcomes, the completed commands'
     /// replies (and the waiting duplicates' replies), in one transaction.

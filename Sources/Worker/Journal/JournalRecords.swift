@@ -49,35 +49,6 @@ enum CallState: String, Sendable, Hashable, Codable, DatabaseValueConvertible {
     case lost
 }
 
-/// A `platformCall` row.
-struct PlatformCallRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "platformCall"
-    var id: Int64
-    var state: CallState
-    var productKey: String
-    var firmwareId: String
-    var jobId: String?
-    var iotInstanceId: String?
-    var deviceCount: Int
-    var shared: Bool
-    var sentAt: Double
-    var answeredAt: Double?
-    var succeeded: Bool?
-    var code: String?
-    var message: String?
-    var httpStatus: Int?
-    var attempts: Int?
-    var requestId: String?
-}
-
-/// A `callPart` row: one segment of one command that a call carried (its device names are the command's own).
-struct CallPartRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "callPart"
-    var callId: Int64
-    var messageId: Int64
-    var segment: Int
-}
-
 /// A `segmentOutcome` row: the latest outcome of one segment of a command not answered yet.
 struct SegmentOutcomeRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     static let databaseTableName = "segmentOutcome"

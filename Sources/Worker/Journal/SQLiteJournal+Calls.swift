@@ -98,26 +98,35 @@ extension SQLiteJournal {
         }
     }
 
-    public func recordSent(_ call: CallPlan, at now: Date) async throws(WorkerError) {
-        let record = PlatformCallRecord(
-            id: call.id,
-            state: .sent,
-            productKey: call.key.productKey,
-            firmwareId: call.key.firmwareId,
-            jobId: call.key.jobId,
-            iotInstanceId: call.key.iotInstanceId,
-            deviceCount: call.deviceNames.count,
-            shared: call.isShared,
-            sentAt: now.timeIntervalSince1970
-        )
-        let parts = call.parts.map { CallPartRecord(callId: call.id, messageId: $0.command, segment: $0.index) }
+    public func recordSent(_ calls: [CallPlan], at now: Date) throws(WorkerError) {
+        guard !calls.isEmpty else { return }
+        let stamp = now.timeIntervalSince1970
         do {
-            try await write { db in
-                try record.insert(db)
-                for part in parts { try part.insert(db) }
+            try database.write { db in
+                let call = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO platformCall (id, state, productKey, firmwareId, jobId, iotInstanceId, deviceCount,
+                                                  shared, sentAt)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """
+                )
+                let part = try db.cachedStatement(
+                    sql: "INSERT INTO callPart (callId, messageId, segment) VALUES (?, ?, ?)"
+                )
+                for plan in calls {
+                    try call.execute(
+                        arguments: [
+                            plan.id, CallState.sent, plan.key.productKey, plan.key.firmwareId, plan.key.jobId,
+                            plan.key.iotInstanceId, plan.deviceNames.count, plan.isShared, stamp,
+                        ]
+                    )
+                    for segment in plan.parts {
+                        try part.execute(arguments: [plan.id, segment.command, segment.index])
+                    }
+                }
             }
         } catch {
-            throw .journal("cannot record platform call \(call.id) as sent: \(error)")
+            throw .journal("cannot record \(calls.count) platform call(s) as sent: \(error)")
         }
     }
 
@@ -125,7 +134,7 @@ extension SQLiteJournal {
         guard !settlement.isEmpty else { return [] }
         let completedIds = Set(settlement.completed.map(\.id))
         let outcomes: [SegmentOutcomeRecord]
-        let replies: [(id: Int64, route: ReplyRoute, payload: [UInt8])]
+        let replies: [(id: Int64, route: ReplyRoute, payload: [UInt8], outcomesStored: Bool)]
         do {
             outcomes = try settlement.outcomes.filter { !completedIds.contains($0.key.command) }.map {
                 SegmentOutcomeRecord(
@@ -134,7 +143,9 @@ extension SQLiteJournal {
                     outcome: try JSONEncoder().encode($0.value)
                 )
             }
-            replies = settlement.completed.map { ($0.id, $0.accepted.route, $0.reply.jsonValue.serializedBytes()) }
+            replies = settlement.completed.map {
+                ($0.id, $0.accepted.route, $0.reply.jsonValue.serializedBytes(), $0.outcomesStored)
+            }
         } catch {
             throw .journal("cannot encode segment outcomes: \(error)")
         }
@@ -156,7 +167,14 @@ extension SQLiteJournal {
                         ]
                     )
                 }
-                for outcome in outcomes { try outcome.save(db) }
+                if !outcomes.isEmpty {
+                    let save = try db.cachedStatement(
+                        sql: "INSERT OR REPLACE INTO segmentOutcome (messageId, segment, outcome) VALUES (?, ?, ?)"
+                    )
+                    for outcome in outcomes {
+                        try save.execute(arguments: [outcome.messageId, outcome.segment, outcome.outcome])
+                    }
+                }
                 var published = [PendingReply]()
                 for reply in replies {
                     try db.cachedStatement(
@@ -166,9 +184,10 @@ extension SQLiteJournal {
                         MessageState.done, Data(reply.payload), stamp, reply.id, MessageState.accepted,
                     ])
                     guard db.changesCount == 1 else { continue }
-                    try db.cachedStatement(sql: "DELETE FROM segmentOutcome WHERE messageId = ?").execute(arguments: [
-                        reply.id
-                    ])
+                    if reply.outcomesStored {
+                        try db.cachedStatement(sql: "DELETE FROM segmentOutcome WHERE messageId = ?")
+                            .execute(arguments: [reply.id])
+                    }
                     published.append(
                         PendingReply(
                             id: reply.id,
