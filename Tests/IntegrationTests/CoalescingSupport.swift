@@ -113,6 +113,9 @@ struct PropertyCase: Sendable, CustomStringConvertible {
         var keys: [PropertyKey] = []
         var pools: [PropertyKey: [String]] = [:]
         var bigPools: [PropertyKey: [String]] = [:]
+        // Faults hit calls by what they carry (a device, a product and firmware), never by their order, so that a
+        // command meets the same faults alone and together.
+        var faults: [FaultRule] = []
         while keys.count < keyCount {
             let key = randomKey(&random)
             guard pools[key] == nil else { continue }
@@ -125,8 +128,10 @@ struct PropertyCase: Sendable, CustomStringConvertible {
                 random.chance(0.25)
                 ? (0..<Int.random(in: 1...2, using: &random)).map { "ghost-\(keys.count)-\($0)" } : []
             // A small pool, so that commands of one key overlap.
-            pools[key] = Array(all.shuffled(using: &random).prefix(Int.random(in: 6...16, using: &random))) + ghosts
+            let pool = Array(all.shuffled(using: &random).prefix(Int.random(in: 6...16, using: &random))) + ghosts
+            pools[key] = pool
             bigPools[key] = all + ghosts
+            faults += contentFaults(for: key, pool: pool, &random)
         }
         // Mostly small cases, some with many commands: the whole property run stays within a few minutes even
         // against a worker that makes one call per command at 10 calls/s.
@@ -150,19 +155,77 @@ struct PropertyCase: Sendable, CustomStringConvertible {
             }
             commands.append(PropertyCommand(key: key, deviceNames: names))
         }
-        var faults: [FaultRule] = []
-        if random.chance(0.2) {
-            // Transient and retried to success: which calls it hits changes attempts, never an outcome.
-            faults.append(
+        if random.chance(0.15) {
+            // The one rule that hits calls by order: transient and retried to success, so which calls it hits
+            // changes attempts, never an outcome. First in the list, so it is tried before the content rules.
+            faults.insert(
                 FaultRule(
                     httpStatus: 503,
                     errorCode: "ServiceUnavailable",
                     count: Int.random(in: 1...2, using: &random),
                     action: "CancelOTATaskByDevice"
-                )
+                ),
+                at: 0
             )
         }
         return PropertyCase(seed: seed, index: index, commands: commands, faults: faults)
+    }
+
+    /// The code of the permanent faults: one that names no device, so a failed call does not say which of its
+    /// names caused it.
+    static let permanentCode = "iot.system.IllegalRequest"
+
+    /// Fault rules tied to one key's content: a device of its pool (transient with a count, or permanent), or the
+    /// key's product and firmware (the same).
+    private static func contentFaults(
+        for key: PropertyKey,
+        pool: [String],
+        _ random: inout PropertyRandom
+    ) -> [FaultRule] {
+        var rules: [FaultRule] = []
+        if random.chance(0.15) {
+            rules.append(
+                FaultRule(
+                    httpStatus: 503,
+                    errorCode: "ServiceUnavailable",
+                    count: Int.random(in: 1...2, using: &random),
+                    deviceName: pool.randomElement(using: &random)!
+                )
+            )
+        }
+        if random.chance(0.06) {
+            rules.append(FaultRule(errorCode: permanentCode, deviceName: pool.randomElement(using: &random)!))
+        }
+        if random.chance(0.08) {
+            rules.append(
+                FaultRule(
+                    httpStatus: 503,
+                    errorCode: "ServiceUnavailable",
+                    count: Int.random(in: 1...2, using: &random),
+                    productKey: key.productKey,
+                    firmwareId: key.firmwareId
+                )
+            )
+        }
+        if random.chance(0.03) {
+            rules.append(FaultRule(errorCode: permanentCode, productKey: key.productKey, firmwareId: key.firmwareId))
+        }
+        return rules
+    }
+
+    /// Whether "together costs no more calls than alone" can hold at all for this case.
+    ///
+    /// It cannot when a permanent fault names no device: a merged call that fails with it does not say which
+    /// command's names caused it, so a coalescing worker must call again (per command, or by splitting) to give
+    /// each command its own outcome. Example: `c1 = [a, X]`, `c2 = [b, X]`, every call naming X fails with
+    /// `iot.system.IllegalRequest`. Alone: `[a, X]` fails, `[b, X]` fails, 2 calls. Together: `[a, b, X]` fails,
+    /// and since the culprit could as well be `a` (then c2 would succeed alone) or `b`, both commands' own calls
+    /// must still be made: 3 calls. The same with a rule on the key's product and firmware: `c1 = [a]`,
+    /// `c2 = [b]`; together `[a, b]` fails, and the code does not say whether the key, `a` or `b` is the cause.
+    /// Faults that name the device (`iot.device.NotExistedDevice`) or the key
+    /// (unknown product, firmware, job, instance) do not have this problem, and transient faults are retried.
+    var callsBoundApplies: Bool {
+        !faults.contains { $0.errorCode == Self.permanentCode }
     }
 
     /// A key the platform knows (about four in five) or one it refuses as a whole.
@@ -191,6 +254,9 @@ struct PropertyCase: Sendable, CustomStringConvertible {
         if let code = rule.errorCode { parts.append(code) }
         if let count = rule.count { parts.append("\(count)x") }
         if let action = rule.action { parts.append("on \(action)") }
+        if let device = rule.deviceName { parts.append("device \(device)") }
+        if let product = rule.productKey { parts.append("product \(product)") }
+        if let firmware = rule.firmwareId { parts.append("firmware \(firmware)") }
         return parts.joined(separator: " ")
     }
 
