@@ -372,9 +372,12 @@ final class ReplyBook: Sendable {
     }
 
     /// Waits (a hang guard) until at least `count` distinct ids have a reply.
+    ///
+    /// Polls every 2 ms: a coalescing worker answers up to 200 commands per platform call, and a kill meant
+    /// to come "after N replies" should not come hundreds of replies later.
     func waitForAnswered(_ count: Int, within timeout: Duration) async throws {
         let clock = ContinuousClock()
         let giveUp = clock.now + timeout
-        while answeredCount < count && clock.now < giveUp { try await clock.sleep(for: .milliseconds(10)) }
+        while answeredCount < count && clock.now < giveUp { try await clock.sleep(for: .milliseconds(2)) }
     }
 }

@@ -15,10 +15,10 @@ struct CoalescingTests {
 
     /// The property run's seed: `OTA_PROPERTY_SEED` (decimal, or hexadecimal with `0x`) replays another one; the
     /// default is fixed so that CI runs the same cases every time.
-    static var seed: UInt64 {
+    static func seed() throws -> UInt64 {
         guard let text = environment["OTA_PROPERTY_SEED"] else { return 20_250_909 }
         let parsed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
-        guard let parsed else { preconditionFailure("OTA_PROPERTY_SEED=\(text) is not a number") }
+        guard let parsed else { throw TestSupportError("OTA_PROPERTY_SEED=\(text) is not a number") }
         return parsed
     }
 
@@ -112,8 +112,9 @@ struct CoalescingTests {
         let binary = try workerBinary()
         let root = try makeTemporaryDirectory("ota-property")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let seed = Self.seed
+        let seed = try Self.seed()
         let cases = Self.caseIndices.map { PropertyCase.random(seed: seed, index: $0) }
+        try #require(!cases.isEmpty, "OTA_PROPERTY_CASES must be at least 1")
         let lanes = min(Self.laneCount, cases.count)
         print(
             "property: seed \(seed), \(cases.count) cases on \(lanes) lanes; replay one with "
@@ -321,8 +322,9 @@ struct CoalescingTests {
     /// command needs 200 s for them at 10 calls/s; scale it down to develop against one).
     static var stormCount: Int { max(20, environment["OTA_CRASH_STORM_COUNT"].flatMap { Int($0) } ?? 2_000) }
 
-    /// The most platform calls the worker has under way at once at its default pacing (10 calls/s, a burst of
-    /// at most 10): only these can be lost in a kill, and so be made again after the restart.
+    /// The most platform calls the worker has under way at once at its default pacing: 10 calls/s with a burst of
+    /// 5 (`--platform-qps` / 2), so about a second's worth of calls, 10, can be sent and not yet journaled. Only
+    /// these can be lost in a kill and made again after the restart.
     static let maximumCallsInFlight = 10
 
     @Test("crash test: a storm of single-device commands of one key, SIGKILLed three times; all answered, consistently")
