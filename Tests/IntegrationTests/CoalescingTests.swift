@@ -105,6 +105,9 @@ struct CoalescingTests {
         /// Of those, the ones where together took more calls than alone, and the first of them.
         var casesOverBound = 0
         var overBoundExample: String?
+        /// The simulator's request count when the last reply had arrived: a call made after that, when every
+        /// command was answered, would be counted for the next command instead.
+        var requestsAtLastReply: Int?
     }
 
     @Test("property: with others, each command's outcome is what it is alone, and together costs no more calls")
@@ -207,6 +210,12 @@ struct CoalescingTests {
                 await book.client.disconnect()
                 throw error
             }
+            // Nothing is called once everything is answered, not even a little later.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(
+                simulator.state.stats().requests == report.requestsAtLastReply,
+                "lane \(lane): platform calls after the last case was answered"
+            )
             process.signal(SIGTERM)
             let code = await process.waitForExit()
             #expect(code == 0, "lane \(lane): a graceful stop exits 0, not \(code):\n\(process.log.suffix(3000))")
@@ -226,6 +235,10 @@ struct CoalescingTests {
         let tag = "s\(propertyCase.seed)-c\(propertyCase.index)"
         let replay = "replay: OTA_PROPERTY_SEED=\(propertyCase.seed) OTA_PROPERTY_CASE=\(propertyCase.index)"
         func freshPlatform() {
+            if let seen = report.requestsAtLastReply {
+                let now = simulator.state.stats().requests
+                #expect(now == seen, "\(replay): \(now - seen) platform calls after every command was answered")
+            }
             simulator.state.reset()
             for rule in propertyCase.faults { simulator.state.injectFault(rule) }
         }
@@ -257,6 +270,7 @@ struct CoalescingTests {
             let stats = simulator.state.stats()
             callsAlone += platformCalls(stats)
             report.throttled += stats.throttled
+            report.requestsAtLastReply = stats.requests
         }
 
         // Together: every command at once.
@@ -275,6 +289,7 @@ struct CoalescingTests {
         let stats = simulator.state.stats()
         let callsTogether = platformCalls(stats)
         report.throttled += stats.throttled
+        report.requestsAtLastReply = stats.requests
 
         for (index, id) in ids.enumerated() {
             let together = try outcome(id)
