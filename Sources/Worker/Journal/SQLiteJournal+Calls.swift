@@ -2,6 +2,7 @@
 public import Foundation
 import GRDB
 import JSONSchema
+import Synchronization
 import Mosquitto
 
 extension SQLiteJournal {
@@ -216,11 +217,13 @@ extension SQLiteJournal {
     ) throws
         -> [PendingReply]
     {
+        guard waitingDuplicates.withLock({ $0 > 0 }) else { return [] }
         let waiting = try StoredMessage.fetchAll(
             db.cachedStatement(sql: "SELECT * FROM message WHERE originalId = ? AND state = ?"),
             arguments: [id, MessageState.waiting]
         )
         guard !waiting.isEmpty else { return [] }
+        waitingDuplicates.withLock { $0 -= waiting.count }
         let duplicate = DedupeVerdict.markedDuplicate(reply)
         var replies = [PendingReply]()
         for entry in waiting {

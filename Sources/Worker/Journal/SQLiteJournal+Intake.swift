@@ -2,6 +2,7 @@
 public import Foundation
 import GRDB
 import Mosquitto
+import Synchronization
 import JSONSchema
 
 extension SQLiteJournal {
@@ -144,6 +145,7 @@ extension SQLiteJournal {
                         accepted.correlationId,
                     ]
                 )
+                waitingDuplicates.withLock { $0 += 1 }
                 return .waitForOriginal(db.lastInsertedRowID)
             }
         }

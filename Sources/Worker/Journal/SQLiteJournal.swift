@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import GRDB
+import Synchronization
 
 /// The journal in one SQLite database (WAL mode) through GRDB: the ``CommandJournal`` of a single worker.
 ///
@@ -14,6 +15,9 @@ import GRDB
 public final class SQLiteJournal: CommandJournal {
     let database: any DatabaseWriter
     public let configuration: JournalConfiguration
+    /// Duplicates waiting for their original's reply. Read and changed only inside write transactions (which the
+    /// writer serialises), so that a command's completion skips the query for its duplicates when none wait.
+    let waitingDuplicates = Mutex(0)
 
     /// Opens (or creates) the journal and brings its schema up to date.
     public init(configuration: JournalConfiguration) throws(WorkerError) {
@@ -32,6 +36,14 @@ public final class SQLiteJournal: CommandJournal {
                 database = try DatabaseQueue(configuration: config)
             }
             try Self.migrator.migrate(database)
+            let waiting = try database.read { db in
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM message WHERE state = ?",
+                    arguments: [MessageState.waiting]
+                ) ?? 0
+            }
+            waitingDuplicates.withLock { $0 = waiting }
         } catch {
             throw .journal("cannot open the journal at \(configuration.path ?? ":memory:"): \(error)")
         }
