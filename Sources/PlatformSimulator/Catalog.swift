@@ -82,12 +82,14 @@ struct Catalog: Sendable {
     var taskIndicesByDevice: [DeviceKey: [Int]] = [:]
     var taskIndicesByJob: [String: [Int]] = [:]
 
-    /// Builds the catalog from fixtures, then adds `generateDevices` demo devices.
+    /// Builds the catalog from fixtures, then adds `generateDevices` demo devices with a task in each of
+    /// `generateFirmwares` demo firmware.
     ///
     /// - Parameter createdAt: the `UtcCreate` of everything (the simulator's start).
     static func build(
         fixtures: [SimulatorFixture],
         generateDevices: Int,
+        generateFirmwares: Int = 1,
         createdAt: Date
     ) throws(SimulatorError) -> Catalog {
         var catalog = Catalog()
@@ -96,29 +98,59 @@ struct Catalog: Sendable {
             try catalog.add(fixture, stamp: stamp)
         }
         if generateDevices > 0 {
-            try catalog.add(Self.generatedFixture(count: generateDevices), stamp: stamp)
+            try catalog.add(Self.generatedFixture(count: generateDevices, firmwares: generateFirmwares), stamp: stamp)
         }
         return catalog
     }
 
-    /// The demo data of `--generate-devices N`.
-    static func generatedFixture(count: Int) -> SimulatorFixture {
-        var fixture = SimulatorFixture(
-            products: [.init(productKey: "demoProduct", productName: "Demo product")],
-            firmwares: [.init(firmwareId: "demoFirmware", productKey: "demoProduct")],
-            jobs: [.init(jobId: "demoJob", firmwareId: "demoFirmware")]
-        )
-        fixture.devices.reserveCapacity(count)
-        fixture.tasks.reserveCapacity(count)
-        for number in 1...count {
-            let digits = String(number)
-            let suffix = String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-            fixture.devices.append(.init(productKey: "demoProduct", deviceName: "dev-" + suffix))
-            fixture.tasks.append(
-                .init(taskId: "task-" + suffix, deviceName: "dev-" + suffix, jobId: "demoJob", status: "QUEUED")
+    /// The demo data of `--generate-devices N --generate-firmwares K`: devices `dev-NNNNNN`; firmware
+    /// `demoFirmware` (job `demoJob`, tasks `task-NNNNNN`) and, for `k` in `2...K`, `demoFirmware-k` (job
+    /// `demoJob-k`, tasks `task-NNNNNN-k`); every device has a `QUEUED` task in every firmware.
+    static func generatedFixture(count: Int, firmwares: Int = 1) -> SimulatorFixture {
+        var fixture = SimulatorFixture(products: [.init(productKey: "demoProduct", productName: "Demo product")])
+        for firmware in 1...max(1, firmwares) {
+            fixture.firmwares.append(
+                .init(firmwareId: generatedFirmwareId(firmware), productKey: "demoProduct")
             )
+            fixture.jobs.append(.init(jobId: generatedJobId(firmware), firmwareId: generatedFirmwareId(firmware)))
+        }
+        fixture.devices.reserveCapacity(count)
+        fixture.tasks.reserveCapacity(count * max(1, firmwares))
+        for number in 1...count {
+            fixture.devices.append(.init(productKey: "demoProduct", deviceName: "dev-" + sixDigits(number)))
+        }
+        for firmware in 1...max(1, firmwares) {
+            let jobId = generatedJobId(firmware)
+            let taskSuffix = firmware == 1 ? "" : "-\(firmware)"
+            for number in 1...count {
+                let digits = sixDigits(number)
+                fixture.tasks.append(
+                    .init(
+                        taskId: "task-" + digits + taskSuffix,
+                        deviceName: "dev-" + digits,
+                        jobId: jobId,
+                        status: "QUEUED"
+                    )
+                )
+            }
         }
         return fixture
+    }
+
+    /// `demoFirmware` for the first generated firmware, `demoFirmware-k` for the others.
+    static func generatedFirmwareId(_ number: Int) -> String {
+        number == 1 ? "demoFirmware" : "demoFirmware-\(number)"
+    }
+
+    /// `demoJob` for the first generated firmware's job, `demoJob-k` for the others.
+    static func generatedJobId(_ number: Int) -> String {
+        number == 1 ? "demoJob" : "demoJob-\(number)"
+    }
+
+    /// `000042`: the generated names' number, six digits.
+    private static func sixDigits(_ number: Int) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: max(0, 6 - digits.count)) + digits
     }
 
     /// `2024-11-19T09:47:43.000Z`, the shape of the platform's `UtcCreate` fields.

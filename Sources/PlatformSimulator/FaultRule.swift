@@ -9,6 +9,11 @@ public import Foundation
 /// a request), first rule first; each call consumes at most one rule. All fields are optional so the JSON form
 /// posted to `POST /_sim/faults` (or given to `ota-platform-sim --fault`) stays short:
 /// `{"httpStatus": 503, "count": 2}`, `{"errorCode": "Throttling.User", "probability": 0.1}`.
+///
+/// Besides ``action``, a rule can match by the call's content (``deviceName``, ``productKey``, ``firmwareId``),
+/// so a test's outcome follows from what a command carries and not from the order in which a worker happens to
+/// send its calls: `{"deviceName": "dev-000007", "errorCode": "iot.system.IllegalRequest"}` fails every call
+/// naming that device, however the worker batches it.
 public struct FaultRule: Sendable, Codable, Equatable {
     /// The HTTP status of the error answer. Default: derived from ``errorCode`` (`InternalError` 500,
     /// `ServiceUnavailable` 503, `Throttling*` 400, other gateway codes 400, `iot.*` codes 200), or 500 when
@@ -33,9 +38,22 @@ public struct FaultRule: Sendable, Codable, Equatable {
     public var afterOperation: Bool?
     /// Only calls with this `Action` match. Default `nil`: every action.
     public var action: String?
+    /// Only `CancelOTATaskByDevice` calls whose `DeviceName.N` parameters include this name match. Default `nil`:
+    /// any call.
+    ///
+    /// The name is looked up in the call's parameters as sent, so a call the operation would refuse (a gap in the
+    /// numbering, more than 200 names) still matches when it carries the name.
+    public var deviceName: String?
+    /// Only calls whose `ProductKey` parameter is exactly this match (a call without one does not). Default `nil`:
+    /// any call.
+    public var productKey: String?
+    /// Only calls whose `FirmwareId` parameter is exactly this match (a call without one does not). Default `nil`:
+    /// any call.
+    public var firmwareId: String?
     /// The share of matching calls the rule hits, in `(0, 1]`. Default `nil`: every matching call (as `1`).
     ///
-    /// Each matching call draws once; a call the rule misses goes on to the next rule (and is answered normally
+    /// A call matches when it satisfies every matcher that is set (``action``, ``deviceName``, ``productKey``,
+    /// ``firmwareId``). Each matching call draws once; a call the rule misses goes on to the next rule (and is answered normally
     /// when no rule hits it). ``count`` counts only the calls hit. The draws come from the simulator's random
     /// generator, which ``SimulatorConfiguration/randomSeed`` makes reproducible.
     public var probability: Double?
@@ -62,7 +80,10 @@ public struct FaultRule: Sendable, Codable, Equatable {
         action: String? = nil,
         probability: Double? = nil,
         maxLatencyMilliseconds: Int? = nil,
-        slowBodyMilliseconds: Int? = nil
+        slowBodyMilliseconds: Int? = nil,
+        deviceName: String? = nil,
+        productKey: String? = nil,
+        firmwareId: String? = nil
     ) {
         self.httpStatus = httpStatus
         self.errorCode = errorCode
@@ -76,6 +97,9 @@ public struct FaultRule: Sendable, Codable, Equatable {
         self.probability = probability
         self.maxLatencyMilliseconds = maxLatencyMilliseconds
         self.slowBodyMilliseconds = slowBodyMilliseconds
+        self.deviceName = deviceName
+        self.productKey = productKey
+        self.firmwareId = firmwareId
     }
 
     /// Checks the fields that cannot be applied.
@@ -87,6 +111,12 @@ public struct FaultRule: Sendable, Codable, Equatable {
         if let retryAfterMilliseconds, retryAfterMilliseconds < 0 { return "retryAfterMilliseconds must be >= 0" }
         if let latencyMilliseconds, latencyMilliseconds < 0 { return "latencyMilliseconds must be >= 0" }
         if let errorCode, errorCode.isEmpty { return "errorCode must not be empty" }
+        if let deviceName, deviceName.isEmpty { return "deviceName must not be empty (omit it for any call)" }
+        if let productKey, productKey.isEmpty { return "productKey must not be empty (omit it for any call)" }
+        if let firmwareId, firmwareId.isEmpty { return "firmwareId must not be empty (omit it for any call)" }
+        if deviceName != nil, let action, action != Self.cancelAction {
+            return "deviceName only matches \(Self.cancelAction) calls; it cannot be combined with action \(action)"
+        }
         if let probability, !(probability > 0 && probability <= 1) {
             return "probability must be in (0, 1] (omit it for every call)"
         }
@@ -117,6 +147,29 @@ public struct FaultRule: Sendable, Codable, Equatable {
         return .milliseconds(Int.random(in: low...high, using: &generator))
     }
 
+    /// The only action whose calls carry `DeviceName.N`.
+    static let cancelAction = "CancelOTATaskByDevice"
+
+    /// Whether a call is one this rule applies to, before ``probability`` is drawn: every matcher that is set
+    /// (``action``, ``deviceName``, ``productKey``, ``firmwareId``) must agree with the call.
+    ///
+    /// - Parameters:
+    ///   - action: the call's `Action`.
+    ///   - parameters: the call's decoded parameters (query and form), as sent.
+    /// - Returns: `true` when the call matches.
+    func matches(action: String, parameters: [String: String]) -> Bool {
+        if let expected = self.action, expected != action { return false }
+        if let productKey, parameters["ProductKey"] != productKey { return false }
+        if let firmwareId, parameters["FirmwareId"] != firmwareId { return false }
+        if let deviceName {
+            guard action == Self.cancelAction else { return false }
+            // Only the values need comparing: most parameters are not DeviceName.N, and a value equal to the name
+            // under another key (a device named like the ProductKey) must not match.
+            return parameters.contains { key, value in value == deviceName && key.hasPrefix("DeviceName.") }
+        }
+        return true
+    }
+
     /// Whether the rule answers with an error (as opposed to only delaying the real answer).
     var answersWithError: Bool {
         dropConnection != true
@@ -129,7 +182,7 @@ public struct FaultRule: Sendable, Codable, Equatable {
     static let knownKeys: Set<String> = [
         "httpStatus", "errorCode", "errorMessage", "count", "retryAfterMilliseconds", "latencyMilliseconds",
         "dropConnection", "afterOperation", "action", "probability", "maxLatencyMilliseconds",
-        "slowBodyMilliseconds",
+        "slowBodyMilliseconds", "deviceName", "productKey", "firmwareId",
     ]
 
     /// Decodes a rule from JSON, refusing unknown keys and rules that cannot apply (``problem()``).

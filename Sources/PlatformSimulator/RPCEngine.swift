@@ -115,6 +115,7 @@ struct RPCEngine: Sendable {
         let call = AdmittedCall(
             accessKeyId: accessKeyId,
             action: action,
+            parameters: parameters,
             operation: operation,
             prepared: prepared,
             nonce: nonce,
@@ -144,6 +145,8 @@ struct RPCEngine: Sendable {
     private struct AdmittedCall {
         var accessKeyId: String
         var action: String
+        /// The decoded parameters, for the fault rules that match by content.
+        var parameters: [String: String]
         var operation: SimulatedOperation
         var prepared: Result<PreparedCall, OperationError>
         var nonce: UInt64
@@ -177,7 +180,7 @@ struct RPCEngine: Sendable {
                 delay: baseDelay
             )
         }
-        let fault = Self.takeFault(action: call.action, from: &storage)
+        let fault = Self.takeFault(action: call.action, parameters: call.parameters, from: &storage)
         let faultLatency = fault.map { $0.latency(using: &storage.random) } ?? .zero
         let delay = baseDelay + faultLatency
         let failing = fault.map { $0.dropConnection == true || $0.answersWithError } ?? false
@@ -263,13 +266,18 @@ struct RPCEngine: Sendable {
         return .answer(AnswerBuilder.gateway(error, requestId: requestId, hostId: hostId), delay: delay)
     }
 
-    /// Consumes the first rule that matches `action` and hits (a rule with a ``FaultRule/probability`` draws).
-    private static func takeFault(action: String, from storage: inout SimulatorState.Storage) -> FaultRule? {
+    /// Consumes the first rule that matches the call (``FaultRule/matches(action:parameters:)``) and hits (a rule
+    /// with a ``FaultRule/probability`` draws).
+    private static func takeFault(
+        action: String,
+        parameters: [String: String],
+        from storage: inout SimulatorState.Storage
+    ) -> FaultRule? {
         guard !storage.faults.isEmpty else { return nil }
         var found: Int?
         for index in storage.faults.indices {
             let rule = storage.faults[index]
-            guard rule.action == nil || rule.action == action else { continue }
+            guard rule.matches(action: action, parameters: parameters) else { continue }
             if let probability = rule.probability, probability < 1,
                 Double.random(in: 0..<1, using: &storage.random) >= probability
             {
@@ -361,6 +369,7 @@ struct RPCEngine: Sendable {
         switch prepared {
         case .success(.cancel(let call)):
             storage.stats.cancelCalls += 1
+            storage.stats.cancelBatchSizes.record(call.deviceNames.count)
             result = checkInstance(call.iotInstanceId).flatMap {
                 Operations.cancel(call, style: style, requestId: requestId, now: now, storage: &storage)
             }

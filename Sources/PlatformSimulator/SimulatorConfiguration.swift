@@ -20,7 +20,16 @@ public struct SimulatorConfiguration: Sendable {
     ///
     /// `N > 0` seeds product `demoProduct`, firmware `demoFirmware`, job `demoJob` and devices `dev-000001` to
     /// `dev-NNNNNN` (six digits, at most 999,999), each with one `QUEUED` task `task-NNNNNN`, on top of the fixture.
+    /// ``generateFirmwares`` adds more firmware for the same devices.
     public var generateDevices: Int
+    /// How many firmware (each with its job) the generated devices have a task for. Default `1`.
+    ///
+    /// Firmware 1 is `demoFirmware` with job `demoJob` and tasks `task-NNNNNN`, as without this setting;
+    /// firmware `k` from 2 to `K` is `demoFirmware-k` with job `demoJob-k`, and every generated device has a
+    /// `QUEUED` task `task-NNNNNN-k` in it. A load test of a worker that groups commands by firmware needs many
+    /// firmware keys whose cancels all succeed. Only used with ``generateDevices`` `> 0`; devices × firmware is
+    /// at most 5,000,000 tasks.
+    public var generateFirmwares: Int
     /// A JSON fixture file with products, firmware, jobs, devices and tasks (format in `docs/simulator.md`).
     /// Default `nil`.
     public var fixturePath: String?
@@ -90,12 +99,14 @@ public struct SimulatorConfiguration: Sendable {
         maximumLatency: Duration? = nil,
         faults: [FaultRule] = [],
         randomSeed: UInt64? = nil,
-        clockOffset: Duration = .zero
+        clockOffset: Duration = .zero,
+        generateFirmwares: Int = 1
     ) {
         self.host = host
         self.port = port
         self.accounts = accounts
         self.generateDevices = generateDevices
+        self.generateFirmwares = generateFirmwares
         self.fixturePath = fixturePath
         self.fixture = fixture
         self.qps = qps
@@ -116,6 +127,10 @@ public struct SimulatorConfiguration: Sendable {
         accounts = [accessKeyId: AccessKeySecret(accessKeySecret)]
     }
 
+    /// The most tasks ``generateDevices`` × ``generateFirmwares`` may create: about 1 GB of catalog, beyond what a
+    /// test machine should give a simulator.
+    static let maximumGeneratedTasks = 5_000_000
+
     /// Checks the values that cannot work, naming the setting.
     ///
     /// - Throws: ``SimulatorError`` with code `invalidConfiguration`.
@@ -131,6 +146,15 @@ public struct SimulatorConfiguration: Sendable {
         }
         guard (0...999_999).contains(generateDevices) else {
             throw .invalidConfiguration("generateDevices must be 0...999999 (six-digit names), got \(generateDevices)")
+        }
+        guard (1...999).contains(generateFirmwares) else {
+            throw .invalidConfiguration("generateFirmwares must be 1...999, got \(generateFirmwares)")
+        }
+        guard generateDevices * generateFirmwares <= Self.maximumGeneratedTasks else {
+            throw .invalidConfiguration(
+                "generateDevices × generateFirmwares must be at most \(Self.maximumGeneratedTasks) tasks, got "
+                    + "\(generateDevices) × \(generateFirmwares)"
+            )
         }
         guard qps >= 0 else { throw .invalidConfiguration("qps must be >= 0 (0 = no quota), got \(qps)") }
         guard latency >= .zero else { throw .invalidConfiguration("latency must not be negative") }

@@ -35,6 +35,7 @@ public final class SimulatorState: Sendable {
         let catalog = try Catalog.build(
             fixtures: fixtures,
             generateDevices: configuration.generateDevices,
+            generateFirmwares: configuration.generateFirmwares,
             createdAt: Date()
         )
         self.init(

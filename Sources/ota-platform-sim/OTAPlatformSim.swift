@@ -46,6 +46,15 @@ struct OTAPlatformSim: AsyncParsableCommand {
     @Option(name: .customLong("generate-devices"), help: "Seed demoProduct/demoFirmware/demoJob and N devices.")
     var generateDevices: Int = 0
 
+    @Option(
+        name: .customLong("generate-firmwares"),
+        help: """
+            With --generate-devices: K firmware, each with a QUEUED task for every device: demoFirmware (job \
+            demoJob, tasks task-NNNNNN) and, for k = 2...K, demoFirmware-k (job demoJob-k, tasks task-NNNNNN-k).
+            """
+    )
+    var generateFirmwares: Int = 1
+
     @Option(name: .customLong("fixture"), help: "JSON fixture file (see docs/simulator.md).")
     var fixture: String?
 
@@ -126,6 +135,7 @@ struct OTAPlatformSim: AsyncParsableCommand {
             responseStyle: ResponseStyle(name: responseStyle) ?? .aliyun,
             iotInstanceId: iotInstanceId
         )
+        configuration.generateFirmwares = generateFirmwares
         configuration.maximumLatency = latencyMaxMilliseconds.map { .milliseconds($0) }
         configuration.faults = try parsedFaults()
         configuration.randomSeed = seed
@@ -156,6 +166,7 @@ struct OTAPlatformSim: AsyncParsableCommand {
                 metadata: [
                     "endpoint": "\(running.endpoint)",
                     "devices": "\(generateDevices)",
+                    "firmwares": "\(generateFirmwares)",
                     "qps": "\(qps)",
                     "style": "\(responseStyle)",
                 ]
