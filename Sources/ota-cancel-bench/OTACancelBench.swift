@@ -55,6 +55,28 @@ struct MQTTBench: AsyncParsableCommand {
     @Option(help: "firmwareId of the commands.")
     var firmwareId = "demoFirmware"
 
+    @Option(
+        help: """
+            Spread the commands round-robin over these firmwareIds (comma-separated; command i gets the (i mod K)-th), \
+            instead of --firmware-id for all.
+            """
+    )
+    var firmwareIds: String?
+
+    @Option(
+        help: """
+            First publish one command naming this many devices (dev-000001 ...) for --lead-firmware-id, then the \
+            --count others at once; the others' latency is reported apart from the lead command's. (default: none)
+            """
+    )
+    var leadDevices: Int?
+
+    @Option(help: "firmwareId of the --lead-devices command.")
+    var leadFirmwareId = "demoFirmware"
+
+    @Option(help: "Seconds to wait for the last reply before reporting what arrived (and exiting with status 1).")
+    var timeout: Double = 600
+
     @Option(help: "The worker's command topic.")
     var commandTopic = "ota/cancel/request"
 
@@ -74,14 +96,23 @@ struct MQTTBench: AsyncParsableCommand {
     var separateReplyConnection = false
 
     func run() async throws {
-        guard count > 0, concurrency > 0, devicesPerCommand > 0, deviceRange > 0 else {
-            throw ValidationError("count, concurrency, devices-per-command and device-range must be positive")
+        guard count > 0, concurrency > 0, devicesPerCommand > 0, deviceRange > 0, timeout > 0 else {
+            throw ValidationError("count, concurrency, devices-per-command, device-range and timeout must be positive")
         }
+        let firmwares = firmwareIds.map { $0.split(separator: ",").map(String.init) } ?? [firmwareId]
+        guard !firmwares.isEmpty, firmwares.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("--firmware-ids must list at least one non-empty firmwareId")
+        }
+        if let leadDevices, leadDevices < 1 { throw ValidationError("--lead-devices must be positive") }
         var logger = Logger(label: "ota-cancel-bench")
         logger.logLevel = .warning
         let run = UUID().uuidString.prefix(8).lowercased()
         let replyTopic = "ota/cancel/reply/bench-\(run)"
-        let tracker = Tracker(count: count, window: .milliseconds(Int64(window * 1000)))
+        let tracker = Tracker(
+            count: count,
+            hasLead: leadDevices != nil,
+            window: .milliseconds(Int64(window * 1000))
+        )
 
         var configuration = MosquittoConfiguration(clientID: "ota-cancel-bench-\(run)")
         configuration.host = brokerHost
@@ -105,17 +136,34 @@ struct MQTTBench: AsyncParsableCommand {
         if separateReplyConnection { try await subscriber.connect() }
         try await subscriber.subscribe(to: [MQTTSubscribeInfo(topicFilter: replyTopic, qos: .atLeastOnce)])
 
-        let payloads = (0..<count).map { index in
-            let names = (0..<devicesPerCommand).map { offset in
-                String(format: "\"dev-%06d\"", (index * devicesPerCommand + offset) % deviceRange + 1)
-            }
-            return Array(
+        func payload(firmwareId: String, names: [String]) -> [UInt8] {
+            Array(
                 (#"{"productKey":""# + productKey + #"","firmwareId":""# + firmwareId + #"","deviceNames":["#
                     + names.joined(separator: ",") + "]}").utf8
             )
         }
+        let payloads = (0..<count).map { index in
+            let names = (0..<devicesPerCommand).map { offset in
+                String(format: "\"dev-%06d\"", (index * devicesPerCommand + offset) % deviceRange + 1)
+            }
+            return payload(firmwareId: firmwares[index % firmwares.count], names: names)
+        }
+        let lead = leadDevices.map { devices in
+            payload(firmwareId: leadFirmwareId, names: (1...devices).map { String(format: "\"dev-%06d\"", $0) })
+        }
         let started = ContinuousClock.now
         tracker.start(at: started)
+        if let lead {
+            // Acknowledged before the others go out, so the worker surely has it first (the PUBACK follows the
+            // journal write): the others measure how long small commands wait behind a big one.
+            tracker.sent(Tracker.leadIndex(count: count))
+            try await client.publish(
+                to: commandTopic,
+                payload: lead,
+                qos: .atLeastOnce,
+                properties: MQTTProperties(responseTopic: replyTopic, correlationData: Array("lead".utf8))
+            )
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
                 if index >= concurrency { try await tracker.waitForSlot(outstanding: concurrency) }
@@ -132,7 +180,7 @@ struct MQTTBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         tracker.allPublished()
-        try await tracker.waitForAll(timeout: .seconds(600))
+        let complete = try await tracker.waitForAll(timeout: .milliseconds(Int64(timeout * 1000)))
         let elapsed = started.duration(to: .now)
         await client.disconnect()
         if separateReplyConnection { await subscriber.disconnect() }
@@ -145,14 +193,19 @@ struct MQTTBench: AsyncParsableCommand {
                 json: json
             )
         )
+        if !complete { throw ExitCode(1) }
     }
 }
 
 /// Send times, reply times and statuses, shared between the publishing task and the MQTT loop thread.
 final class Tracker: Sendable {
     private struct State {
+        /// One slot per command, the lead command (if any) last.
         var sentAt: [ContinuousClock.Instant?]
+        /// The latencies of the commands other than the lead command.
         var latencies: [Duration] = []
+        var leadLatency: Duration?
+        var lastReply: ContinuousClock.Instant?
         var statuses: [String: Int] = [:]
         var outstanding = 0
         var unexpected = 0
@@ -164,13 +217,21 @@ final class Tracker: Sendable {
 
     private let state: Mutex<State>
     let count: Int
+    let hasLead: Bool
     let window: Duration
 
-    init(count: Int, window: Duration) {
+    /// - Parameters:
+    ///   - count: the commands besides the lead command.
+    ///   - hasLead: whether a lead command is sent too (correlation data `lead`, slot ``leadIndex(count:)``).
+    init(count: Int, hasLead: Bool = false, window: Duration) {
         self.count = count
+        self.hasLead = hasLead
         self.window = window
-        state = Mutex(State(sentAt: Array(repeating: nil, count: count)))
+        state = Mutex(State(sentAt: Array(repeating: nil, count: count + (hasLead ? 1 : 0))))
     }
+
+    /// The lead command's slot: after the others, so their correlation data stays their index.
+    static func leadIndex(count: Int) -> Int { count }
 
     func start(at instant: ContinuousClock.Instant) {
         state.withLock { $0.started = instant }
@@ -191,7 +252,8 @@ final class Tracker: Sendable {
     /// Called on the MQTT loop thread for every reply.
     func replied(_ message: MQTTMessage) {
         let now = ContinuousClock.now
-        let index = Int(String(decoding: message.properties.correlationData ?? [], as: UTF8.self)) ?? -1
+        let correlation = String(decoding: message.properties.correlationData ?? [], as: UTF8.self)
+        let index = correlation == "lead" && hasLead ? Self.leadIndex(count: count) : Int(correlation) ?? -1
         let status = Self.status(in: message.payload)
         state.withLock { state in
             guard index >= 0, index < state.sentAt.count, let sentAt = state.sentAt[index] else {
@@ -199,7 +261,12 @@ final class Tracker: Sendable {
                 return
             }
             state.sentAt[index] = nil
-            state.latencies.append(sentAt.duration(to: now))
+            state.lastReply = now
+            if index == Self.leadIndex(count: count) {
+                state.leadLatency = sentAt.duration(to: now)
+            } else {
+                state.latencies.append(sentAt.duration(to: now))
+            }
             if let started = state.started, started.duration(to: now) <= window { state.early += 1 }
             state.statuses[status, default: 0] += 1
             state.outstanding -= 1
@@ -210,12 +277,16 @@ final class Tracker: Sendable {
         while state.withLock({ $0.outstanding }) >= limit { try await Task.sleep(for: .microseconds(200)) }
     }
 
-    func waitForAll(timeout: Duration) async throws {
+    /// Waits until every command (the lead one included) is answered, or `timeout` passes.
+    ///
+    /// - Returns: `false` when the timeout passed first: the report then covers the replies that arrived.
+    func waitForAll(timeout: Duration) async throws -> Bool {
         let giveUp = ContinuousClock.now + timeout
-        while state.withLock({ $0.latencies.count }) < count {
-            guard ContinuousClock.now < giveUp else { throw ValidationError("timed out waiting for replies") }
+        while !state.withLock({ $0.latencies.count == count && ($0.leadLatency != nil || !hasLead) }) {
+            guard ContinuousClock.now < giveUp else { return false }
             try await Task.sleep(for: .milliseconds(1))
         }
+        return true
     }
 
     /// The `status` of a reply without a JSON parser: it is the third key the worker writes.
@@ -244,6 +315,13 @@ final class Tracker: Sendable {
             if let started = state.started, let last = state.lastPublished {
                 publishing = milliseconds(started.duration(to: last)) / 1000
             }
+            // From the first publication to the last reply: what a storm costs, without the polling of waitForAll.
+            var wall = 0.0
+            if let started = state.started, let last = state.lastReply {
+                wall = milliseconds(started.duration(to: last)) / 1000
+            }
+            let missing = state.sentAt.count - sorted.count - (state.leadLatency == nil ? 0 : 1)
+            let leadJSON = state.leadLatency.map { f(milliseconds($0)) } ?? "null"
             if json {
                 return
                     "{\"label\":\"\(label)\",\"commands\":\(sorted.count),\"devicesPerCommand\":\(devicesPerCommand),"
@@ -251,7 +329,8 @@ final class Tracker: Sendable {
                     + "\"p50ms\":\(f(percentile(0.5))),\"p90ms\":\(f(percentile(0.9))),\"p99ms\":\(f(percentile(0.99))),"
                     + "\"maxms\":\(f(percentile(1))),\"statuses\":\"\(statuses)\",\"unexpected\":\(state.unexpected),"
                     + "\"windowSeconds\":\(f(windowSeconds, 1)),\"repliesInWindow\":\(state.early),"
-                    + "\"publishSeconds\":\(f(publishing, 3))}"
+                    + "\"publishSeconds\":\(f(publishing, 3)),\"wallSeconds\":\(f(wall, 3)),\"leadms\":\(leadJSON),"
+                    + "\"missing\":\(missing)}"
             }
             return
                 "\(label): \(sorted.count) commands (\(devicesPerCommand) devices each, \(concurrency) outstanding) in "
@@ -259,6 +338,8 @@ final class Tracker: Sendable {
                 + "p90 \(f(percentile(0.9))) ms, p99 \(f(percentile(0.99))) ms, max \(f(percentile(1))) ms; \(statuses); "
                 + "\(state.early) replies in the first \(f(windowSeconds, 0)) s; all published in \(f(publishing)) s"
                 + (state.unexpected > 0 ? "; \(state.unexpected) unexpected (duplicate or unknown) replies" : "")
+                + (hasLead ? "; lead command \(leadJSON) ms" : "")
+                + (missing > 0 ? "; \(missing) commands NOT answered before the timeout" : "")
         }
     }
 
