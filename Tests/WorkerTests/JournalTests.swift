@@ -166,7 +166,7 @@ struct JournalTests {
             waited: [0],
             group: nil
         )
-        try journal.recordSent([plan], at: Fixtures.fixedNow)
+        try await journal.recordSent([plan], at: Fixtures.fixedNow)
         var settlement = Settlement()
         settlement.call = (
             plan, CallResult(kind: .transientFailure, requestId: "R-1", code: "ServiceUnavailable", attempts: 3)
@@ -187,7 +187,7 @@ struct JournalTests {
         // A call sent and never answered (the worker was killed): found once, at the next start.
         var second = plan
         second.id = 8
-        try journal.recordSent([second], at: Fixtures.fixedNow)
+        try await journal.recordSent([second], at: Fixtures.fixedNow)
         #expect(try await journal.recoverCalls() == CallRecovery(unanswered: 1, lastCallId: 8))
         #expect(try await journal.recoverCalls() == CallRecovery(unanswered: 0, lastCallId: 8))
         #expect(try await journal.summary().calls == 2)

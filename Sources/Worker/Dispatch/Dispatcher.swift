@@ -341,16 +341,10 @@ final class Dispatcher: Sendable {
 
     // MARK: - Calls out
 
-    /// Records the calls as sent (one transaction, before any request leaves), then makes each in a task of its
-    /// own, which also applies the result and stores the settlement: the loop hears of it only to start what the
-    /// freed slot allows.
+    /// Makes each call in a task of its own, which records it as sent, makes it, applies the result and stores
+    /// the settlement: the loop hears of it only to start what the freed slot allows.
     private func start(_ plans: [CallPlan], in group: inout DiscardingTaskGroup) {
         guard !plans.isEmpty else { return }
-        do {
-            try journal.recordSent(plans, at: Date())
-        } catch {
-            journalFailed(error)
-        }
         shared.withLock { $0.counters.calls += plans.count }
         for plan in plans {
             metrics.callStarted(names: plan.deviceNames.count, waited: plan.waited)
@@ -369,6 +363,12 @@ final class Dispatcher: Sendable {
     }
 
     private func make(_ plan: CallPlan) async -> CallResult {
+        // Before the request leaves (group commit: calls starting together share the transaction).
+        do {
+            try await journal.recordSent([plan], at: Date())
+        } catch {
+            journalFailed(error)
+        }
         let request = CancelOTATaskByDeviceRequest(
             productKey: plan.key.productKey,
             firmwareId: plan.key.firmwareId,

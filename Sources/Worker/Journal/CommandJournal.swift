@@ -34,8 +34,7 @@ public protocol CommandJournal: Sendable {
     func recoverCalls() async throws(WorkerError) -> CallRecovery
 
     /// Calls are about to be made: they and the segments they carry are stored before their first request leaves.
-    /// One short transaction for all of them, on the caller's thread (the dispatcher starts calls in batches).
-    func recordSent(_ calls: [CallPlan], at now: Date) throws(WorkerError)
+    func recordSent(_ calls: [CallPlan], at now: Date) async throws(WorkerError)
 
     /// Stores what one dispatcher step decided: the call's result, the segments' outcomes, the completed commands'
     /// replies (and the waiting duplicates' replies), in one transaction.

@@ -99,11 +99,11 @@ extension SQLiteJournal {
         }
     }
 
-    public func recordSent(_ calls: [CallPlan], at now: Date) throws(WorkerError) {
+    public func recordSent(_ calls: [CallPlan], at now: Date) async throws(WorkerError) {
         guard !calls.isEmpty else { return }
         let stamp = now.timeIntervalSince1970
         do {
-            try database.write { db in
+            try await grouped.write { db in
                 let call = try db.cachedStatement(
                     sql: """
                         INSERT INTO platformCall (id, state, productKey, firmwareId, jobId, iotInstanceId, deviceCount,
@@ -153,7 +153,7 @@ extension SQLiteJournal {
         let call = settlement.call
         let stamp = now.timeIntervalSince1970
         do {
-            return try await write { db -> [PendingReply] in
+            return try await grouped.write { db -> [PendingReply] in
                 if let (plan, result) = call {
                     try db.cachedStatement(
                         sql: """

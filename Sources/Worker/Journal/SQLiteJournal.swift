@@ -14,6 +14,8 @@ import Synchronization
 /// segment of a command not answered yet).
 public final class SQLiteJournal: CommandJournal {
     let database: any DatabaseWriter
+    /// The dispatcher's writes, committed in groups (see ``GroupCommit``).
+    let grouped: GroupCommit
     public let configuration: JournalConfiguration
     /// Duplicates waiting for their original's reply. Read and changed only inside write transactions (which the
     /// writer serialises), so that a command's completion skips the query for its duplicates when none wait.
@@ -47,6 +49,7 @@ public final class SQLiteJournal: CommandJournal {
         } catch {
             throw .journal("cannot open the journal at \(configuration.path ?? ":memory:"): \(error)")
         }
+        grouped = GroupCommit(database: database)
     }
 
     public var location: String { configuration.path ?? ":memory:" }
