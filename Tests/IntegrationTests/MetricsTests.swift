@@ -100,7 +100,6 @@ struct MetricsTests {
             #expect(scrape["ota_cancel_batch_keys_waiting"] == 0)
             #expect(scrape["ota_cancel_platform_throttled_total"] == 0)
             #expect(scrape["ota_cancel_call_bisections_total"] == 0)
-            #expect(scrape["ota_cancel_calls_lost_total"] == 0)
             #expect(scrape["ota_cancel_ready"] == 1)
             // Bounded labels: no topic, correlation id or device name ever becomes part of a series.
             let series = scrape.samples.keys.joined(separator: "\n")

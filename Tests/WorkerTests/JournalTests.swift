@@ -142,7 +142,7 @@ struct JournalTests {
         }
     }
 
-    @Test("calls: recorded as sent before they leave, answered with the segments they carried; lost ones are found")
+    @Test("calls: stored when they end, with the segments they carried; the outcomes so far come back")
     func callsAndOutcomes() async throws {
         let journal = try SQLiteJournal(configuration: .init(path: nil))
         guard case .execute(let id) = try journal.record(try Self.intakeDecision(), at: Fixtures.fixedNow) else {
@@ -164,9 +164,10 @@ struct JournalTests {
             parts: [segment],
             deadline: nil,
             waited: [0],
-            group: nil
+            group: nil,
+            sentAt: Fixtures.fixedNow
         )
-        try await journal.recordSent([plan], at: Fixtures.fixedNow)
+        #expect(try await journal.lastCallId() == 0)
         var settlement = Settlement()
         settlement.call = (
             plan, CallResult(kind: .transientFailure, requestId: "R-1", code: "ServiceUnavailable", attempts: 3)
@@ -184,13 +185,27 @@ struct JournalTests {
         #expect(again.outcomes[0] == settlement.outcomes[segment], "the segment's outcome so far comes back")
         #expect(again.calls == [CallTrace(callId: 7, requestId: "R-1", attempts: 3, shared: false)])
 
-        // A call sent and never answered (the worker was killed): found once, at the next start.
-        var second = plan
-        second.id = 8
-        try await journal.recordSent([second], at: Fixtures.fixedNow)
-        #expect(try await journal.recoverCalls() == CallRecovery(unanswered: 1, lastCallId: 8))
-        #expect(try await journal.recoverCalls() == CallRecovery(unanswered: 0, lastCallId: 8))
+        // Call ids go on after the stored ones; a call stopped by a shutdown is stored too (its names wait again).
+        #expect(try await journal.lastCallId() == 7)
+        var second = settlement
+        second.call = (
+            CallPlan(
+                id: 8,
+                key: key,
+                deviceNames: plan.deviceNames,
+                parts: [segment],
+                deadline: nil,
+                waited: [0],
+                group: nil,
+                sentAt: Fixtures.fixedNow
+            ),
+            CallResult(kind: .interrupted, attempts: 0)
+        )
+        _ = try await journal.record(second, at: Fixtures.fixedNow)
+        #expect(try await journal.lastCallId() == 8)
         #expect(try await journal.summary().calls == 2)
+        let traces = try #require(try await journal.unansweredCommands(after: 0, limit: 10).first).calls
+        #expect(traces.map(\.callId) == [7], "an interrupted call is no call the reply lists")
 
         // The command finishes: its reply is stored, its segment outcomes are no longer needed.
         let published = try await Self.complete(journal, id, accepted: try Self.accepted(try Self.intakeDecision()))

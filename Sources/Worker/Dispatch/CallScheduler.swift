@@ -277,7 +277,8 @@ public struct CallScheduler: Sendable {
             parts: parts,
             deadline: deadline,
             waited: waited,
-            group: group
+            group: group,
+            sentAt: now
         )
     }
 

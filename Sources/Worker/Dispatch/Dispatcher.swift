@@ -32,7 +32,6 @@ final class Dispatcher: Sendable {
         var expired = 0
         var requeued = 0
         var calls = 0
-        var lostCalls = 0
     }
 
     private enum Event: Sendable {
@@ -129,24 +128,16 @@ final class Dispatcher: Sendable {
 
     /// Runs until a drain completes.
     func run() async {
-        let recovery: CallRecovery
+        let lastCallId: Int64
         do {
-            recovery = try await journal.recoverCalls()
+            lastCallId = try await journal.lastCallId()
         } catch {
             journalFailed(error)
-        }
-        if recovery.unanswered > 0 {
-            logger.notice(
-                "calls were in flight when the worker last stopped; their devices are sent again",
-                metadata: ["ota.calls": "\(recovery.unanswered)"]
-            )
-            metrics.lostCalls(recovery.unanswered)
-            shared.withLock { $0.counters.lostCalls = recovery.unanswered }
         }
         core.withLock {
             $0.scheduler = CallScheduler(
                 configuration: configuration.scheduler,
-                firstCallId: recovery.lastCallId + 1,
+                firstCallId: lastCallId + 1,
                 seed: UInt64.random(in: .min ... .max)
             )
         }
@@ -341,8 +332,8 @@ final class Dispatcher: Sendable {
 
     // MARK: - Calls out
 
-    /// Makes each call in a task of its own, which records it as sent, makes it, applies the result and stores
-    /// the settlement: the loop hears of it only to start what the freed slot allows.
+    /// Makes each call in a task of its own, which also applies the result and stores the settlement (the call
+    /// with it): the loop hears of it only to start what the freed slot allows.
     private func start(_ plans: [CallPlan], in group: inout DiscardingTaskGroup) {
         guard !plans.isEmpty else { return }
         shared.withLock { $0.counters.calls += plans.count }
@@ -363,12 +354,6 @@ final class Dispatcher: Sendable {
     }
 
     private func make(_ plan: CallPlan) async -> CallResult {
-        // Before the request leaves (group commit: calls starting together share the transaction).
-        do {
-            try await journal.recordSent([plan], at: Date())
-        } catch {
-            journalFailed(error)
-        }
         let request = CancelOTATaskByDeviceRequest(
             productKey: plan.key.productKey,
             firmwareId: plan.key.firmwareId,

@@ -18,6 +18,8 @@ public struct CallPlan: Sendable, Hashable {
     public var waited: [TimeInterval]
     /// The bisection group the call serves, if it re-sends part of a call that failed for an unknown reason.
     public var group: Int64?
+    /// When the scheduler planned it (the call leaves right after).
+    public var sentAt: Date
 
     public init(
         id: Int64,
@@ -26,7 +28,8 @@ public struct CallPlan: Sendable, Hashable {
         parts: [SegmentID],
         deadline: Date?,
         waited: [TimeInterval],
-        group: Int64?
+        group: Int64?,
+        sentAt: Date
     ) {
         self.id = id
         self.key = key
@@ -35,6 +38,7 @@ public struct CallPlan: Sendable, Hashable {
         self.deadline = deadline
         self.waited = waited
         self.group = group
+        self.sentAt = sentAt
     }
 
     /// Whether the call carries names of more than one command.

@@ -8,10 +8,11 @@ public import Foundation
 /// The promises every backend keeps:
 /// - ``record(_:at:)`` has stored the message (and decided its duplicate status) when it returns: the broker's
 ///   PUBACK leaves only after that. It runs on the MQTT loop thread, as one short transaction.
-/// - A call is recorded as sent (``recordSent(_:at:)``) before any of its requests leaves, and its result, the
-///   outcomes of the segments it carried and the replies it completed in one transaction
-///   (``record(_:at:)-settlement``): after a crash, names already carried by an answered call are not sent again,
-///   and the calls that were in flight are known (``recoverCalls()``).
+/// - A call is stored when it has ended, with the command segments it carried, its result, the segments' outcomes and
+///   the replies it completed, in one transaction (``record(_:at:)-settlement``): after a crash, names already
+///   carried by an answered call are not sent again. (A call is not recorded before it leaves: that durable write
+///   would cost every lone command a quarter of its round trip; a call in flight at a crash is simply made again,
+///   which the platform's idempotent cancel allows.)
 /// - A reply is stored before it is published, and marked once the broker has it.
 public protocol CommandJournal: Sendable {
     /// Where the journal is, for logs (never credentials).
@@ -29,12 +30,8 @@ public protocol CommandJournal: Sendable {
     /// Accepted commands not yet answered with an id above `id`, oldest first, with what their earlier calls decided.
     func unansweredCommands(after id: Int64, limit: Int) async throws(WorkerError) -> [JournaledCommand]
 
-    /// Closes the calls left in flight by an earlier run (sent, never answered: their names are sent again) and
-    /// says how many there were and where call ids continue.
-    func recoverCalls() async throws(WorkerError) -> CallRecovery
-
-    /// Calls are about to be made: they and the segments they carry are stored before their first request leaves.
-    func recordSent(_ calls: [CallPlan], at now: Date) async throws(WorkerError)
+    /// The largest call id stored: new calls start after it.
+    func lastCallId() async throws(WorkerError) -> Int64
 
     /// Stores what one dispatcher step decided: the call's result, the segments' outcomes, the completed commands'
     /// replies (and the waiting duplicates' replies), in one transaction.
@@ -178,19 +175,6 @@ public struct JournaledCommand: Sendable {
     }
 }
 
-/// The calls an earlier run left in flight.
-public struct CallRecovery: Sendable, Hashable {
-    /// Calls recorded as sent and never answered (each may or may not have reached the platform).
-    public var unanswered: Int
-    /// The largest call id stored: new calls start after it.
-    public var lastCallId: Int64
-
-    public init(unanswered: Int, lastCallId: Int64) {
-        self.unanswered = unanswered
-        self.lastCallId = lastCallId
-    }
-}
-
 /// What the journal holds.
 public struct JournalSummary: Sendable, Hashable {
     /// Commands accepted and not answered yet.
@@ -203,10 +187,8 @@ public struct JournalSummary: Sendable, Hashable {
     public var finished = 0
     /// Entries whose reply can never be published.
     public var undeliverable = 0
-    /// Platform calls stored (sent, answered or lost).
+    /// Platform calls stored (each with its result).
     public var calls = 0
-    /// Calls an earlier run left in flight (recorded as sent, never answered).
-    public var lostCalls = 0
 
     public init() {}
 }

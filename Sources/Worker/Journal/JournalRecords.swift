@@ -40,13 +40,12 @@ package enum MessageState: String, Sendable, Hashable, Codable, DatabaseValueCon
     package var hasReply: Bool { self == .done || self == .replied || self == .undeliverable }
 }
 
-/// Where a platform call is (the `platformCall.state` column).
+/// How a stored platform call ended (the `platformCall.state` column).
 enum CallState: String, Sendable, Hashable, Codable, DatabaseValueConvertible {
-    /// Recorded before its first request left; not answered yet.
-    case sent
+    /// The platform answered (success or failure).
     case answered
-    /// Sent by an earlier run that stopped before the answer: it may or may not have reached the platform.
-    case lost
+    /// The worker stopped it before an answer (shutdown): its names were sent again later.
+    case interrupted
 }
 
 /// A `segmentOutcome` row: the latest outcome of one segment of a command not answered yet.

@@ -83,51 +83,11 @@ extension SQLiteJournal {
         return commands
     }
 
-    public func recoverCalls() async throws(WorkerError) -> CallRecovery {
+    public func lastCallId() async throws(WorkerError) -> Int64 {
         do {
-            return try await write { db in
-                try db.execute(
-                    sql: "UPDATE platformCall SET state = ? WHERE state = ?",
-                    arguments: [CallState.lost, CallState.sent]
-                )
-                let lost = db.changesCount
-                let last = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM platformCall") ?? 0
-                return CallRecovery(unanswered: lost, lastCallId: last)
-            }
+            return try await read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM platformCall") ?? 0 }
         } catch {
-            throw .journal("cannot recover the calls in flight: \(error)")
-        }
-    }
-
-    public func recordSent(_ calls: [CallPlan], at now: Date) async throws(WorkerError) {
-        guard !calls.isEmpty else { return }
-        let stamp = now.timeIntervalSince1970
-        do {
-            try await grouped.write { db in
-                let call = try db.cachedStatement(
-                    sql: """
-                        INSERT INTO platformCall (id, state, productKey, firmwareId, jobId, iotInstanceId, deviceCount,
-                                                  shared, sentAt)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """
-                )
-                let part = try db.cachedStatement(
-                    sql: "INSERT INTO callPart (callId, messageId, segment) VALUES (?, ?, ?)"
-                )
-                for plan in calls {
-                    try call.execute(
-                        arguments: [
-                            plan.id, CallState.sent, plan.key.productKey, plan.key.firmwareId, plan.key.jobId,
-                            plan.key.iotInstanceId, plan.deviceNames.count, plan.isShared, stamp,
-                        ]
-                    )
-                    for segment in plan.parts {
-                        try part.execute(arguments: [plan.id, segment.command, segment.index])
-                    }
-                }
-            }
-        } catch {
-            throw .journal("cannot record \(calls.count) platform call(s) as sent: \(error)")
+            throw .journal("cannot read the last call id: \(error)")
         }
     }
 
@@ -152,21 +112,31 @@ extension SQLiteJournal {
         }
         let call = settlement.call
         let stamp = now.timeIntervalSince1970
+        let sentAt = (settlement.call?.plan.sentAt ?? now).timeIntervalSince1970
         do {
             return try await grouped.write { db -> [PendingReply] in
                 if let (plan, result) = call {
                     try db.cachedStatement(
                         sql: """
-                            UPDATE platformCall SET state = ?, answeredAt = ?, succeeded = ?, code = ?, message = ?,
-                                httpStatus = ?, attempts = ?, requestId = ? WHERE id = ?
+                            INSERT INTO platformCall (id, state, productKey, firmwareId, jobId, iotInstanceId,
+                                deviceCount, shared, sentAt, answeredAt, succeeded, code, message, httpStatus,
+                                attempts, requestId)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """
                     ).execute(
                         arguments: [
-                            result.kind == .interrupted ? CallState.lost : CallState.answered, stamp,
-                            result.kind == .succeeded, result.code, result.message, result.httpStatus, result.attempts,
-                            result.requestId, plan.id,
+                            plan.id, result.kind == .interrupted ? CallState.interrupted : CallState.answered,
+                            plan.key.productKey, plan.key.firmwareId, plan.key.jobId, plan.key.iotInstanceId,
+                            plan.deviceNames.count, plan.isShared, sentAt, stamp, result.kind == .succeeded,
+                            result.code, result.message, result.httpStatus, result.attempts, result.requestId,
                         ]
                     )
+                    let part = try db.cachedStatement(
+                        sql: "INSERT INTO callPart (callId, messageId, segment) VALUES (?, ?, ?)"
+                    )
+                    for segment in plan.parts {
+                        try part.execute(arguments: [plan.id, segment.command, segment.index])
+                    }
                 }
                 if !outcomes.isEmpty {
                     let save = try db.cachedStatement(

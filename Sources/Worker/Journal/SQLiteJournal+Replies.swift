@@ -115,10 +115,9 @@ extension SQLiteJournal {
                 if deleted > 0 {
                     try db.execute(
                         sql: """
-                            DELETE FROM platformCall WHERE state != ?
-                                AND NOT EXISTS (SELECT 1 FROM callPart WHERE callId = platformCall.id)
-                            """,
-                        arguments: [CallState.sent]
+                            DELETE FROM platformCall
+                            WHERE NOT EXISTS (SELECT 1 FROM callPart WHERE callId = platformCall.id)
+                            """
                     )
                 }
                 return deleted
@@ -144,12 +143,6 @@ extension SQLiteJournal {
                     }
                 }
                 summary.calls = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM platformCall") ?? 0
-                summary.lostCalls =
-                    try Int.fetchOne(
-                        db,
-                        sql: "SELECT COUNT(*) FROM platformCall WHERE state = ?",
-                        arguments: [CallState.lost]
-                    ) ?? 0
                 return summary
             }
         } catch {

@@ -104,7 +104,7 @@ public final class SQLiteJournal: CommandJournal {
                     ALTER TABLE segmentOutcome RENAME COLUMN batch TO segment;
                     CREATE TABLE platformCall (
                         id INTEGER PRIMARY KEY,
-                        state TEXT NOT NULL,           -- CallState
+                        state TEXT NOT NULL,           -- CallState: answered | interrupted
                         productKey TEXT NOT NULL,
                         firmwareId TEXT NOT NULL,
                         jobId TEXT,
@@ -120,7 +120,6 @@ public final class SQLiteJournal: CommandJournal {
                         attempts INTEGER,
                         requestId TEXT
                     );
-                    CREATE INDEX platformCallSent ON platformCall(state) WHERE state = 'sent';
                     CREATE TABLE callPart (
                         callId INTEGER NOT NULL REFERENCES platformCall(id) ON DELETE CASCADE,
                         messageId INTEGER NOT NULL REFERENCES message(id) ON DELETE CASCADE,

@@ -12,8 +12,8 @@ import Synchronization
 /// marks each acknowledged reply in the journal and records those that can never be delivered.
 ///
 /// Nothing the broker has had acknowledged exists only in memory: a message is journaled inside the MQTT
-/// callback (its PUBACK leaves after the callback returns), every platform call is recorded before it is made
-/// and when it ends, and a reply is stored before it is published. `run()` first replays what a previous run
+/// callback (its PUBACK leaves after the callback returns), every platform call is recorded when it ends, with
+/// the segments it carried, and a reply is stored before it is published. `run()` first replays what a previous run
 /// left: stored replies not yet acknowledged are published again, accepted commands are served (names already
 /// carried by an answered call are not sent again).
 ///
@@ -54,8 +54,6 @@ public final class CancelWorkerService: Service, Sendable {
         public var deadLettered = 0
         /// Platform calls made.
         public var calls = 0
-        /// Calls an earlier run left in flight (found at start-up; their names were sent again).
-        public var lostCalls = 0
         public var repliesPublished = 0
         public var replayedReplies = 0
         public var publishFailures = 0
@@ -143,7 +141,6 @@ public final class CancelWorkerService: Service, Sendable {
         counters.expired += dispatched.expired
         counters.retried = dispatched.requeued
         counters.calls = dispatched.calls
-        counters.lostCalls = dispatched.lostCalls
         return counters
     }
 

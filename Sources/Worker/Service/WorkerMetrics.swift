@@ -44,8 +44,7 @@ public struct WorkerMetrics: Sendable {
         public static let throttled = "ota_cancel_platform_throttled_total"
         /// Counter of shared calls whose permanent failure named no culprit, split in two to find it.
         public static let bisections = "ota_cancel_call_bisections_total"
-        /// Counter of calls an earlier run left in flight (sent, never answered): their names are sent again.
-        public static let callsLost = "ota_cancel_calls_lost_total"
+
         /// Counter of platform calls (each with its own retries inside), by `result`: `success` or the failure's
         /// bounded short description (`timeout`, `platform:Throttling.User`, `http_status:503`, ...).
         public static let platformCalls = "ota_cancel_platform_calls_total"
@@ -88,7 +87,6 @@ public struct WorkerMetrics: Sendable {
     private let largestKeyQueue: Gauge
     private let throttled: Counter
     private let bisections: Counter
-    private let callsLost: Counter
 
     /// Makes every fixed series from `factory`.
     ///
@@ -130,7 +128,6 @@ public struct WorkerMetrics: Sendable {
         largestKeyQueue = Gauge(label: Name.largestKeyQueue, factory: factory)
         throttled = Counter(label: Name.throttled, factory: factory)
         bisections = Counter(label: Name.bisections, factory: factory)
-        callsLost = Counter(label: Name.callsLost, factory: factory)
     }
 
     /// One message taken in.
@@ -171,11 +168,6 @@ public struct WorkerMetrics: Sendable {
     /// A shared call's failure was split to find its culprit.
     func bisected() {
         bisections.increment()
-    }
-
-    /// Calls an earlier run left in flight.
-    func lostCalls(_ count: Int) {
-        if count > 0 { callsLost.increment(by: count) }
     }
 
     /// One platform call ended.
