@@ -15,14 +15,7 @@ extension Dispatcher {
             iotInstanceId: accepted.command.iotInstanceId,
             maxPerCall: configuration.scheduler.maxNamesPerCall
         )
-        var reply = CancelReply(
-            correlationId: accepted.correlationId,
-            status: .succeeded,
-            receivedAt: accepted.receivedAt,
-            completedAt: now
-        )
-        reply.echo(accepted.command)
-        reply.deadline = accepted.deadline
+        var reply = CancelReply(answering: accepted, completedAt: now)
         reply.plannedCalls = batches.map { batch in
             let signed = platform.signedRequest(for: batch, timestamp: now, nonce: RPCNonce.make())
             return .init(method: method.rawValue, deviceNames: batch.deviceNames, stringToSign: signed.stringToSign)

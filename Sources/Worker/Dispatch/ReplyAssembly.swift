@@ -14,14 +14,7 @@ enum ReplyAssembly {
         calls: [CallTrace],
         now: Date
     ) -> CancelReply {
-        var reply = CancelReply(
-            correlationId: accepted.correlationId,
-            status: .succeeded,
-            receivedAt: accepted.receivedAt,
-            completedAt: now
-        )
-        reply.echo(accepted.command)
-        reply.deadline = accepted.deadline
+        var reply = CancelReply(answering: accepted, completedAt: now)
         reply.deviceCount = segments.reduce(0) { $0 + $1.count }
 
         var cancelled = [String]()
@@ -64,5 +57,19 @@ enum ReplyAssembly {
             reply.status = .failed
         }
         return reply
+    }
+}
+
+extension CancelReply {
+    /// A reply to `accepted` that echoes its identifiers, audit fields and deadline; `succeeded` until told otherwise.
+    init(answering accepted: AcceptedCommand, completedAt: Date) {
+        self.init(
+            correlationId: accepted.correlationId,
+            status: .succeeded,
+            receivedAt: accepted.receivedAt,
+            completedAt: completedAt
+        )
+        echo(accepted.command)
+        deadline = accepted.deadline
     }
 }
