@@ -206,7 +206,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "JSONSchema", "PlatformAPI", "Mosquitto"],
+            dependencies: [
+                "Worker", "JSONSchema", "PlatformAPI", "Mosquitto", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

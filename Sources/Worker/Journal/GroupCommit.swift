@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import GRDB
+package import GRDB
 import Synchronization
 
 /// Group commit: the dispatcher's writes (calls sent, settlements) that arrive while a transaction is being written
@@ -9,7 +9,7 @@ import Synchronization
 /// Each write runs in a savepoint of its own, so one that fails is rolled back alone and the others still commit;
 /// the failure goes to its own caller. The transaction runs in a task of its own: a caller's cancellation (a
 /// worker shutting down) cannot interrupt a write it handed over.
-final class GroupCommit: Sendable {
+package final class GroupCommit: Sendable {
     /// A write waiting for its transaction: runs in it, then tells its caller.
     private struct Item: Sendable {
         /// Runs the write in a savepoint; returns how to resume the caller (after the commit).
@@ -26,7 +26,7 @@ final class GroupCommit: Sendable {
     private let database: any DatabaseWriter
     private let state = Mutex(State())
 
-    init(database: any DatabaseWriter) {
+    package init(database: any DatabaseWriter) {
         self.database = database
     }
 
@@ -34,7 +34,7 @@ final class GroupCommit: Sendable {
     ///
     /// When no transaction is being written the caller writes one itself, with whatever else is queued: a lone
     /// write costs no more than a plain one. Otherwise it queues and waits for the writer of the next one.
-    func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    package func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let leads = state.withLock { state -> Bool in
             defer { state.flushing = true }
             return !state.flushing
