@@ -163,6 +163,70 @@ public struct PlatformAPIError: Error, Sendable, Hashable, CustomStringConvertib
         }
     }
 
+    /// A failure's kind in a fixed, small vocabulary, for metric labels: the platform's own code can be anything
+    /// it answers, which would make the number of series unbounded.
+    public enum Category: String, Sendable, Hashable, CaseIterable {
+        /// Flow control (`Throttling*`, HTTP 429).
+        case throttled
+        /// Authentication or authorisation: signature, AccessKey, timestamp, permissions.
+        case signature
+        /// Something the call names does not exist (product, firmware, job, device, instance, action).
+        case notFound = "not_found"
+        /// The request is malformed or refused as invalid (by the platform or before sending).
+        case invalid
+        /// The platform failed (5xx, `InternalError`, `ServiceUnavailable`, `iot.system.SystemException`).
+        case serverError = "server_error"
+        /// No answer in time (an attempt's timeout, or the command's deadline).
+        case timeout
+        /// The connection could not be made or broke.
+        case transport
+        /// Anything else (an unreadable answer, a cancelled call, an unknown code).
+        case other
+    }
+
+    /// This failure's ``Category``.
+    public var category: Category {
+        if Self.isThrottling(platformCode: platformCode, httpStatus: httpStatus) { return .throttled }
+        switch code {
+        case .transport: return .transport
+        case .timeout, .deadlineExceeded:
+            // A deadline that stopped retries carries the last platform answer: that is the better account.
+            if code == .deadlineExceeded, platformCode != nil || httpStatus != nil {
+                return Self.category(platformCode: platformCode, httpStatus: httpStatus)
+            }
+            return .timeout
+        case .invalidRequest: return .invalid
+        case .platform, .httpStatus: return Self.category(platformCode: platformCode, httpStatus: httpStatus)
+        default: return .other
+        }
+    }
+
+    private static func category(platformCode: String?, httpStatus: Int?) -> Category {
+        if isThrottling(platformCode: platformCode, httpStatus: httpStatus) { return .throttled }
+        if let lowered = platformCode?.lowercased(), !lowered.isEmpty {
+            if ["internalerror", "serviceunavailable", "iot.system.systemexception"].contains(lowered) {
+                return .serverError
+            }
+            if lowered.hasPrefix("signature") || lowered.hasPrefix("incompletesignature")
+                || lowered.hasPrefix("invalidaccesskeyid") || lowered.hasPrefix("invalidtimestamp")
+                || lowered.hasPrefix("forbidden") || lowered.contains("permissiondeny")
+            {
+                return .signature
+            }
+            if lowered.contains("notfound") || lowered.contains("notexist") { return .notFound }
+            if lowered.contains("invalid") || lowered.contains("illegal") || lowered.contains("missing")
+                || lowered.contains("null") || lowered.contains("none")
+            {
+                return .invalid
+            }
+        }
+        if let httpStatus, httpStatus >= 500 { return .serverError }
+        if httpStatus == 401 || httpStatus == 403 { return .signature }
+        if httpStatus == 404 { return .notFound }
+        if let httpStatus, (400..<500).contains(httpStatus), platformCode == nil { return .invalid }
+        return .other
+    }
+
     // MARK: Classification
 
     /// Platform error codes that are worth retrying (DESIGN §3, reference/platform-api.md §5).

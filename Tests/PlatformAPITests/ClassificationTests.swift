@@ -96,4 +96,59 @@ struct ClassificationTests {
         #expect(weird.shortDescription.allSatisfy { $0.isASCII && !$0.isWhitespace })
         #expect(error.file.hasSuffix("ClassificationTests.swift"))
     }
+
+    @Test(
+        "metric categories: a fixed vocabulary, whatever the platform answers",
+        arguments: [
+            (
+                PlatformAPIError(code: .platform, message: "", platformCode: "Throttling.User", httpStatus: 400),
+                "throttled"
+            ),
+            (PlatformAPIError(code: .httpStatus, message: "", httpStatus: 429), "throttled"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "SignatureDoesNotMatch"), "signature"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "InvalidAccessKeyId.NotFound"), "signature"),
+            (
+                PlatformAPIError(code: .platform, message: "", platformCode: "Forbidden.RAM", httpStatus: 403),
+                "signature"
+            ),
+            (
+                PlatformAPIError(code: .platform, message: "", platformCode: "iot.common.RamActionPermissionDeny"),
+                "signature"
+            ),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "iot.device.NotExistedDevice"), "not_found"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "iot.ota.FirmwareNotFound"), "not_found"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "iot.prod.NotExistedProduct"), "not_found"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "iot.system.IllegalRequest"), "invalid"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "iot.device.NullDeviceName"), "invalid"),
+            (
+                PlatformAPIError(code: .platform, message: "", platformCode: "MissingParameter", httpStatus: 400),
+                "invalid"
+            ),
+            (PlatformAPIError(code: .invalidRequest, message: "too many names"), "invalid"),
+            (
+                PlatformAPIError(code: .platform, message: "", platformCode: "ServiceUnavailable", httpStatus: 503),
+                "server_error"
+            ),
+            (
+                PlatformAPIError(code: .platform, message: "", platformCode: "iot.system.SystemException"),
+                "server_error"
+            ),
+            (PlatformAPIError(code: .httpStatus, message: "", httpStatus: 502), "server_error"),
+            (PlatformAPIError(code: .timeout, message: ""), "timeout"),
+            (PlatformAPIError(code: .deadlineExceeded, message: ""), "timeout"),
+            (
+                PlatformAPIError(code: .deadlineExceeded, message: "", platformCode: "ServiceUnavailable"),
+                "server_error"
+            ),
+            (PlatformAPIError(code: .transport, message: ""), "transport"),
+            (PlatformAPIError(code: .invalidResponse, message: ""), "other"),
+            (PlatformAPIError(code: .cancelled, message: ""), "other"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "Some.Code.We.Never.Saw"), "other"),
+            (PlatformAPIError(code: .platform, message: "", platformCode: "x\u{1B}[31m\nlabel=\"evil\""), "other"),
+        ]
+    )
+    func categories(_ error: PlatformAPIError, _ expected: String) {
+        #expect(error.category.rawValue == expected)
+        #expect(PlatformAPIError.Category.allCases.map(\.rawValue).contains(error.category.rawValue))
+    }
 }

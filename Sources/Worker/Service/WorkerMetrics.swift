@@ -46,7 +46,9 @@ public struct WorkerMetrics: Sendable {
         public static let bisections = "ota_cancel_call_bisections_total"
 
         /// Counter of platform calls (each with its own retries inside), by `result`: `success` or the failure's
-        /// bounded short description (`timeout`, `platform:Throttling.User`, `http_status:503`, ...).
+        /// category from a fixed vocabulary (``PlatformAPIError/Category``: `throttled`, `signature`,
+        /// `not_found`, `invalid`, `server_error`, `timeout`, `transport`, `other`), never the platform's own
+        /// code, which would make the series unbounded.
         public static let platformCalls = "ota_cancel_platform_calls_total"
         /// Histogram of one platform call's duration, pacing and retries included.
         public static let platformCallDuration = "ota_cancel_platform_call_duration_seconds"
@@ -68,12 +70,12 @@ public struct WorkerMetrics: Sendable {
         case deadLetter = "dead_letter"
     }
 
-    private let factory: any MetricsFactory
     private let messages: [MessageOutcome: Counter]
     private let completed: [CancelReply.Status: Counter]
     private let retries: Counter
     private let commandDuration: Timer
     private let platformSuccesses: Counter
+    private let platformFailures: [PlatformAPIError.Category: Counter]
     private let platformDuration: Timer
     private let published: Counter
     private let publishFailures: Counter
@@ -93,7 +95,6 @@ public struct WorkerMetrics: Sendable {
     /// - Parameter factory: where the handles come from. Default `MetricsSystem.factory` (the task-local factory
     ///   if one is bound, else the global one).
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
-        self.factory = factory
         messages = Dictionary(
             uniqueKeysWithValues: MessageOutcome.allCases.map {
                 ($0, Counter(label: Name.messages, dimensions: [("outcome", $0.rawValue)], factory: factory))
@@ -108,6 +109,11 @@ public struct WorkerMetrics: Sendable {
         retries = Counter(label: Name.commandRetries, factory: factory)
         commandDuration = Timer(label: Name.commandDuration, factory: factory)
         platformSuccesses = Counter(label: Name.platformCalls, dimensions: [("result", "success")], factory: factory)
+        platformFailures = Dictionary(
+            uniqueKeysWithValues: PlatformAPIError.Category.allCases.map {
+                ($0, Counter(label: Name.platformCalls, dimensions: [("result", $0.rawValue)], factory: factory))
+            }
+        )
         platformDuration = Timer(label: Name.platformCallDuration, factory: factory)
         published = Counter(label: Name.repliesPublished, factory: factory)
         publishFailures = Counter(label: Name.replyPublishFailures, factory: factory)
@@ -174,11 +180,7 @@ public struct WorkerMetrics: Sendable {
     func platformCall(_ result: Result<Void, PlatformAPIError>, duration: Duration) {
         switch result {
         case .success: platformSuccesses.increment()
-        case .failure(let error):
-            // Made on demand: the failure kinds are many but bounded (see `shortDescription`); a factory
-            // hands back the same series for the same label and dimensions.
-            Counter(label: Name.platformCalls, dimensions: [("result", error.shortDescription)], factory: factory)
-                .increment()
+        case .failure(let error): platformFailures[error.category]?.increment()
         }
         platformDuration.recordNanoseconds(duration.nanoseconds)
     }
