@@ -206,10 +206,12 @@ struct DurabilityTests {
         let state = try Self.temporaryDirectory("ota-crash")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let total = 2_000
-        let maxInFlight = 32
+        // Coalesced, 2,000 commands need only about ten calls: slow calls, few at a time, so that the kills land
+        // while commands are still being processed.
+        let maxInFlight = 2
         try await withMosquittoBroker(persistence: false, extraConfig: ["max_queued_messages 0"]) { broker in
             try await withPlatformSimulator(
-                configuration: SimulatorConfiguration(generateDevices: total, qps: 0, latency: .milliseconds(5)),
+                configuration: SimulatorConfiguration(generateDevices: total, qps: 0, latency: .milliseconds(250)),
                 logger: Self.quietLogger
             ) { simulator in
                 let requester = try await Collector.subscribed(to: ["ota/cancel/reply/crash"], port: broker.port)
