@@ -102,10 +102,20 @@ struct StateDirectoryLockService: Service {
 
 extension WorkerMetrics {
     /// A Prometheus factory with buckets that fit the worker's histograms: names per call run from 1 to 200 (the
-    /// default value buckets stop at 10), waits before a call from a millisecond to minutes.
+    /// default value buckets stop at 10), waits before a call from a millisecond to minutes, command and call
+    /// durations up to the default deadline of an hour.
     static func prometheusFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.valueHistogramBuckets[Name.namesPerCall] = [1, 2, 5, 10, 20, 50, 100, 150, 199, 200]
+        // A command may be retried until its deadline (an hour by default): its duration and a call's (pacing and
+        // retries included) need buckets that far; the default ones stop at 10 s.
+        let longDurations: [Duration] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5), .seconds(10),
+            .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600), .seconds(1_800), .seconds(3_600),
+        ]
+        factory.durationHistogramBuckets[Name.commandDuration] = longDurations
+        factory.durationHistogramBuckets[Name.platformCallDuration] = longDurations
         factory.durationHistogramBuckets[Name.callWait] = [
             .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(250),
             .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(120),

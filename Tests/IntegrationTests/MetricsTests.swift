@@ -85,6 +85,10 @@ struct MetricsTests {
             #expect(scrape[#"ota_cancel_messages_total{outcome="dead_letter"}"#] == 0)
             #expect(scrape[#"ota_cancel_commands_completed_total{status="succeeded"}"#] == 2)
             #expect(scrape[#"ota_cancel_commands_completed_total{status="failed"}"#] == 1)
+            // The rejection is a command answered too (at intake); its duration is not timed.
+            #expect(scrape[#"ota_cancel_commands_completed_total{status="rejected"}"#] == 1)
+            #expect(scrape[#"ota_cancel_commands_completed_total{status="expired"}"#] == 0)
+            #expect(scrape[#"ota_cancel_command_duration_seconds_bucket{le="3600.0"}"#] == 3, "buckets up to an hour")
             #expect(scrape[#"ota_cancel_platform_calls_total{result="success"}"#] == 2)
             #expect(scrape[#"ota_cancel_platform_calls_total{result="not_found"}"#] == 1)
             // Every failure category is a series from the start (a dashboard sees 0, not nothing), and no other.

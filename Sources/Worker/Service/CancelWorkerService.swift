@@ -229,6 +229,13 @@ public final class CancelWorkerService: Service, Sendable {
                 }
             }
         metrics.message(outcome)
+        if case .publish(_, let why) = verdict {
+            switch why {
+            case .rejected, .conflict: metrics.answeredAtIntake(.rejected)
+            case .expired: metrics.answeredAtIntake(.expired)
+            case .deadLetter, .duplicate: break
+            }
+        }
         state.withLock { state in
             state.counters.received += 1
             switch outcome {

@@ -20,7 +20,8 @@ public struct WorkerMetrics: Sendable {
         /// (answered from, or waiting for, an earlier command with the same key), `rejected`, `expired`,
         /// `dead_letter`.
         public static let messages = "ota_cancel_messages_total"
-        /// Counter of commands answered after execution, by `status` (the reply's status).
+        /// Counter of commands answered, by `status` (the reply's status): those executed, and those rejected or
+        /// expired at intake (a duplicate's reply repeats its original's and is not counted again).
         public static let commandsCompleted = "ota_cancel_commands_completed_total"
         /// Counter of segments (a command's names for one call) put back in their queue: after a transient
         /// failure (sent again after a backoff), a failure split to find its culprit, or an interrupted call.
@@ -145,6 +146,12 @@ public struct WorkerMetrics: Sendable {
     func completed(_ status: CancelReply.Status, duration: Duration) {
         completed[status]?.increment()
         commandDuration.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// One command answered at intake, without execution (rejected, or expired on arrival): counted, but not
+    /// timed (its "duration" would say nothing about the platform path).
+    func answeredAtIntake(_ status: CancelReply.Status) {
+        completed[status]?.increment()
     }
 
     /// Segments put back in their queue.
