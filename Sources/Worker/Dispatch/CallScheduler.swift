@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 public import Foundation
+import PlatformAPI
 
 /// The dispatcher's decisions, without I/O: which device names wait for which key, which go into the next call,
 /// what a call's result means for each command, when a command is finished and what its reply says.
@@ -139,11 +140,16 @@ public struct CallScheduler: Sendable {
         now: Date
     ) -> Settlement? {
         guard entries[id] == nil else { return nil }
-        let names = accepted.command.deviceNames
-        let size = configuration.maxNamesPerCall
-        let segments = stride(from: 0, to: names.count, by: size).map {
-            Array(names[$0..<min($0 + size, names.count)])
-        }
+        // The same cut as the calls a dry run plans: the calls the command would make alone.
+        let command = accepted.command
+        let segments = CancelOTATaskByDeviceRequest.batches(
+            productKey: command.productKey,
+            firmwareId: command.firmwareId,
+            deviceNames: command.deviceNames,
+            jobId: command.jobId,
+            iotInstanceId: command.iotInstanceId,
+            maxPerCall: configuration.maxNamesPerCall
+        ).map(\.deviceNames)
         var slim = accepted
         // The names live in `segments` from here on; the payload is in the journal.
         slim.command.deviceNames = []

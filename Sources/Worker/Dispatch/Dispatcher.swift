@@ -11,10 +11,9 @@ import Synchronization
 ///
 /// One path from "journaled" to "running": a command journaled by the intake is handed over in memory
 /// (``submit(_:_:)``); when the hand-off is full, or at start-up, the dispatcher reads it from the journal instead.
-/// Every decision is the scheduler's; this type only sequences effects:
-/// 1. a call is recorded as sent before its first request leaves;
-/// 2. its result goes to the scheduler, and what the scheduler settled (segment outcomes, replies) is stored in
-///    one transaction before any reply is published.
+/// Every decision is the scheduler's; this type only sequences effects: a call's result goes to the scheduler,
+/// and what the scheduler settled (the call with the segments it carried, segment outcomes, replies) is stored in
+/// one transaction before any reply is published.
 final class Dispatcher: Sendable {
     struct Configuration: Sendable {
         /// Most platform calls at once.

@@ -11,7 +11,7 @@ public import Foundation
 /// - A call is stored when it has ended, with the command segments it carried, its result, the segments' outcomes and
 ///   the replies it completed, in one transaction (``record(_:at:)-settlement``): after a crash, names already
 ///   carried by an answered call are not sent again. (A call is not recorded before it leaves: that durable write
-///   would cost every lone command a quarter of its round trip; a call in flight at a crash is simply made again,
+///   would cost every lone command about a tenth of its round trip; a call in flight at a crash is simply made again,
 ///   which the platform's idempotent cancel allows.)
 /// - A reply is stored before it is published, and marked once the broker has it.
 public protocol CommandJournal: Sendable {

@@ -97,22 +97,13 @@ package final class GroupCommit: Sendable {
         return value!
     }
 
-    /// One transaction for `batch`; then each caller is told.
-    ///
-    /// GRDB ends an async write with `CancellationError` (rolled back) when the awaiting task is cancelled, as the
-    /// worker's tasks are when it stops, exactly when a result must still be stored: the write is then made again
-    /// from a task of its own, which no cancellation reaches (the rollback makes repeating safe).
+    /// One transaction for `batch`, which the caller's cancellation cannot interrupt (see
+    /// ``SQLiteJournal/uncancellable(_:)``); then each caller is told.
     private func commit(_ batch: [Item]) async {
         let database = database
-        let write: @Sendable () async throws -> [@Sendable () -> Void] = {
-            try await database.write { db in batch.map { $0.run(db) } }
-        }
         do {
-            let resumes: [@Sendable () -> Void]
-            do {
-                resumes = try await write()
-            } catch is CancellationError {
-                resumes = try await Task { try await write() }.value
+            let resumes = try await SQLiteJournal.uncancellable {
+                try await database.write { db in batch.map { $0.run(db) } }
             }
             for resume in resumes { resume() }
         } catch {

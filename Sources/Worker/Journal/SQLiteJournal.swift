@@ -155,7 +155,7 @@ public final class SQLiteJournal: CommandJournal {
     /// cancelled, and the worker cancels its tasks when it shuts down: exactly when a call's outcome or a reply's
     /// acknowledgement must still be recorded. Repeating is safe: that error means the transaction did not
     /// commit. The common path pays nothing for it.
-    private static func uncancellable<T: Sendable>(
+    static func uncancellable<T: Sendable>(
         _ access: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         do {
