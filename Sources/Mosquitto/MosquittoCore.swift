@@ -40,6 +40,8 @@ struct SharedState: Sendable {
     var attemptErrorLog: [String] = []
     /// The Maximum Packet Size of the last CONNACK (MQTT 5), `nil` when the broker announced none.
     var brokerMaximumPacketSize: UInt32?
+    /// Why the last connection attempt failed, while the loop retries (cleared by a CONNACK that accepts us).
+    var lastAttemptFailure: MosquittoError?
 }
 
 /// The part of a client that the C callbacks and the network-loop thread reach.
@@ -224,6 +226,7 @@ final class MosquittoCore: Sendable {
                     "mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)",
                 ]
                 if let tlsFailure { metadata["mqtt.tls_error"] = "\(tlsFailure.message)" }
+                shared.withLock { $0.lastAttemptFailure = tlsFailure ?? failure }
                 logger.warning("MQTT connect attempt failed; retrying", metadata: metadata)
                 if sleeper.sleep(for: delay) {
                     rc = MosquittoError.ResultCode.noConn.rawValue
@@ -366,6 +369,7 @@ final class MosquittoCore: Sendable {
         let sessionPresent = flags & 1 == 1
         update { state in
             state.brokerMaximumPacketSize = maximumPacketSize
+            if returnCode == 0 { state.lastAttemptFailure = nil }
             if !sessionPresent {
                 for index in state.subscriptions.indices { state.subscriptions[index].confirmed = false }
             }

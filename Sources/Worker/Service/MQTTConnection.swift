@@ -18,6 +18,9 @@ final class MQTTConnection: Sendable {
         var initialDelay: Duration = .seconds(1)
         /// Longest delay between attempts. Default 60 s.
         var maximumDelay: Duration = .seconds(60)
+        /// With ``exitOnFailure``: the longest time without a connection, at start or after losing it, before
+        /// the worker gives up. Default 30 s.
+        var connectTimeout: Duration = .seconds(30)
     }
 
     private struct State {
@@ -25,6 +28,8 @@ final class MQTTConnection: Sendable {
         var connected = false
         var subscribed = false
         var stopping = false
+        /// When the connection was lost, while it is not back.
+        var lostSince: ContinuousClock.Instant?
     }
 
     private let configuration: MosquittoConfiguration
@@ -67,7 +72,7 @@ final class MQTTConnection: Sendable {
             if stopping { break }
             var failure: (any Error)?
             do {
-                let sessionPresent = try await client.connect()
+                let sessionPresent = try await connect(client)
                 try await client.subscribe(to: [subscription])
                 state.withLock {
                     $0.connected = true
@@ -92,9 +97,13 @@ final class MQTTConnection: Sendable {
                 $0.client = nil
                 $0.connected = false
                 $0.subscribed = false
+                $0.lostSince = nil
             }
             await client.disconnect()
-            guard let failure, !state.withLock({ $0.stopping }) else { return }
+            guard var failure, !state.withLock({ $0.stopping }) else { return }
+            if let mosquitto = failure as? MosquittoError {
+                failure = WorkerError.mqtt(describe(mosquitto))
+            }
             if supervision.exitOnFailure {
                 logger.critical(
                     "MQTT connection failed for good; stopping as configured",
@@ -115,6 +124,65 @@ final class MQTTConnection: Sendable {
         }
     }
 
+    /// `client.connect()`, bounded by ``Supervision/connectTimeout`` when the worker is to exit on failure: a
+    /// broker that is down (nothing listens, no route) keeps libmosquitto retrying, which is no failure for good.
+    private func connect(_ client: MosquittoClient) async throws -> Bool {
+        guard supervision.exitOnFailure else { return try await client.connect() }
+        let timeout = supervision.connectTimeout
+        return try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { try await client.connect() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let sessionPresent = first else {
+                throw WorkerError.mqtt(
+                    "could not connect to the MQTT broker at \(configuration.host):\(configuration.port) within "
+                        + "\(Self.seconds(timeout)) (--connect-timeout)"
+                        + (client.lastConnectAttemptFailure.map { "; the last attempt: " + describe($0) } ?? "")
+                )
+            }
+            return sessionPresent
+        }
+    }
+
+    /// A libmosquitto failure with the broker's address and the likely cause (``MQTTFailureHint``).
+    private func describe(_ error: MosquittoError) -> String {
+        MQTTFailureHint.describe(
+            error,
+            host: configuration.host,
+            port: configuration.port,
+            tls: configuration.tls != nil
+        )
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let value = duration.seconds
+        return value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
+
+    /// With ``Supervision/exitOnFailure``: returns an error once the connection has been lost for
+    /// ``Supervision/connectTimeout`` (libmosquitto keeps reconnecting meanwhile); never returns otherwise.
+    private func giveUpWhenLostTooLong() async -> (any Error)? {
+        let timeout = supervision.connectTimeout
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                return nil
+            }
+            guard let since = state.withLock({ $0.lostSince }), ContinuousClock.now - since >= timeout else {
+                continue
+            }
+            return WorkerError.mqtt(
+                "the connection to the MQTT broker at \(configuration.host):\(configuration.port) was lost and not "
+                    + "back within \(Self.seconds(timeout)) (--connect-timeout)"
+            )
+        }
+        return nil
+    }
+
     /// Follows the client's events until its loop gives up (returns the error) or ``stop()`` is called (nil).
     private func watch(_ client: MosquittoClient) async -> (any Error)? {
         await withTaskGroup(of: (any Error)?.self) { group in
@@ -122,12 +190,18 @@ final class MQTTConnection: Sendable {
                 for await event in client.events {
                     switch event {
                     case .connected(let sessionPresent):
-                        self.state.withLock { $0.connected = true }
+                        self.state.withLock {
+                            $0.connected = true
+                            $0.lostSince = nil
+                        }
                         self.logger.info("MQTT reconnected", metadata: ["mqtt.session-present": "\(sessionPresent)"])
                     case .connectionRefused(let error):
                         self.logger.error("MQTT connection refused by the broker", metadata: ["mqtt.error": "\(error)"])
                     case .disconnected(let error):
-                        self.state.withLock { $0.connected = false }
+                        self.state.withLock {
+                            $0.connected = false
+                            $0.lostSince = $0.lostSince ?? .now
+                        }
                         if let error {
                             self.logger.warning(
                                 "MQTT connection lost; reconnecting",
@@ -143,6 +217,9 @@ final class MQTTConnection: Sendable {
             group.addTask {
                 for await _ in self.stopSignal { break }
                 return nil
+            }
+            if supervision.exitOnFailure {
+                group.addTask { await self.giveUpWhenLostTooLong() }
             }
             let first = await group.next() ?? nil
             group.cancelAll()
