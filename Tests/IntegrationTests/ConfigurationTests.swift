@@ -129,6 +129,106 @@ struct ConfigurationTests {
         }
     }
 
+    @Test(
+        "topics are checked as the broker would check them, naming the setting and where its value came from",
+        arguments: [
+            ("OTA_CANCEL_COMMAND_TOPIC", "ota/#/x", "command-topic (from OTA_CANCEL_COMMAND_TOPIC) 'ota/#/x'"),
+            ("OTA_CANCEL_COMMAND_TOPIC", "ota/a+", "'+' must be a whole level"),
+            ("OTA_CANCEL_COMMAND_TOPIC", "$share/g", "the filter after the group is missing"),
+            ("OTA_CANCEL_COMMAND_TOPIC", "$share/a#/x", "the group cannot contain"),
+            (
+                "OTA_CANCEL_REPLY_TOPIC_ALLOW", "ota/ok/#, ota/#/bad",
+                "reply-topic-allow (from OTA_CANCEL_REPLY_TOPIC_ALLOW)"
+            ),
+            ("OTA_CANCEL_DEFAULT_REPLY_TOPIC", "ota/+/r", "default-reply-topic (from OTA_CANCEL_DEFAULT_REPLY_TOPIC)"),
+            ("OTA_CANCEL_DEAD_LETTER_TOPIC", "ota/#", "dead-letter-topic (from OTA_CANCEL_DEAD_LETTER_TOPIC)"),
+            // A control character in a value is shown escaped.
+            ("OTA_CANCEL_COMMAND_TOPIC", "ota/\u{1B}[2J#", #"'ota/\u{1B}[2J#'"#),
+        ]
+    )
+    func badTopics(variable: String, value: String, expected: String) {
+        var environment = minimal
+        environment[variable] = value
+        #expect {
+            _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        } throws: { error in
+            let message = (error as? WorkerError)?.message ?? ""
+            return message.contains(expected) && !message.contains("\u{1B}[2J#")
+        }
+        let flagged = TestArguments(commandTopic: "a/#/b")
+        #expect {
+            _ = try WorkerConfiguration.resolve(flagged, environment: minimal)
+        } throws: { error in
+            (error as? WorkerError)?.message.contains("command-topic (from --command-topic) 'a/#/b'") == true
+        }
+    }
+
+    @Test("an OTA_CANCEL_ variable that names no setting is refused, with the closest known one")
+    func unknownVariables() throws {
+        var environment = minimal
+        environment["OTA_CANCEL_BROKER_HOTS"] = "x"
+        environment["OTA_CANCEL_PLATFORM_QSP"] = "1"
+        environment["OTA_CANCEL_ZZZZZZZZZZ"] = "secret-looking-value"
+        #expect {
+            _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        } throws: { error in
+            let message = (error as? WorkerError)?.message ?? ""
+            return message.contains("OTA_CANCEL_BROKER_HOTS (did you mean OTA_CANCEL_BROKER_HOST?)")
+                && message.contains("OTA_CANCEL_PLATFORM_QSP (did you mean OTA_CANCEL_PLATFORM_QPS?)")
+                // Nothing is close to this one: named without a guess.
+                && message.contains("OTA_CANCEL_ZZZZZZZZZZ: the worker reads OTA_CANCEL_<OPTION>")
+                && !message.contains("secret-looking-value")
+        }
+        // The few that are no option's are known.
+        var extras = minimal
+        for variable in WorkerConfiguration.otherEnvironmentVariables { extras[variable] = extras[variable] ?? "x" }
+        extras["OTA_CANCEL_CONFIG"] = nil
+        _ = try WorkerConfiguration.resolve(NoArguments(), environment: extras)
+        // Other prefixes are none of the worker's business.
+        var others = minimal
+        others["OTA_REQUIRE_SHARED"] = "1"
+        others["OTA_CANCELLED"] = "1"
+        _ = try WorkerConfiguration.resolve(NoArguments(), environment: others)
+    }
+
+    @Test("every option `run --help` lists has a variable the worker knows")
+    func everyOptionsVariableIsKnown() async throws {
+        let help = try await runProcess(try workerBinary(), ["run", "--help"])
+        let options = Set(
+            help.stdout.split(separator: "\n").compactMap { line -> String? in
+                let trimmed = line.drop(while: { $0 == " " })
+                guard trimmed.hasPrefix("--") else { return nil }
+                return trimmed.dropFirst(2).prefix(while: { $0.isLetter || $0.isNumber || $0 == "-" }).description
+            }
+        ).subtracting(["help", "version"])
+        #expect(options.count >= 40, "found \(options.sorted())")
+        for option in options.sorted() {
+            var environment = minimal
+            let variable = "OTA_CANCEL_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
+            environment[variable] = environment[variable] ?? "1"
+            do {
+                _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+            } catch {
+                #expect(!error.message.contains("unknown environment variable"), "\(variable): \(error.message)")
+            }
+        }
+    }
+
+    @Test("--connect-timeout: 30 s by default, from 1 s to a day")
+    func connectTimeout() throws {
+        #expect(
+            try WorkerConfiguration.resolve(NoArguments(), environment: minimal).supervision.connectTimeout
+                == .seconds(30)
+        )
+        var environment = minimal
+        environment["OTA_CANCEL_CONNECT_TIMEOUT"] = "2.5"
+        let configured = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(configured.supervision.connectTimeout == .milliseconds(2_500))
+        #expect(configured.summary.contains("connect-timeout"))
+        environment["OTA_CANCEL_CONNECT_TIMEOUT"] = "0.5"
+        #expect(throws: WorkerError.self) { try WorkerConfiguration.resolve(NoArguments(), environment: environment) }
+    }
+
     @Test("TLS to the broker: off by default; any --broker-tls-* setting turns it on, with port 8883 by default")
     func brokerTLS() async throws {
         #expect(try WorkerConfiguration.resolve(NoArguments(), environment: minimal).mqtt.tls == nil)
