@@ -235,6 +235,33 @@ struct StartupFailureTests {
         #expect(!FileManager.default.fileExists(atPath: state), "check-config created the state folder")
     }
 
+    @Test("check-config beside the running worker it checks: the held folder is reported, not refused (0)")
+    func checkConfigBesideItsWorker() async throws {
+        let state = Self.temporaryPath("ota-startup-held")
+        let logs = Self.temporaryPath("ota-startup-held") + ".log"
+        defer {
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: logs)
+        }
+        try await withMosquittoBroker { broker in
+            let worker = try await launchWorkerProcess(
+                try workerBinary(),
+                Self.arguments("run", state: state, ["--broker-port", "\(broker.port)"]),
+                logPath: logs
+            )
+            defer { worker.signal(SIGKILL) }
+            let check = try await Self.run(Self.arguments("check-config", state: state))
+            #expect(check.exitCode == 0, "\(check)")
+            #expect(check.stdout.contains("is writable, and in use by process \(worker.pid) (started "), "\(check)")
+            #expect(check.stdout.contains("ops: not checked"), "\(check)")
+            // The probe took nothing from the running worker: it still holds its folder, and stops cleanly.
+            let second = try await Self.run(Self.arguments("run", state: state, ["--broker-port", "\(broker.port)"]))
+            #expect(second.exitCode == 75, "\(second)")
+            worker.signal(SIGTERM)
+            #expect(await worker.waitForExit() == 0, "\(worker.log.suffix(2000))")
+        }
+    }
+
     // MARK: The broker
 
     @Test("--exit-on-connection-failure: a broker that is down at start is given up after --connect-timeout (69)")
@@ -333,6 +360,30 @@ struct StartupFailureTests {
             status: 69,
             ["cannot resolve the MQTT broker's host name 'no-such-broker.invalid' (port 1883)", "check --broker-host"]
         )
+    }
+
+    @Test("--exit-on-connection-failure: a broker certificate signed by another CA names TLS and its settings (69)")
+    func brokerTLSUntrusted() async throws {
+        let pki = try await TestPKI.make()
+        try await withMosquittoBroker(extraConfig: pki.brokerTLSConfig()) { broker in
+            let result = try await Self.run(
+                Self.arguments(
+                    "run",
+                    [
+                        "--broker-port", "\(broker.port)", "--broker-tls-ca-file", pki.otherCAFile,
+                        "--exit-on-connection-failure", "--connect-timeout", "60",
+                    ]
+                )
+            )
+            Self.expectFailure(
+                result,
+                status: 69,
+                [
+                    "TLS with the MQTT broker at 127.0.0.1:\(broker.port) failed", "check --broker-tls-ca-file",
+                    "--broker-host '127.0.0.1'",
+                ]
+            )
+        }
     }
 
     @Test("--exit-on-connection-failure: a connection lost and not back within --connect-timeout is given up (69)")
