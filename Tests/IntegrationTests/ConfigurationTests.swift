@@ -214,6 +214,39 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("every OTA_CANCEL_ variable the repository sets or documents (image, compose, units, scripts) is known")
+    func shippedVariablesAreKnown() async throws {
+        let help = try await runProcess(try workerBinary(), ["run", "--help"])
+        let options = help.stdout.split(separator: "\n").compactMap { line -> String? in
+            let trimmed = line.drop(while: { $0 == " " })
+            guard trimmed.hasPrefix("--") else { return nil }
+            return trimmed.dropFirst(2).prefix(while: { $0.isLetter || $0.isNumber || $0 == "-" }).description
+        }
+        let known = Set(options.map { "OTA_CANCEL_" + $0.uppercased().replacingOccurrences(of: "-", with: "_") })
+            .union(WorkerConfiguration.otherEnvironmentVariables)
+        let root = WorkerStack.repositoryRoot
+        var files = ["README.md", "Dockerfile", "docker-compose.yml"].map { root + "/" + $0 }
+        for folder in ["deploy", "scripts", "docs"] {
+            let enumerator = FileManager.default.enumerator(atPath: root + "/" + folder)
+            while let name = enumerator?.nextObject() as? String { files.append(root + "/" + folder + "/" + name) }
+        }
+        var found = 0
+        for file in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            var rest = Substring(text)
+            while let range = rest.range(of: "OTA_CANCEL_") {
+                let name = rest[range.lowerBound...].prefix(while: { $0.isUppercase || $0.isNumber || $0 == "_" })
+                rest = rest[range.upperBound...]
+                // `OTA_CANCEL_<OPTION>` and `OTA_CANCEL_*` are the pattern, not a variable.
+                guard name.count > "OTA_CANCEL_".count else { continue }
+                found += 1
+                let isKnown = known.contains(String(name))
+                #expect(isKnown, "\(file) names \(name), which the worker would refuse")
+            }
+        }
+        #expect(found >= 10, "found only \(found) variables: the scan is broken")
+    }
+
     @Test("--connect-timeout: 30 s by default, from 1 s to a day")
     func connectTimeout() throws {
         #expect(
