@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import JSONSchema
 import TestSupport
 import Testing
 
-/// The README's options table is the operator's reference: it must list exactly what `run --help` offers.
-@Suite("README options table")
-struct ReadmeOptionsTests {
+/// The README is the user's reference: its options table lists exactly what `run --help` offers, and its examples
+/// work against the demo's simulator as they stand.
+@Suite("README")
+struct ReadmeTests {
     /// The long options `run --help` lists (an inverted flag once, by its positive name), without `--help`.
     static func helpOptions(_ help: String) -> Set<String> {
         var options = Set<String>()
@@ -61,5 +63,47 @@ struct ReadmeOptionsTests {
             table.subtracting(help).isEmpty,
             "in the README table, not in run --help: \(table.subtracting(help).sorted())"
         )
+    }
+
+    /// The shell blocks of the "Sending a command" section that run `mosquitto_rr`.
+    static func sendingExamples(_ readme: String) -> [String] {
+        guard let start = readme.range(of: "## Sending a command"),
+            let end = readme.range(of: "### The command", range: start.upperBound..<readme.endIndex)
+        else { return [] }
+        let section = readme[start.upperBound..<end.lowerBound]
+        return section.matches(of: /```sh\n([\s\S]*?)```/).map { String($0.output.1) }.filter {
+            $0.contains("mosquitto_rr")
+        }
+    }
+
+    @Test("the examples of 'Sending a command' get succeeded replies from a worker and the demo's simulator")
+    func examplesWork() async throws {
+        let readme = try String(contentsOfFile: WorkerStack.repositoryRoot + "/README.md", encoding: .utf8)
+        let examples = Self.sendingExamples(readme)
+        #expect(examples.count == 2)
+        // The reply shown in the README, for its field names.
+        let shown = try #require(
+            readme.firstMatch(of: /```json\n(\{"version":1,"correlationId":"rollback-42"[\s\S]*?)```/)
+        )
+        let shownReply = try JSONParser.parse(Data(String(shown.output.1).utf8))
+        try await withWorkerStack { stack in
+            for example in examples {
+                // As the README says: the demo's broker address added to each mosquitto_rr.
+                let script = example.replacingOccurrences(
+                    of: "mosquitto_rr ",
+                    with: "mosquitto_rr -h 127.0.0.1 -p \(stack.broker.port) -W 30 "
+                )
+                let result = try await runProcess("/bin/sh", ["-c", script], timeout: .seconds(40))
+                #expect(result.exitCode == 0, "\(script)\n\(result)")
+                let reply = try stack.reply(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+                #expect(reply["status"]?.stringValue == "succeeded", "\(result.stdout)")
+                #expect(["rollback-42", "rollback-43"].contains(reply["correlationId"]?.stringValue ?? ""))
+                if reply["correlationId"]?.stringValue == "rollback-42" {
+                    let fields = Set(reply.objectValue?.keys ?? [])
+                    #expect(Set(shownReply.objectValue?.keys ?? []) == fields, "the README shows other fields")
+                    #expect(reply["cancelledDevices"] == shownReply["cancelledDevices"])
+                }
+            }
+        }
     }
 }
