@@ -86,6 +86,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: Build information: the git revision and the schemas, baked into WorkerApp at build time.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+
         // MARK: The worker.
         .target(
             name: "Worker",
@@ -119,7 +122,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings,
+            plugins: ["BuildInfoPlugin"]
         ),
 
         // MARK: Executables (thin).

@@ -120,13 +120,21 @@ public final class OpsServer: Service, Sendable {
     /// - Parameters:
     ///   - worker: the worker whose readiness `GET /health/ready` reports.
     ///   - metrics: the registry `GET /metrics` shows (the one the worker's metrics were made in).
+    ///   - refresh: sets the metrics that are read at scrape time (see `ScrapeTimeMetrics`) before each scrape.
     public convenience init(
         configuration: OpsServerConfiguration,
         worker: CancelWorkerService,
         metrics: PrometheusCollectorRegistry,
+        refresh: @escaping @Sendable () async -> Void,
         logger: Logger
     ) {
-        self.init(configuration: configuration, isReady: { worker.isReady }, metrics: metrics, logger: logger)
+        self.init(
+            configuration: configuration,
+            isReady: { worker.isReady },
+            metrics: metrics,
+            refresh: refresh,
+            logger: logger
+        )
     }
 
     /// The server with any readiness source (tests exercise the server's limits without a worker).
@@ -134,10 +142,12 @@ public final class OpsServer: Service, Sendable {
     /// - Parameters:
     ///   - isReady: what `GET /health/ready` and `ota_cancel_ready` report; called for every probe and scrape.
     ///   - metrics: the registry `GET /metrics` shows; default a new, empty one.
+    ///   - refresh: called before each scrape is written, to set the metrics read at scrape time; default none.
     package init(
         configuration: OpsServerConfiguration,
         isReady: @escaping @Sendable () -> Bool,
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        refresh: @escaping @Sendable () async -> Void = {},
         logger: Logger
     ) {
         let limits = configuration.limits
@@ -177,6 +187,7 @@ public final class OpsServer: Service, Sendable {
             )
         )
         router.get("/metrics") { _, _ -> Response in
+            await refresh()
             ready.set(Int64(isReady() ? 1 : 0))
             open.set(Int64(connections.count))
             var buffer = ByteBuffer()

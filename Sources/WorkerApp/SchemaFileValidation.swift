@@ -143,7 +143,7 @@ public enum SchemaFileValidation {
                 default: CancelWorkerConfiguration().maxDeviceNames,
                 range: 1...10_000
             )
-            return try CommandSchema.load(path: path, maxDeviceNames: maxDeviceNames).validator
+            return try WorkerApp.commandSchema(path: path, maxDeviceNames: maxDeviceNames).validator
         }
         if arguments.schemaDir != nil || arguments.maxDeviceNames != nil {
             throw .invalidConfiguration(

@@ -296,7 +296,7 @@ public enum SignCommand {
         let schemaPath = try WorkerConfiguration.commandSchemaPath(
             schemaDir: try settings.optionalString("schema-dir", arguments.schemaDir)
         )
-        let schema = try CommandSchema.load(path: schemaPath, maxDeviceNames: nil)
+        let schema = try WorkerApp.commandSchema(path: schemaPath, maxDeviceNames: nil)
         let errors = FileDiagnostics.printable(schema.validator.validate(value), instance: value)
         guard errors.isEmpty else {
             let problems = errors.map { "\($0.instanceLocation.isEmpty ? "/" : $0.instanceLocation): \($0.message)" }

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+// The importer may attribute `struct stat` to CDispatch (seen once a file of this module also imports Glibc for
+// sockets); with MemberImportVisibility its members then need Dispatch imported here.
+import Dispatch
 import Foundation
 public import Logging
 import Synchronization

@@ -5,6 +5,7 @@ public import ServiceLifecycle
 import UnixSignals
 public import Worker
 import Foundation
+import JSONSchema
 import Mosquitto
 import PlatformAPI
 
@@ -55,7 +56,19 @@ public enum WorkerApp {
             metrics: WorkerMetrics(factory: WorkerMetrics.prometheusFactory(registry: registry)),
             logger: logger
         )
-        let ops = OpsServer(configuration: configuration.ops, worker: worker, metrics: registry, logger: logger)
+        let scrapeTime = ScrapeTimeMetrics(
+            registry: registry,
+            operational: { worker.operational },
+            journal: journal,
+            limiterRate: { platform.effectiveRatePerSecond }
+        )
+        let ops = OpsServer(
+            configuration: configuration.ops,
+            worker: worker,
+            metrics: registry,
+            refresh: { await scrapeTime.refresh() },
+            logger: logger
+        )
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -131,10 +144,21 @@ public enum WorkerApp {
 
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.
     public static func loadCommandSchema(_ configuration: WorkerConfiguration) throws(WorkerError) -> CommandSchema {
-        try CommandSchema.load(
-            path: configuration.commandSchemaPath,
-            maxDeviceNames: configuration.worker.maxDeviceNames
-        )
+        try commandSchema(path: configuration.commandSchemaPath, maxDeviceNames: configuration.worker.maxDeviceNames)
+    }
+
+    /// The command schema from `path` (a `--schema-dir` file), or the copy built into the binary when `nil`.
+    static func commandSchema(path: String?, maxDeviceNames: Int?) throws(WorkerError) -> CommandSchema {
+        if let path { return try CommandSchema.load(path: path, maxDeviceNames: maxDeviceNames) }
+        let name = WorkerConfiguration.commandSchemaFileName
+        guard let data = BuildInfo.embeddedSchema(name) else { throw WorkerError.schemaNotFound("(built in) " + name) }
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(data)
+        } catch {
+            throw WorkerError.invalidSchema("(built in) \(name): \(error)")
+        }
+        return try CommandSchema(document: document, maxDeviceNames: maxDeviceNames)
     }
 }
 
@@ -151,12 +175,12 @@ struct StateDirectoryLockService: Service {
 }
 
 extension WorkerMetrics {
-    /// A Prometheus factory with buckets that fit the worker's histograms: names per call run from 1 to 200 (the
-    /// default value buckets stop at 10), waits before a call from a millisecond to minutes, command and call
-    /// durations up to the default deadline of an hour.
-    static func prometheusFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.valueHistogramBuckets[Name.namesPerCall] = [1, 2, 5, 10, 20, 50, 100, 150, 199, 200]
+    /// A Prometheus factory that gives every metric its HELP text, with buckets that fit the worker's histograms:
+    /// names per call run from 1 to 200 (the default value buckets stop at 10), waits before a call from a
+    /// millisecond to minutes, command and call durations up to the default deadline of an hour.
+    static func prometheusFactory(registry: PrometheusCollectorRegistry) -> DocumentedPrometheusFactory {
+        var factory = DocumentedPrometheusFactory(registry: registry, help: Name.help)
+        factory.valueBuckets[Name.namesPerCall] = [1, 2, 5, 10, 20, 50, 100, 150, 199, 200]
         // A command may be retried until its deadline (an hour by default): its duration and a call's (pacing and
         // retries included) need buckets that far; the default ones stop at 10 s.
         let longDurations: [Duration] = [
@@ -164,12 +188,14 @@ extension WorkerMetrics {
             .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5), .seconds(10),
             .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600), .seconds(1_800), .seconds(3_600),
         ]
-        factory.durationHistogramBuckets[Name.commandDuration] = longDurations
-        factory.durationHistogramBuckets[Name.platformCallDuration] = longDurations
-        factory.durationHistogramBuckets[Name.callWait] = [
+        factory.durationBuckets[Name.commandDuration] = longDurations
+        factory.durationBuckets[Name.platformCallDuration] = longDurations
+        let waits: [Duration] = [
             .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(250),
             .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(120),
         ]
+        factory.durationBuckets[Name.callWait] = waits
+        factory.durationBuckets[Name.limiterWait] = waits
         return factory
     }
 }

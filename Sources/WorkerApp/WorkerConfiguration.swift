@@ -11,8 +11,8 @@ public struct WorkerConfiguration: Sendable {
     public var mqtt: MosquittoConfiguration
     public var platform: PlatformAPIConfiguration
     public var worker: CancelWorkerConfiguration
-    /// Path of `cancel-command.schema.json`.
-    public var commandSchemaPath: String
+    /// Path of `cancel-command.schema.json` given by `--schema-dir`; `nil` for the copy built into the binary.
+    public var commandSchemaPath: String?
     /// The state folder (journal and other local state). Created when missing.
     public var stateDirectory: String
     public var logLevel: Logger.Level
@@ -29,7 +29,7 @@ public struct WorkerConfiguration: Sendable {
         mqtt: MosquittoConfiguration,
         platform: PlatformAPIConfiguration,
         worker: CancelWorkerConfiguration,
-        commandSchemaPath: String,
+        commandSchemaPath: String?,
         stateDirectory: String,
         logLevel: Logger.Level,
         journal: JournalConfiguration? = nil,
@@ -331,17 +331,13 @@ public struct WorkerConfiguration: Sendable {
         return "ota-cancel-worker-" + host
     }
 
-    /// Where the command schema is looked for: `--schema-dir`, else `./schemas`, else the installed copy.
-    public static let installedSchemaDirectory = "/usr/share/ota-cancel-worker/schemas"
+    /// The file name of the command schema, in `schemas/` and in a `--schema-dir` folder.
+    public static let commandSchemaFileName = "cancel-command.schema.json"
 
-    static func commandSchemaPath(schemaDir: String?) throws(WorkerError) -> String {
-        let fileName = "cancel-command.schema.json"
-        if let schemaDir { return schemaDir + "/" + fileName }
-        let candidates = ["schemas/" + fileName, installedSchemaDirectory + "/" + fileName]
-        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-        throw .invalidConfiguration(
-            "the command schema was not found (looked for \(candidates.joined(separator: " and "))): set --schema-dir"
-        )
+    /// Where the command schema is read from: the file in `--schema-dir`, else (`nil`) the copy built into the
+    /// binary, so that the worker and its subcommands work from any folder and an image needs no schema files.
+    static func commandSchemaPath(schemaDir: String?) throws(WorkerError) -> String? {
+        schemaDir.map { $0 + "/" + commandSchemaFileName }
     }
 
     static func readSecretFile(_ path: String, setting: String) throws(WorkerError) -> String {
@@ -548,7 +544,10 @@ extension WorkerConfiguration {
             ("ops", "http://\(ops.host):\(ops.port)/health/ready"),
             ("exit-on-connection-failure", "\(supervision.exitOnConnectionFailure)"),
             ("connect-timeout", "\(supervision.connectTimeout)"),
-            ("command-schema", commandSchemaPath),
+            (
+                "command-schema",
+                commandSchemaPath ?? "built in (schemas/cancel-command.schema.json of \(BuildInfo.revision))"
+            ),
             ("log-level", logLevel.rawValue),
             ("config", configFile ?? "(none)"),
         ]

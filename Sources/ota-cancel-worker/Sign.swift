@@ -62,7 +62,7 @@ struct Sign: ParsableCommand, SignArguments {
 
     @Option(
         help:
-            "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)"
+            "Folder holding cancel-command.schema.json, to use instead of the copy built into the binary. (default: the built-in copy)"
     )
     var schemaDir: String?
 

@@ -14,7 +14,7 @@ struct Validate: ParsableCommand, ValidateArguments {
             Each line is {"file": ..., "valid": true|false, "errors": [...]}, the errors in JSON Schema's basic \
             output format (instanceLocation, keywordLocation, absoluteKeywordLocation, message), as the worker's \
             rejected reply lists them. The command schema is found and compiled as 'run' does it (--schema-dir, \
-            OTA_CANCEL_SCHEMA_DIR, ./schemas, the installed copy; --max-device-names, OTA_CANCEL_MAX_DEVICE_NAMES). \
+            OTA_CANCEL_SCHEMA_DIR, else the copy built into the binary; --max-device-names, OTA_CANCEL_MAX_DEVICE_NAMES). \
             Exit status: 0 all valid, 1 some invalid, 2 unusable input (unreadable file, invalid schema).
             """
     )
@@ -24,7 +24,7 @@ struct Validate: ParsableCommand, ValidateArguments {
 
     @Option(
         help:
-            "Folder holding cancel-command.schema.json. (default: ./schemas, then /usr/share/ota-cancel-worker/schemas)"
+            "Folder holding cancel-command.schema.json, to use instead of the copy built into the binary. (default: the built-in copy)"
     )
     var schemaDir: String?
 

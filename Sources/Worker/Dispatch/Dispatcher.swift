@@ -221,11 +221,14 @@ final class Dispatcher: Sendable {
                 group.addTask {
                     // No deadline: a slot later than a command's deadline still serves the others; the
                     // scheduler drops expired names when it packs the call.
+                    let waiting = ContinuousClock.now
                     try? await self.platform.admit(deadline: nil)
+                    self.metrics.admitted(waited: ContinuousClock.now - waiting)
                     self.emit.yield(.token)
                 }
                 break
             }
+            metrics.admitted(waited: .zero)
             guard let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) else { break }
             plans.append(plan)
         }
@@ -412,7 +415,7 @@ final class Dispatcher: Sendable {
         let now = Date()
         for completed in settlement.completed {
             let reply = completed.reply
-            metrics.completed(reply.status, duration: .seconds(now.timeIntervalSince(completed.accepted.receivedAt)))
+            metrics.completed(reply, duration: .seconds(now.timeIntervalSince(completed.accepted.receivedAt)))
             logger.info(
                 "command done",
                 metadata: [

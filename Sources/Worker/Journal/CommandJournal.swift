@@ -66,6 +66,9 @@ public protocol CommandJournal: Sendable {
 
     /// What the journal holds, for logs, readiness and tests.
     func summary() async throws(WorkerError) -> JournalSummary
+
+    /// What is still to do, cheap enough for every metrics scrape (it does not count finished entries).
+    func backlog() async throws(WorkerError) -> JournalBacklog
 }
 
 /// What to do after a message has been journaled, with why: the caller never has to look into stored bytes.
@@ -189,6 +192,20 @@ public struct JournalSummary: Sendable, Hashable {
     public var undeliverable = 0
     /// Platform calls stored (each with its result).
     public var calls = 0
+
+    public init() {}
+}
+
+/// What the journal still has to do: the figures an operator alerts on (see ``CommandJournal/backlog()``).
+public struct JournalBacklog: Sendable, Hashable {
+    /// Commands accepted and not answered yet.
+    public var unanswered = 0
+    /// Duplicates waiting for their original's reply.
+    public var waitingDuplicates = 0
+    /// Replies (and dead letters) stored and not yet acknowledged by the broker.
+    public var repliesToPublish = 0
+    /// When the oldest unanswered command arrived; `nil` when there is none.
+    public var oldestUnansweredAt: Date?
 
     public init() {}
 }

@@ -149,4 +149,33 @@ extension SQLiteJournal {
             throw .journal("cannot count entries: \(error)")
         }
     }
+
+    public func backlog() async throws(WorkerError) -> JournalBacklog {
+        do {
+            return try await read { db in
+                // Each a range of the (state, id) index: the finished entries (up to a million) are not counted.
+                let count = { (state: MessageState) throws -> Int in
+                    try Int.fetchOne(
+                        db,
+                        sql: "SELECT COUNT(*) FROM message WHERE state = ?",
+                        arguments: [state.rawValue]
+                    )
+                        ?? 0
+                }
+                var backlog = JournalBacklog()
+                backlog.unanswered = try count(.accepted)
+                backlog.waitingDuplicates = try count(.waiting)
+                backlog.repliesToPublish = try count(.done)
+                // Ids grow with arrival: the lowest unanswered id is the oldest command.
+                backlog.oldestUnansweredAt = try Double.fetchOne(
+                    db,
+                    sql: "SELECT receivedAt FROM message WHERE state = ? ORDER BY id LIMIT 1",
+                    arguments: [MessageState.accepted.rawValue]
+                ).map { Date(timeIntervalSince1970: $0) }
+                return backlog
+            }
+        } catch {
+            throw .journal("cannot read the backlog: \(error)")
+        }
+    }
 }

@@ -86,6 +86,9 @@ final class ReplyPublisher: Sendable {
     var counters: Counters { state.withLock { $0.counters } }
 
     /// Hands over stored replies to publish. Never waits: safe on the MQTT loop thread.
+    /// Replies published and not yet acknowledged, and replies queued for publication.
+    var outboxFigures: (inFlight: Int, queued: Int) { state.withLock { ($0.outbox.inFlight, $0.outbox.queued) } }
+
     func enqueue(_ replies: [PendingReply]) {
         guard !replies.isEmpty else { return }
         state.withLock { $0.outbox.enqueue(replies) }

@@ -136,6 +136,30 @@ public final class CancelWorkerService: Service, Sendable {
     /// Ready: the journal is open, the MQTT connection is up and subscribed, and the worker is not shutting down.
     public var isReady: Bool { connection.isUp && !state.withLock { $0.draining } }
 
+    /// What the metrics scrape reads when it is made (values that are a state, not a stream of events).
+    public struct Operational: Sendable, Hashable {
+        /// The MQTT connection is up.
+        public var brokerConnected: Bool
+        /// MQTT connections established since start; every one after the first is a reconnection.
+        public var brokerConnections: Int
+        /// Replies (and dead letters) published and waiting for the broker's acknowledgement.
+        public var repliesAwaitingAcknowledgement: Int
+        /// Replies read from the journal and queued for publication.
+        public var repliesQueued: Int
+    }
+
+    /// The connection's and the publisher's state now.
+    public var operational: Operational {
+        let connection = connection.figures
+        let outbox = publisher.outboxFigures
+        return Operational(
+            brokerConnected: connection.connected,
+            brokerConnections: connection.connections,
+            repliesAwaitingAcknowledgement: outbox.inFlight,
+            repliesQueued: outbox.queued
+        )
+    }
+
     /// A snapshot of the counters.
     public var counters: Counters {
         var counters = state.withLock { $0.counters }

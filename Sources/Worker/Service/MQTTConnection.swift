@@ -30,6 +30,8 @@ final class MQTTConnection: Sendable {
         var stopping = false
         /// When the connection was lost, while it is not back.
         var lostSince: ContinuousClock.Instant?
+        /// Connections established since start (a reconnect by libmosquitto or by a new client included).
+        var connections = 0
     }
 
     private let configuration: MosquittoConfiguration
@@ -56,6 +58,9 @@ final class MQTTConnection: Sendable {
     /// Connected to the broker and subscribed to the command topic.
     var isUp: Bool { state.withLock { $0.connected && $0.subscribed } }
 
+    /// Whether the connection is up now, and how many connections were established since start.
+    var figures: (connected: Bool, connections: Int) { state.withLock { ($0.connected, $0.connections) } }
+
     /// Connects, subscribes, and keeps the connection until ``stop()``.
     ///
     /// - Throws: the error that ended the loop, when ``Supervision/exitOnFailure`` is set (or the very first
@@ -77,6 +82,7 @@ final class MQTTConnection: Sendable {
                 state.withLock {
                     $0.connected = true
                     $0.subscribed = true
+                    $0.connections += 1
                 }
                 failures = 0
                 // Scripts and tests wait for this line.
@@ -190,11 +196,22 @@ final class MQTTConnection: Sendable {
                 for await event in client.events {
                     switch event {
                     case .connected(let sessionPresent):
-                        self.state.withLock {
-                            $0.connected = true
-                            $0.lostSince = nil
+                        // The first event repeats the connection run() made; only one after a loss is new.
+                        let reconnected = self.state.withLock { state -> Bool in
+                            defer {
+                                state.connected = true
+                                state.lostSince = nil
+                            }
+                            guard !state.connected else { return false }
+                            state.connections += 1
+                            return true
                         }
-                        self.logger.info("MQTT reconnected", metadata: ["mqtt.session-present": "\(sessionPresent)"])
+                        if reconnected {
+                            self.logger.info(
+                                "MQTT reconnected",
+                                metadata: ["mqtt.session-present": "\(sessionPresent)"]
+                            )
+                        }
                     case .connectionRefused(let error):
                         self.logger.error("MQTT connection refused by the broker", metadata: ["mqtt.error": "\(error)"])
                     case .disconnected(let error):

@@ -63,6 +63,35 @@ public struct WorkerMetrics: Sendable {
         public static let repliesUndeliverable = "ota_cancel_replies_undeliverable_total"
         /// Gauge of commands being served right now (names waiting or in a call).
         public static let commandsInFlight = "ota_cancel_commands_in_flight"
+        /// Counter of device names in executed commands' replies, by `outcome`: `cancelled` (in a call the platform
+        /// accepted) or `failed` (in a failed group).
+        public static let devices = "ota_cancel_devices_total"
+        /// Histogram of how long a call that was ready to go waited for a rate-limiter token (0 when one was free).
+        public static let limiterWait = "ota_cancel_platform_limiter_wait_seconds"
+
+        /// The HELP text of every metric above, as `GET /metrics` shows it (`promtool check metrics` wants one).
+        public static let help: [String: String] = [
+            messages: "MQTT messages taken in, by outcome (accepted, duplicate, rejected, expired, dead_letter)",
+            commandsCompleted: "Commands answered, by the reply's status (executed ones and those answered at intake)",
+            commandRetries: "Command segments put back in their queue (transient failure, bisection, interrupted call)",
+            commandDuration: "Time from a command's arrival to its stored reply",
+            namesPerCall: "Distinct device names one platform call carried (1 to 200)",
+            callWait: "Time a command segment waited in its batch key's queue before the call that carried it",
+            namesWaiting: "Device names waiting for a platform call",
+            commandsWaiting: "Commands with device names waiting for a platform call",
+            keysWaiting: "Batch keys (product, firmware, job, instance) with device names waiting",
+            largestKeyQueue: "Device names waiting on the busiest batch key",
+            throttled: "Platform answers that were throttling errors (each slows the rate limiter down)",
+            bisections: "Shared calls whose permanent failure named no culprit, split in two to find it",
+            platformCalls: "Platform calls (retries inside), by result (success or a fixed failure category)",
+            platformCallDuration: "Duration of one platform call, rate limiting and retries included",
+            repliesPublished: "Replies and dead letters the broker acknowledged",
+            replyPublishFailures: "Reply publications that failed and were tried again",
+            repliesUndeliverable: "Stored messages that can never be published, by kind (reply, dead_letter, notice)",
+            commandsInFlight: "Commands being served now (device names waiting or in a call)",
+            devices: "Device names in executed commands' replies, by outcome (cancelled, failed)",
+            limiterWait: "Time a ready platform call waited for a rate-limiter token",
+        ]
     }
 
     /// What became of one MQTT message at intake (the `outcome` label of ``Name/messages``).
@@ -90,6 +119,9 @@ public struct WorkerMetrics: Sendable {
     private let largestKeyQueue: Gauge
     private let throttled: Counter
     private let bisections: Counter
+    private let devicesCancelled: Counter
+    private let devicesFailed: Counter
+    private let limiterWait: Timer
 
     /// Makes every fixed series from `factory`.
     ///
@@ -135,6 +167,9 @@ public struct WorkerMetrics: Sendable {
         largestKeyQueue = Gauge(label: Name.largestKeyQueue, factory: factory)
         throttled = Counter(label: Name.throttled, factory: factory)
         bisections = Counter(label: Name.bisections, factory: factory)
+        devicesCancelled = Counter(label: Name.devices, dimensions: [("outcome", "cancelled")], factory: factory)
+        devicesFailed = Counter(label: Name.devices, dimensions: [("outcome", "failed")], factory: factory)
+        limiterWait = Timer(label: Name.limiterWait, factory: factory)
     }
 
     /// One message taken in.
@@ -142,10 +177,19 @@ public struct WorkerMetrics: Sendable {
         messages[outcome]?.increment()
     }
 
-    /// One command answered after execution, `duration` after it arrived.
-    func completed(_ status: CancelReply.Status, duration: Duration) {
-        completed[status]?.increment()
+    /// One command answered after execution, `duration` after it arrived; its devices counted by outcome.
+    func completed(_ reply: CancelReply, duration: Duration) {
+        completed[reply.status]?.increment()
         commandDuration.recordNanoseconds(duration.nanoseconds)
+        let cancelled = reply.cancelledDevices?.count ?? 0
+        let failed = reply.failedGroups?.reduce(0) { $0 + $1.deviceNames.count } ?? 0
+        if cancelled > 0 { devicesCancelled.increment(by: cancelled) }
+        if failed > 0 { devicesFailed.increment(by: failed) }
+    }
+
+    /// A ready call got its rate-limiter token after `waited`.
+    func admitted(waited: Duration) {
+        limiterWait.recordNanoseconds(waited.nanoseconds)
     }
 
     /// One command answered at intake, without execution (rejected, or expired on arrival): counted, but not
