@@ -14,7 +14,7 @@ struct OTACancelWorker: AsyncParsableCommand {
             underscores), e.g. OTA_CANCEL_BROKER_HOST. The AccessKey secret comes from --access-key-secret-file, \
             OTA_CANCEL_ACCESS_KEY_SECRET_FILE or OTA_CANCEL_ACCESS_KEY_SECRET, never from the command line.
             """,
-        subcommands: [Run.self, CheckConfig.self, Sign.self, Validate.self],
+        subcommands: [Run.self, CheckConfig.self, Sign.self, Validate.self, Health.self],
         defaultSubcommand: Run.self
     )
 }
