@@ -341,6 +341,25 @@ public final class RefusingLoopbackPort: Sendable {
     deinit { close(descriptor) }
 }
 
+/// A loopback port that listens and never answers: connections complete (in the kernel's backlog) and what is sent
+/// is taken, but the socket is never accepted, so nothing ever comes back: a hung server, for timeout tests.
+public final class SilentLoopbackListener: Sendable {
+    /// The port number.
+    public let port: Int
+    private let descriptor: Int32
+
+    /// - Throws: ``TestSupportError`` if no socket can be bound or made to listen.
+    public init() throws {
+        (descriptor, port) = try boundLoopbackSocket()
+        guard listen(descriptor, 16) == 0 else {
+            close(descriptor)
+            throw TestSupportError("listen failed: errno \(errno)")
+        }
+    }
+
+    deinit { close(descriptor) }
+}
+
 /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
 public func loopbackPortAcceptsConnections(_ port: Int) -> Bool {
     #if canImport(Glibc) || canImport(Musl)
