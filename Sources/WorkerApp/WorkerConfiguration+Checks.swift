@@ -73,7 +73,12 @@ extension SettingResolver {
         guard !unknown.isEmpty else { return }
         let named = unknown.map { variable in
             let shown = LogEscaping.escape(variable.clipped(toScalars: 80))
-            guard let closest = ClosestName.closest(to: variable, among: known) else { return shown }
+            let closest = ClosestName.closest(to: variable, among: known)
+            // A bare `..._PORT` close to a setting is more likely a typo (OTA_CANCEL_BROKR_PORT) than a Service.
+            if Self.isKubernetesServiceLink(variable), closest == nil || !variable.hasSuffix("_PORT") {
+                return "\(shown) (set by Kubernetes for a Service named ota-cancel-...: set enableServiceLinks: false)"
+            }
+            guard let closest else { return shown }
             return "\(shown) (did you mean \(closest)?)"
         }
         throw .invalidConfiguration(
@@ -82,6 +87,27 @@ extension SettingResolver {
                 + ": the worker reads OTA_CANCEL_<OPTION> for its options (see run --help); "
                 + "correct or remove \(unknown.count == 1 ? "it" : "them")"
         )
+    }
+}
+
+extension SettingResolver {
+    /// Whether `name` has the shape of the variables Kubernetes gives a pod for every Service of its namespace
+    /// (`<SERVICE>_SERVICE_HOST`, `<SERVICE>_SERVICE_PORT[_<PORT NAME>]`, `<SERVICE>_PORT[_<n>_TCP[_PROTO|_PORT|_ADDR]]`):
+    /// a Service named `ota-cancel-worker-metrics` makes `OTA_CANCEL_WORKER_METRICS_PORT`, in the worker's prefix.
+    static func isKubernetesServiceLink(_ name: String) -> Bool {
+        let parts = name.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+        if let service = parts.firstIndex(of: "SERVICE"), service + 1 < parts.count,
+            ["HOST", "PORT"].contains(parts[service + 1])
+        {
+            return true
+        }
+        guard let port = parts.lastIndex(of: "PORT") else { return false }
+        let rest = parts[(port + 1)...]
+        if rest.isEmpty { return true }
+        guard rest.count >= 2, Int(rest[rest.startIndex]) != nil,
+            ["TCP", "UDP", "SCTP"].contains(rest[rest.startIndex + 1])
+        else { return false }
+        return rest.count == 2 || (rest.count == 3 && ["PROTO", "PORT", "ADDR"].contains(rest[rest.startIndex + 2]))
     }
 }
 

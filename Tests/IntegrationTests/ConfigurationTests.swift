@@ -169,6 +169,9 @@ struct ConfigurationTests {
         environment["OTA_CANCEL_BROKER_HOTS"] = "x"
         environment["OTA_CANCEL_PLATFORM_QSP"] = "1"
         environment["OTA_CANCEL_ZZZZZZZZZZ"] = "secret-looking-value"
+        environment["OTA_CANCEL_WORKER_METRICS_SERVICE_HOST"] = "10.0.0.1"
+        environment["OTA_CANCEL_WORKER_METRICS_PORT_9464_TCP_ADDR"] = "10.0.0.1"
+        environment["OTA_CANCEL_BROKR_PORT"] = "1883"
         #expect {
             _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
         } throws: { error in
@@ -178,6 +181,9 @@ struct ConfigurationTests {
                 // Nothing is close to this one: named without a guess.
                 && message.contains("OTA_CANCEL_ZZZZZZZZZZ: the worker reads OTA_CANCEL_<OPTION>")
                 && !message.contains("secret-looking-value")
+                && message.contains("OTA_CANCEL_WORKER_METRICS_SERVICE_HOST (set by Kubernetes for a Service")
+                && message.contains("OTA_CANCEL_WORKER_METRICS_PORT_9464_TCP_ADDR (set by Kubernetes for a Service")
+                && message.contains("OTA_CANCEL_BROKR_PORT (did you mean OTA_CANCEL_BROKER_PORT?)")
         }
         // The few that are no option's are known.
         var extras = minimal
@@ -232,13 +238,21 @@ struct ConfigurationTests {
         }
         var found = 0
         for file in files {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            guard let content = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            // Comments of YAML, shell and unit files explain, they set nothing (the StatefulSet's names the
+            // variables Kubernetes would add for a Service, which it turns off).
+            let text =
+                file.hasSuffix(".md")
+                ? content
+                : content.split(separator: "\n").filter { !$0.drop(while: { $0 == " " }).hasPrefix("#") }
+                    .joined(separator: "\n")
             var rest = Substring(text)
             while let range = rest.range(of: "OTA_CANCEL_") {
                 let name = rest[range.lowerBound...].prefix(while: { $0.isUppercase || $0.isNumber || $0 == "_" })
                 rest = rest[range.upperBound...]
-                // `OTA_CANCEL_<OPTION>` and `OTA_CANCEL_*` are the pattern, not a variable.
-                guard name.count > "OTA_CANCEL_".count else { continue }
+                // `OTA_CANCEL_<OPTION>`, `OTA_CANCEL_*` and `OTA_CANCEL_WORKER_*` are patterns, not variables.
+                let next = rest.dropFirst(name.count - "OTA_CANCEL_".count).first
+                guard name.count > "OTA_CANCEL_".count, next != "*", next != "<" else { continue }
                 found += 1
                 let isKnown = known.contains(String(name))
                 #expect(isKnown, "\(file) names \(name), which the worker would refuse")
