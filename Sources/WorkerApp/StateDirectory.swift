@@ -142,14 +142,16 @@ public enum StateDirectory {
             }
             logger.notice(
                 "tightened a file mode: the journal is for the worker's user alone",
-                metadata: ["ota.path": "\(path)", "ota.mode-was": "\(octal(mode))", "ota.mode": "\(octal(tightened))"]
+                metadata: [
+                    LogKey.path: "\(path)", LogKey.modeWas: "\(octal(mode))", LogKey.mode: "\(octal(tightened))",
+                ]
             )
         case .tooOpenNotOwned:
             logger.warning(
                 "more open than the worker wants and owned by another user, so left as it is: restrict it by hand",
                 metadata: [
-                    "ota.path": "\(path)", "ota.mode": "\(octal(mode))", "ota.owner-uid": "\(status.st_uid)",
-                    "ota.wanted": "at most \(octal(maximum))",
+                    LogKey.path: "\(path)", LogKey.mode: "\(octal(mode))", LogKey.ownerUID: "\(status.st_uid)",
+                    LogKey.wanted: "at most \(octal(maximum))",
                 ]
             )
         }
@@ -240,7 +242,7 @@ public final class StateDirectoryLock: Sendable {
         guard ftruncate(descriptor, 0) == 0, pwrite(descriptor, bytes, bytes.count, 0) == bytes.count else {
             throw .invalidConfiguration("state-dir: cannot write '\(path)': \(String(cString: strerror(errno)))")
         }
-        logger.debug("state folder locked", metadata: ["ota.lock": "\(path)"])
+        logger.debug("state folder locked", metadata: [LogKey.lock: "\(path)"])
         return lock
     }
 

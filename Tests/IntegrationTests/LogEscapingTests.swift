@@ -80,9 +80,9 @@ struct LogEscapingTests {
                 #expect(done.count == 1, "\(log.suffix(3000))")
                 let line = done.first ?? ""
                 // logfmt: escaped, and quoted (the values hold spaces and escapes).
-                #expect(line.contains(#"ota.correlation-id="x\n\#(forged)\u{1B}[31m""#), "\(line)")
+                #expect(line.contains(#"ota.correlation_id="x\n\#(forged)\u{1B}[31m""#), "\(line)")
                 #expect(line.contains(#"ota.reason="r\n\#(forged) reason""#), "\(line)")
-                #expect(line.contains(#"ota.requested-by="ops\u{1B}]0;title\u{7}""#), "\(line)")
+                #expect(line.contains(#"ota.requested_by="ops\u{1B}]0;title\u{7}""#), "\(line)")
                 #expect(!log.unicodeScalars.contains("\u{1B}"), "no raw escape character reaches the log")
                 process.signal(SIGTERM)
                 #expect(await process.waitForExit() == 0)

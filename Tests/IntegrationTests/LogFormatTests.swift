@@ -203,4 +203,42 @@ struct LogFormatTests {
             }
         )
     }
+
+    @Test("one key style in every module: a namespace, a dot, snake_case (Worker and WorkerApp use LogKey only)")
+    func keyStyle() throws {
+        let style = #"^(ota|mqtt|platform|error)\.[a-z0-9]+(_[a-z0-9]+)*(\.[a-z0-9]+(_[a-z0-9]+)*)*$"#
+        // Dictionary-literal keys, subscript assignments, `metadataKey:` and LogKey's constants.
+        let patterns = [
+            #""([a-z_]+\.[A-Za-z0-9_.-]+)"\s*:"#, #"\["([a-z_]+\.[A-Za-z0-9_.-]+)"\]\s*="#,
+            #"metadataKey: "([^"]+)""#, #"static let [A-Za-z]+ = "([^"]+)""#,
+        ].map { try! NSRegularExpression(pattern: $0) }
+        var keys = [String: Set<String>]()
+        for module in ["Worker", "WorkerApp", "PlatformAPI", "Mosquitto"] {
+            let root = WorkerStack.repositoryRoot + "/Sources/" + module
+            let files = try FileManager.default.subpathsOfDirectory(atPath: root).filter { $0.hasSuffix(".swift") }
+            for file in files {
+                let text = try String(contentsOfFile: root + "/" + file, encoding: .utf8)
+                let range = NSRange(text.startIndex..., in: text)
+                // LogKey's constants are its only `static let` strings that are keys.
+                for pattern in file.hasSuffix("LogKey.swift") ? patterns : Array(patterns.dropLast()) {
+                    for match in pattern.matches(in: text, range: range) {
+                        guard let found = Range(match.range(at: 1), in: text) else { continue }
+                        keys[module + "/" + file, default: []].insert(String(text[found]))
+                    }
+                }
+            }
+        }
+        let all = keys.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        #expect(all.count > 60 && all.contains("ota.correlation_id") && all.contains("mqtt.session_present"))
+        for (file, found) in keys.sorted(by: { $0.key < $1.key }) {
+            for key in found.sorted() {
+                #expect(key.range(of: style, options: .regularExpression) != nil, "\(file): \(key)")
+                if file.hasPrefix("Worker") && !file.hasSuffix("LogKey.swift")
+                    && !file.hasSuffix("WorkerLogHandler.swift")
+                {
+                    #expect(!key.hasPrefix("ota."), "\(file) spells \(key) itself: use LogKey")
+                }
+            }
+        }
+    }
 }
