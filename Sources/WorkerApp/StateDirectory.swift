@@ -95,9 +95,11 @@ public enum StateDirectory {
 
     /// Creates the folder `0700` (its missing parents with the default mode) unless it exists.
     private static func createDirectory(_ path: String) throws(WorkerError) {
-        var status = stat()
-        if stat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFDIR else {
+        // FileManager rather than stat(2): `struct stat` is claimed by a different clang module depending on which
+        // files of this module import what (MemberImportVisibility then refuses its fields).
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
                 throw .invalidConfiguration("state-dir: '\(path)' exists and is not a folder")
             }
             return
@@ -127,10 +129,12 @@ public enum StateDirectory {
 
     /// Applies ``modeAction(mode:owner:user:maximum:)`` to `path` (a missing file is fine: nothing to restrict).
     private static func restrict(_ path: String, maximum: UInt32, what: String, logger: Logger) throws(WorkerError) {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return }
-        let mode = UInt32(status.st_mode & 0o7777)
-        switch modeAction(mode: mode, owner: UInt32(status.st_uid), user: UInt32(geteuid()), maximum: maximum) {
+        guard let status = try? FileManager.default.attributesOfItem(atPath: path),
+            let permissions = (status[.posixPermissions] as? NSNumber)?.uint32Value,
+            let owner = (status[.ownerAccountID] as? NSNumber)?.uint32Value
+        else { return }
+        let mode = permissions & 0o7777
+        switch modeAction(mode: mode, owner: owner, user: UInt32(geteuid()), maximum: maximum) {
         case .keep:
             return
         case .tighten(let tightened):
@@ -142,14 +146,16 @@ public enum StateDirectory {
             }
             logger.notice(
                 "tightened a file mode: the journal is for the worker's user alone",
-                metadata: ["ota.path": "\(path)", "ota.mode-was": "\(octal(mode))", "ota.mode": "\(octal(tightened))"]
+                metadata: [
+                    LogKey.path: "\(path)", LogKey.modeWas: "\(octal(mode))", LogKey.mode: "\(octal(tightened))",
+                ]
             )
         case .tooOpenNotOwned:
             logger.warning(
                 "more open than the worker wants and owned by another user, so left as it is: restrict it by hand",
                 metadata: [
-                    "ota.path": "\(path)", "ota.mode": "\(octal(mode))", "ota.owner-uid": "\(status.st_uid)",
-                    "ota.wanted": "at most \(octal(maximum))",
+                    LogKey.path: "\(path)", LogKey.mode: "\(octal(mode))", LogKey.ownerUID: "\(owner)",
+                    LogKey.wanted: "at most \(octal(maximum))",
                 ]
             )
         }
@@ -240,7 +246,7 @@ public final class StateDirectoryLock: Sendable {
         guard ftruncate(descriptor, 0) == 0, pwrite(descriptor, bytes, bytes.count, 0) == bytes.count else {
             throw .invalidConfiguration("state-dir: cannot write '\(path)': \(String(cString: strerror(errno)))")
         }
-        logger.debug("state folder locked", metadata: ["ota.lock": "\(path)"])
+        logger.debug("state folder locked", metadata: [LogKey.lock: "\(path)"])
         return lock
     }
 
