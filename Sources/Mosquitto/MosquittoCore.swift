@@ -151,19 +151,30 @@ final class MosquittoCore: Sendable {
     private func log(_ event: MosquittoEvent) {
         switch event {
         case .connected(let sessionPresent):
-            logger.info("MQTT connected", metadata: ["mqtt.session_present": "\(sessionPresent)"])
+            // Debug: the application says what a connection means to it (ready, reconnected).
+            logger.debug("MQTT connected", metadata: ["mqtt.session_present": .stringConvertible(sessionPresent)])
         case .connectionRefused(let error):
-            logger.error("MQTT connection refused", metadata: ["mqtt.error": "\(error)"])
+            logger.error("MQTT connection refused", metadata: ["mqtt.error": .string(Self.logText(error))])
         case .disconnected(nil):
             logger.info("MQTT disconnected")
         case .disconnected(let error?):
-            logger.warning("MQTT connection lost", metadata: ["mqtt.error": "\(error)"])
+            logger.warning("MQTT connection lost", metadata: ["mqtt.error": .string(Self.logText(error))])
         case .loopExited(let error):
-            logger.critical(
+            // An error, not critical: the process goes on (the application may build a new client).
+            logger.error(
                 "MQTT network loop gave up; no further reconnects",
-                metadata: ["mqtt.error": "\(error)"]
+                metadata: ["mqtt.error": .string(Self.logText(error))]
             )
         }
+    }
+
+    /// An error as a log value: code and message, without the source location of its description.
+    static func logText(_ error: MosquittoError) -> String { "\(error.shortDescription): \(error.message)" }
+
+    /// A duration in whole milliseconds, for `_ms` fields.
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     // MARK: - Network loop (dedicated thread)
@@ -192,7 +203,7 @@ final class MosquittoCore: Sendable {
         logger.debug(
             "MQTT network loop starting",
             metadata: [
-                "mqtt.host": "\(host)", "mqtt.port": "\(port)",
+                "mqtt.host": "\(host)", "mqtt.port": .stringConvertible(port),
                 "mqtt.tls": "\(configuration.tls.map(\.description) ?? "off")",
             ]
         )
@@ -223,7 +234,8 @@ final class MosquittoCore: Sendable {
             case .reconnect(let delay):
                 // One line per attempt; the backoff bounds the rate (at most one per maximumDelay when it lasts).
                 var metadata: Logger.Metadata = [
-                    "mqtt.error": "\(failure.shortDescription): \(failure.message)", "mqtt.retry_in": "\(delay)",
+                    "mqtt.error": .string(Self.logText(failure)),
+                    "mqtt.retry_in_ms": .stringConvertible(Self.milliseconds(delay)),
                 ]
                 if let tlsFailure { metadata["mqtt.tls_error"] = "\(tlsFailure.message)" }
                 shared.withLock { $0.lastAttemptFailure = tlsFailure ?? failure }
@@ -327,7 +339,10 @@ final class MosquittoCore: Sendable {
         guard !pending.isEmpty else { return }
         logger.info(
             "MQTT re-subscribing",
-            metadata: ["mqtt.session_present": "\(sessionPresent)", "mqtt.subscriptions": "\(pending.count)"]
+            metadata: [
+                "mqtt.session_present": .stringConvertible(sessionPresent),
+                "mqtt.subscriptions": .stringConvertible(pending.count),
+            ]
         )
         for info in pending {
             var mid: Int32 = 0
@@ -339,7 +354,8 @@ final class MosquittoCore: Sendable {
                 logger.error(
                     "MQTT re-subscribe failed",
                     metadata: [
-                        "mqtt.topic_filter": "\(info.topicFilter)", "mqtt.error": "\(MosquittoError(result: rc))",
+                        "mqtt.topic_filter": "\(info.topicFilter)",
+                        "mqtt.error": .string(Self.logText(MosquittoError(result: rc))),
                     ]
                 )
             }
@@ -411,7 +427,7 @@ final class MosquittoCore: Sendable {
                 "MQTT re-subscribe refused by the broker; subscription dropped",
                 metadata: [
                     "mqtt.topic_filter": "\(resubscribed)",
-                    "mqtt.error": "\(MosquittoError(.reasonCode(refused), detail: "SUBACK"))",
+                    "mqtt.error": .string(Self.logText(MosquittoError(.reasonCode(refused), detail: "SUBACK"))),
                 ]
             )
         }
@@ -422,8 +438,9 @@ final class MosquittoCore: Sendable {
             logger.trace(
                 "MQTT message received",
                 metadata: [
-                    "mqtt.topic": "\(message.topic)", "mqtt.mid": "\(message.messageID)",
-                    "mqtt.qos": "\(message.qos.rawValue)", "mqtt.payload_bytes": "\(message.payload.count)",
+                    "mqtt.topic": "\(message.topic)", "mqtt.mid": .stringConvertible(message.messageID),
+                    "mqtt.qos": .stringConvertible(message.qos.rawValue),
+                    "mqtt.payload_bytes": .stringConvertible(message.payload.count),
                 ]
             )
         }

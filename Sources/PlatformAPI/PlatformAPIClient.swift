@@ -162,10 +162,13 @@ public final class PlatformAPIClient: Service, Sendable {
     ///   - deadline: when the answer stops being useful; `nil` for no limit beyond the retry policy.
     ///   - admitted: the caller already holds a rate-limiter token for the first attempt (see
     ///     ``admit(deadline:)``); retries take their own. Default `false`.
+    ///   - logMetadata: added to every record logged about this call (the worker names the commands it carries).
+    ///     Default none.
     public func cancelOTATaskByDevice(
         _ request: CancelOTATaskByDeviceRequest,
         deadline: ContinuousClock.Instant?,
-        admitted: Bool = false
+        admitted: Bool = false,
+        logMetadata: Logger.Metadata = [:]
     ) async -> PlatformCallResult {
         var attempts = 0
         var requestIds = [String]()
@@ -201,6 +204,7 @@ public final class PlatformAPIClient: Service, Sendable {
         defer { checkIn() }
 
         var logger = self.logger
+        for (key, value) in logMetadata { logger[metadataKey: key] = value }
         logger[metadataKey: "platform.action"] = "CancelOTATaskByDevice"
         logger[metadataKey: "platform.product_key"] = .string(request.productKey)
         logger[metadataKey: "platform.firmware_id"] = .string(request.firmwareId)
@@ -263,13 +267,20 @@ public final class PlatformAPIClient: Service, Sendable {
             if let deadline, ContinuousClock.now.advanced(by: delay) >= deadline {
                 return finish(.failure(Self.deadlineError(last: error, attempts: attempts)))
             }
-            logger.info(
-                "retrying platform call",
-                metadata: [
-                    "platform.error": .string(error.shortDescription),
-                    "platform.delay_ms": .stringConvertible(Self.milliseconds(delay)),
-                ]
-            )
+            // A transient failure, retried: `info` (the call's final outcome is the caller's to judge).
+            var retryMetadata: Logger.Metadata = [
+                "platform.error": .string(error.shortDescription),
+                "platform.message": .string(String(error.message.prefix(256))),
+                "platform.delay_ms": .stringConvertible(Self.milliseconds(delay)),
+            ]
+            if let platformCode = error.platformCode {
+                retryMetadata["platform.code"] = .string(String(platformCode.prefix(128)))
+            }
+            if let httpStatus = error.httpStatus {
+                retryMetadata["platform.http_status"] = .stringConvertible(httpStatus)
+            }
+            if let requestId = error.requestId { retryMetadata["platform.request_id"] = .string(requestId) }
+            logger.info("retrying platform call", metadata: retryMetadata)
             if delay > .zero {
                 do {
                     try await Task.sleep(for: delay)

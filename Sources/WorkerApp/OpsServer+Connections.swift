@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import Prometheus
 import Synchronization
+import Worker
 
 /// The operations server's connections: carries out what ``OpsConnectionTable`` decides (closes the evicted,
 /// refused and timed-out channels), counts it, and warns once when the limit is reached.
@@ -50,7 +51,7 @@ final class OpsConnections: Sendable {
         if admission.limitReached {
             logger.warning(
                 "operations connection limit reached: closing the connections that wait longest without a request",
-                metadata: ["ota.ops-max-connections": "\(limits.maxConnections)"]
+                metadata: [LogKey.opsMaxConnections: .stringConvertible(limits.maxConnections)]
             )
         }
         if let evicted = admission.evicted { close(evicted, .evicted) }
@@ -104,7 +105,7 @@ final class OpsConnections: Sendable {
 
     private func record(_ reason: Table.CloseReason) {
         closedByReason[reason]?.increment()
-        logger.trace("closing an operations connection", metadata: ["ota.ops-close-reason": "\(reason.rawValue)"])
+        logger.trace("closing an operations connection", metadata: [LogKey.opsCloseReason: "\(reason.rawValue)"])
     }
 }
 

@@ -214,8 +214,8 @@ public final class OpsServer: Service, Sendable {
                 logger.notice(
                     "operations endpoints listening: /health/live, /health/ready, /metrics",
                     metadata: [
-                        "ota.ops-url": "http://\(configuration.host):\(port.map(String.init) ?? "?")",
-                        "ota.ops-max-connections": "\(limits.maxConnections)",
+                        LogKey.opsURL: "http://\(configuration.host):\(port.map(String.init) ?? "?")",
+                        LogKey.opsMaxConnections: .stringConvertible(limits.maxConnections),
                     ]
                 )
             },

@@ -1,7 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-// The importer may attribute `struct stat` to CDispatch (seen once a file of this module also imports Glibc for
-// sockets); with MemberImportVisibility its members then need Dispatch imported here.
-import Dispatch
 import Foundation
 public import Logging
 import Synchronization
@@ -78,16 +75,18 @@ public enum StateDirectory {
         _ path: String,
         journalPath: String?
     ) throws(WorkerError) -> (summary: String, inUse: Bool) {
-        var status = stat()
-        guard stat(path, &status) == 0 else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             // The nearest folder that exists must let this user create the rest.
             var ancestor = (path as NSString).deletingLastPathComponent
             while !ancestor.isEmpty, ancestor != "/", access(ancestor, F_OK) != 0 {
                 ancestor = (ancestor as NSString).deletingLastPathComponent
             }
             if ancestor.isEmpty { ancestor = "." }
-            var parent = stat()
-            guard stat(ancestor, &parent) == 0, parent.st_mode & S_IFMT == S_IFDIR else {
+            var parentIsDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: ancestor, isDirectory: &parentIsDirectory),
+                parentIsDirectory.boolValue
+            else {
                 throw .invalidConfiguration(
                     unusableMessage(
                         path: path,
@@ -105,7 +104,7 @@ public enum StateDirectory {
             }
             return ("'\(path)' does not exist yet; it will be created 0700", false)
         }
-        guard status.st_mode & S_IFMT == S_IFDIR else {
+        guard isDirectory.boolValue else {
             throw .invalidConfiguration(
                 "state-dir: '\(path)' exists and is not a folder; choose a folder with --state-dir (OTA_CANCEL_STATE_DIR)"
             )
@@ -224,9 +223,11 @@ public enum StateDirectory {
 
     /// Creates the folder `0700` (its missing parents `0755`) unless it exists.
     private static func createDirectory(_ path: String) throws(WorkerError) {
-        var status = stat()
-        if stat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFDIR else {
+        // FileManager rather than stat(2): `struct stat` is claimed by a different clang module depending on which
+        // files of this module import what (MemberImportVisibility then refuses its fields).
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
                 throw .invalidConfiguration(
                     "state-dir: '\(path)' exists and is not a folder; choose a folder with --state-dir "
                         + "(OTA_CANCEL_STATE_DIR)"
@@ -284,10 +285,12 @@ public enum StateDirectory {
 
     /// Applies ``modeAction(mode:owner:user:maximum:)`` to `path` (a missing file is fine: nothing to restrict).
     private static func restrict(_ path: String, maximum: UInt32, what: String, logger: Logger) throws(WorkerError) {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return }
-        let mode = UInt32(status.st_mode & 0o7777)
-        switch modeAction(mode: mode, owner: UInt32(status.st_uid), user: UInt32(geteuid()), maximum: maximum) {
+        guard let status = try? FileManager.default.attributesOfItem(atPath: path),
+            let permissions = (status[.posixPermissions] as? NSNumber)?.uint32Value,
+            let owner = (status[.ownerAccountID] as? NSNumber)?.uint32Value
+        else { return }
+        let mode = permissions & 0o7777
+        switch modeAction(mode: mode, owner: owner, user: UInt32(geteuid()), maximum: maximum) {
         case .keep:
             return
         case .tighten(let tightened):
@@ -299,14 +302,16 @@ public enum StateDirectory {
             }
             logger.notice(
                 "tightened a file mode: the journal is for the worker's user alone",
-                metadata: ["ota.path": "\(path)", "ota.mode-was": "\(octal(mode))", "ota.mode": "\(octal(tightened))"]
+                metadata: [
+                    LogKey.path: "\(path)", LogKey.modeWas: "\(octal(mode))", LogKey.mode: "\(octal(tightened))",
+                ]
             )
         case .tooOpenNotOwned:
             logger.warning(
                 "more open than the worker wants and owned by another user, so left as it is: restrict it by hand",
                 metadata: [
-                    "ota.path": "\(path)", "ota.mode": "\(octal(mode))", "ota.owner-uid": "\(status.st_uid)",
-                    "ota.wanted": "at most \(octal(maximum))",
+                    LogKey.path: "\(path)", LogKey.mode: "\(octal(mode))", LogKey.ownerUID: "\(owner)",
+                    LogKey.wanted: "at most \(octal(maximum))",
                 ]
             )
         }
@@ -399,7 +404,7 @@ public final class StateDirectoryLock: Sendable {
         guard ftruncate(descriptor, 0) == 0, pwrite(descriptor, bytes, bytes.count, 0) == bytes.count else {
             throw .invalidConfiguration("state-dir: cannot write '\(path)': \(String(cString: strerror(errno)))")
         }
-        logger.debug("state folder locked", metadata: ["ota.lock": "\(path)"])
+        logger.debug("state folder locked", metadata: [LogKey.lock: "\(path)"])
         return lock
     }
 

@@ -49,6 +49,7 @@ public protocol WorkerArguments: Sendable {
     var stateDir: String? { get }
     var schemaDir: String? { get }
     var logLevel: String? { get }
+    var logFormat: String? { get }
     var journalSync: String? { get }
     var journalRetention: Double? { get }
     var journalMaxEntries: Int? { get }
@@ -102,6 +103,7 @@ extension WorkerArguments {
     public var stateDir: String? { nil }
     public var schemaDir: String? { nil }
     public var logLevel: String? { nil }
+    public var logFormat: String? { nil }
     public var journalSync: String? { nil }
     public var journalRetention: Double? { nil }
     public var journalMaxEntries: Int? { nil }

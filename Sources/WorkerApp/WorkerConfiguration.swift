@@ -16,6 +16,8 @@ public struct WorkerConfiguration: Sendable {
     /// The state folder (journal and other local state). Created when missing.
     public var stateDirectory: String
     public var logLevel: Logger.Level
+    /// How log records are written. Default ``LogFormat/text``.
+    public var logFormat: LogFormat
     /// The journal in the state folder.
     public var journal: JournalConfiguration
     /// The operations endpoints (health, readiness).
@@ -32,6 +34,7 @@ public struct WorkerConfiguration: Sendable {
         commandSchemaPath: String?,
         stateDirectory: String,
         logLevel: Logger.Level,
+        logFormat: LogFormat = .text,
         journal: JournalConfiguration? = nil,
         ops: OpsServerConfiguration = .init(),
         supervision: CancelWorkerService.Supervision = .init(),
@@ -43,6 +46,7 @@ public struct WorkerConfiguration: Sendable {
         self.commandSchemaPath = commandSchemaPath
         self.stateDirectory = stateDirectory
         self.logLevel = logLevel
+        self.logFormat = logFormat
         self.journal = journal ?? JournalConfiguration(path: stateDirectory + "/journal.sqlite")
         self.ops = ops
         self.supervision = supervision
@@ -266,6 +270,10 @@ public struct WorkerConfiguration: Sendable {
                 "log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(levelText)'"
             )
         }
+        let formatText = try settings.string("log-format", arguments.logFormat, default: "text")
+        guard let logFormat = LogFormat(rawValue: formatText.lowercased()) else {
+            throw .invalidConfiguration("log-format must be text or json, not '\(formatText)'")
+        }
         // Journal, operations endpoints, supervision.
         let syncText = try settings.string("journal-sync", arguments.journalSync, default: "normal")
         // `memory` keeps the journal in memory: nothing survives the process. It exists to measure what the
@@ -317,6 +325,7 @@ public struct WorkerConfiguration: Sendable {
             commandSchemaPath: schemaPath,
             stateDirectory: stateDirectory,
             logLevel: logLevel,
+            logFormat: logFormat,
             journal: journal,
             ops: ops,
             supervision: supervision,
@@ -549,6 +558,7 @@ extension WorkerConfiguration {
                 commandSchemaPath ?? "built in (schemas/cancel-command.schema.json of \(BuildInfo.revision))"
             ),
             ("log-level", logLevel.rawValue),
+            ("log-format", logFormat.rawValue),
             ("config", configFile ?? "(none)"),
         ]
         let width = lines.map(\.0.count).max() ?? 0

@@ -20,9 +20,9 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw failure(error.message, status: WorkerApp.ExitStatus.configuration)
         }
-        let level = configuration.logLevel
-        // Escaped records: a command's correlationId or reason can never start a line of its own in the log.
-        LoggingSystem.bootstrap { label in EscapingLogHandler.standardError(label: label, level: level) }
+        let (level, format) = (configuration.logLevel, configuration.logFormat)
+        // One line per record, escaped: a command's correlationId or reason can never start a line of its own.
+        LoggingSystem.bootstrap { label in WorkerLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "ota-cancel-worker")
         let built: WorkerApp.Built
         do {

@@ -177,6 +177,12 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
 
     @Option(
         help:
+            "Log format: text (logfmt: key=value, values quoted when needed) or json (one object per line). (default: text)"
+    )
+    var logFormat: String?
+
+    @Option(
+        help:
             "Journal durability: normal (survives a crash of the worker), full (also a power loss; a disk flush per message), or memory (nothing survives: for benchmarks only). (default: normal)"
     )
     var journalSync: String?

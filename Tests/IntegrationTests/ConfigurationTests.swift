@@ -43,6 +43,7 @@ struct ConfigurationTests {
         #expect(configuration.platform.timeouts.read == .seconds(10))
         #expect(configuration.stateDirectory == "./state")
         #expect(configuration.logLevel == .info)
+        #expect(configuration.logFormat == .text)
     }
 
     @Test("every flag has an OTA_CANCEL_ variable, and a flag beats its variable")
@@ -62,6 +63,7 @@ struct ConfigurationTests {
         environment["OTA_CANCEL_REGION_ID"] = "cn-shanghai"
         environment["OTA_CANCEL_STATE_DIR"] = "/tmp/x"
         environment["OTA_CANCEL_LOG_LEVEL"] = "DEBUG"
+        environment["OTA_CANCEL_LOG_FORMAT"] = "JSON"
         let fromEnvironment = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
         #expect(fromEnvironment.mqtt.host == "broker.example")
         #expect(fromEnvironment.mqtt.port == 8883)
@@ -77,6 +79,7 @@ struct ConfigurationTests {
         #expect(fromEnvironment.platform.regionId == "cn-shanghai")
         #expect(fromEnvironment.stateDirectory == "/tmp/x")
         #expect(fromEnvironment.logLevel == .debug)
+        #expect(fromEnvironment.logFormat == .json)
 
         let flags = TestArguments(brokerHost: "flag.example", brokerPort: 1884, clientId: "from-flag", maxInFlight: 3)
         let fromFlags = try WorkerConfiguration.resolve(flags, environment: environment)
@@ -113,6 +116,7 @@ struct ConfigurationTests {
             ("OTA_CANCEL_MAX_IN_FLIGHT", "0", "max-in-flight"),
             ("OTA_CANCEL_DEFAULT_REPLY_TOPIC", "a/#", "default-reply-topic"),
             ("OTA_CANCEL_LOG_LEVEL", "loud", "log-level"),
+            ("OTA_CANCEL_LOG_FORMAT", "yaml", "log-format"),
             ("OTA_CANCEL_ACCESS_KEY_SECRET", "", "secret"),
             ("OTA_CANCEL_SCHEMA_DIR", "/nonexistent", "schema"),
         ]
@@ -340,7 +344,8 @@ struct ConfigurationTests {
             """
             {"broker-host": "file.example", "broker-port": 1999, "platform-qps": 2.5,
              "reply-topic-allow": ["a/#", "b/+"], "exit-on-connection-failure": true,
-             "platform-endpoint": "http://127.0.0.1:9", "access-key-id": "from-file", "log-level": "debug"}
+             "platform-endpoint": "http://127.0.0.1:9", "access-key-id": "from-file", "log-level": "debug",
+             "log-format": "json"}
             """
         )
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -357,6 +362,7 @@ struct ConfigurationTests {
         #expect(fromFile.platform.endpoint == "http://127.0.0.1:9")
         #expect(fromFile.platform.accessKeyId == "from-file")
         #expect(fromFile.logLevel == .debug)
+        #expect(fromFile.logFormat == .json && fromFile.summary.contains("log-format"))
         #expect(fromFile.configFile == path && fromFile.summary.contains(path))
 
         environment["OTA_CANCEL_BROKER_HOST"] = "env.example"

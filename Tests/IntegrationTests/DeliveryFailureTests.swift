@@ -207,8 +207,8 @@ struct DeliveryFailureTests {
                 let before = process.log.count
                 process = try await launchWorkerProcess(binary, arguments, logPath: logPath)
                 let restartLog = String(process.log.dropFirst(before))
-                #expect(restartLog.contains("ota.replies-to-publish=0"), "\(restartLog.prefix(2000))")
-                #expect(restartLog.contains("ota.commands-to-run=0"))
+                #expect(restartLog.contains("ota.replies_to_publish=0"), "\(restartLog.prefix(2000))")
+                #expect(restartLog.contains("ota.commands_to_run=0"))
                 try await publish(
                     EndToEndTests.command(
                         ["dev-000400"],

@@ -188,7 +188,7 @@ struct OpsFloodTests {
         let giveUp = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < giveUp {
             if let range = process.log.range(
-                of: #"ota\.ops-url=http://127\.0\.0\.1:[0-9]+"#,
+                of: #"ota\.ops_url=http://127\.0\.0\.1:[0-9]+"#,
                 options: .regularExpression
             ),
                 let port = Int(process.log[range].split(separator: ":").last ?? "")

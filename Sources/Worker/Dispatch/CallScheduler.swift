@@ -122,6 +122,15 @@ public struct CallScheduler: Sendable {
     /// Whether the command is being served.
     public func contains(_ id: Int64) -> Bool { entries[id] != nil }
 
+    /// The correlation ids of the commands whose names `plan` carries, each command once, in the order of its
+    /// parts (`nil` for a command that has none, or that is no longer served).
+    public func correlationIds(of plan: CallPlan) -> [String?] {
+        var seen = Set<Int64>()
+        return plan.parts.compactMap { part in
+            seen.insert(part.command).inserted ? .some(entries[part.command]?.accepted.correlationId) : nil
+        }
+    }
+
     // MARK: - Commands in
 
     /// Takes a command in.

@@ -164,7 +164,7 @@ final class Dispatcher: Sendable {
                     if calls > 0 {
                         logger.warning(
                             "drain timeout: stopping the calls still running; their commands stay in the journal",
-                            metadata: ["ota.calls": "\(calls)"]
+                            metadata: [LogKey.calls: .stringConvertible(calls)]
                         )
                         group.cancelAll()
                     }
@@ -364,11 +364,20 @@ final class Dispatcher: Sendable {
             iotInstanceId: plan.key.iotInstanceId
         )
         let deadline = plan.deadline.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
+        // The platform client's lines about this call (attempts, retries) name the commands it carries.
+        let commands = CommandLog.call(correlationIds: core.withLock { $0.scheduler.correlationIds(of: plan) })
         let started = ContinuousClock.now
-        let result = await platform.cancelOTATaskByDevice(request, deadline: deadline, admitted: true)
+        let result = await platform.cancelOTATaskByDevice(
+            request,
+            deadline: deadline,
+            admitted: true,
+            logMetadata: commands
+        )
         metrics.platformCall(result.result.map { _ in }, duration: ContinuousClock.now - started)
         metrics.throttledAnswers(result.throttledAttempts)
-        return CallResult(result)
+        let callResult = CallResult(result)
+        if let line = CommandLog.callEnded(callResult, metadata: commands) { logger.log(line) }
+        return callResult
     }
 
     // MARK: - Results stored
@@ -416,19 +425,7 @@ final class Dispatcher: Sendable {
         for completed in settlement.completed {
             let reply = completed.reply
             metrics.completed(reply, duration: .seconds(now.timeIntervalSince(completed.accepted.receivedAt)))
-            logger.info(
-                "command done",
-                metadata: [
-                    "ota.correlation-id": "\(completed.accepted.correlationId ?? "-")",
-                    "ota.status": "\(reply.status.rawValue)",
-                    "ota.devices": "\(reply.deviceCount ?? 0)",
-                    "ota.calls": "\(reply.calls ?? 0)",
-                    "ota.shared-calls": "\(reply.sharedCalls ?? 0)",
-                    "ota.attempts": "\(reply.attempts ?? 0)",
-                    "ota.reason": "\(completed.accepted.command.reason ?? "-")",
-                    "ota.requested-by": "\(completed.accepted.command.requestedBy ?? "-")",
-                ]
-            )
+            logger.log(CommandLog.completed(completed))
         }
     }
 }

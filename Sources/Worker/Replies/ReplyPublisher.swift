@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import JSONSchema
 import Logging
+import Mosquitto
 import Synchronization
 
 /// Publishes stored replies, dead letters and notices, and records what became of each: the I/O half of
@@ -130,7 +132,7 @@ final class ReplyPublisher: Sendable {
             if expired && left > 0 {
                 logger.warning(
                     "shutdown: replies not yet acknowledged stay in the journal for the next start",
-                    metadata: ["ota.replies-left": "\(left)"]
+                    metadata: [LogKey.repliesLeft: .stringConvertible(left)]
                 )
             }
             group.cancelAll()
@@ -193,10 +195,17 @@ final class ReplyPublisher: Sendable {
                     return
                 }
                 // The connection's trouble is logged by the connection itself; this is detail.
-                logger.debug(
-                    "reply not acknowledged yet; trying again",
-                    metadata: ["ota.entry": "\(reply.id)", "mqtt.error": "\(error)", "ota.retry-in": "\(delay)"]
-                )
+                if logger.logLevel <= .debug {
+                    logger.debug(
+                        "reply not acknowledged yet; trying again",
+                        metadata: [
+                            LogKey.correlationId: Self.correlation(of: reply),
+                            LogKey.entry: .stringConvertible(reply.id),
+                            LogKey.mqttError: .string(CommandLog.errorText(error)),
+                            LogKey.retryInMilliseconds: .stringConvertible(CommandLog.milliseconds(delay)),
+                        ]
+                    )
+                }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }
@@ -228,16 +237,31 @@ final class ReplyPublisher: Sendable {
             logger.error(
                 "a notice of an undeliverable message is undeliverable too; dropped (the journal keeps the reason)",
                 metadata: [
-                    "ota.entry": "\(reply.id)", "ota.dead-letter-topic": "\(deadLetterTopic)", "ota.error": "\(reason)",
+                    LogKey.correlationId: Self.correlation(of: reply), LogKey.entry: .stringConvertible(reply.id),
+                    LogKey.deadLetterTopic: "\(deadLetterTopic)", LogKey.error: "\(reason)",
                 ]
             )
         } else {
             logger.error(
                 "\(reply.kind == .reply ? "reply" : "dead letter") undeliverable: recorded, never retried; a notice goes to the dead-letter topic",
-                metadata: ["ota.entry": "\(reply.id)", "ota.error": "\(reason)"]
+                metadata: [
+                    LogKey.correlationId: Self.correlation(of: reply), LogKey.entry: .stringConvertible(reply.id),
+                    LogKey.replyTopic: .string(CommandLog.clip(reply.message.topic)), LogKey.error: "\(reason)",
+                ]
             )
         }
         if let stored { enqueue([stored]) }
+    }
+
+    /// The correlation id of the command a stored message answers, for its log lines: the reply's (or notice's)
+    /// `correlationId`, else the Correlation Data as UTF-8 (a dead letter's).
+    private static func correlation(of reply: PendingReply) -> Logger.MetadataValue {
+        if case .object(let body)? = try? JSONParser.parse(reply.message.payload),
+            let correlationId = body["correlationId"]?.stringValue
+        {
+            return CommandLog.correlation(correlationId)
+        }
+        return CommandLog.correlation(data: reply.message.properties.correlationData)
     }
 
     // MARK: - Journal

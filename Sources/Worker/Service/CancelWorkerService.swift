@@ -61,6 +61,18 @@ public final class CancelWorkerService: Service, Sendable {
         public var undeliverable = 0
         /// Notices of undeliverable messages that could not be published either (logged and dropped).
         public var noticesDropped = 0
+
+        /// The counters as log fields (`ota.counters.received`, ...), numbers in snake_case names.
+        public var logMetadata: Logger.Metadata {
+            let fields: [(String, Int)] = [
+                ("received", received), ("accepted", accepted), ("started", started), ("duplicates", duplicates),
+                ("executed", executed), ("retried", retried), ("rejected", rejected), ("expired", expired),
+                ("dead_lettered", deadLettered), ("calls", calls), ("replies_published", repliesPublished),
+                ("replayed_replies", replayedReplies), ("publish_failures", publishFailures),
+                ("undeliverable", undeliverable), ("notices_dropped", noticesDropped),
+            ]
+            return Logger.Metadata(uniqueKeysWithValues: fields.map { ($0.0, .stringConvertible($0.1)) })
+        }
     }
 
     /// How the MQTT connection is supervised.
@@ -185,10 +197,10 @@ public final class CancelWorkerService: Service, Sendable {
         logger.notice(
             "journal open",
             metadata: [
-                "ota.journal": "\(journal.location)",
-                "ota.replies-to-publish": "\(summary.repliesToPublish)",
-                "ota.commands-to-run": "\(summary.unanswered)",
-                "ota.duplicates-waiting": "\(summary.waitingDuplicates)",
+                LogKey.journal: "\(journal.location)",
+                LogKey.repliesToPublish: .stringConvertible(summary.repliesToPublish),
+                LogKey.commandsToRun: .stringConvertible(summary.unanswered),
+                LogKey.duplicatesWaiting: .stringConvertible(summary.waitingDuplicates),
             ]
         )
         let onMessage: MosquittoClient.MessageHandler = { [self] message in
@@ -222,7 +234,7 @@ public final class CancelWorkerService: Service, Sendable {
             await connection.stop()
             group.cancelAll()
         }
-        logger.notice("worker stopped", metadata: ["ota.counters": "\(counters)"])
+        logger.notice("worker stopped", metadata: [LogKey.counters: .dictionary(counters.logMetadata)])
         if let fatal = state.withLock({ $0.fatal }) { throw fatal }
     }
 
@@ -244,7 +256,7 @@ public final class CancelWorkerService: Service, Sendable {
             // means the broker keeps it and delivers it again when the worker is back.
             logger.critical(
                 "the journal cannot record a message; stopping without acknowledging it",
-                metadata: ["ota.error": "\(error)"]
+                metadata: [LogKey.error: "\(error)"]
             )
             fflush(nil)
             _exit(75)
@@ -285,21 +297,9 @@ public final class CancelWorkerService: Service, Sendable {
         case .publish(let reply, _): publisher.enqueue([reply])
         case .waitForOriginal: break
         }
-        if case .deadLetter = decision {
-            logger.warning(
-                "message dead-lettered",
-                metadata: ["ota.dead-letter-topic": "\(configuration.deadLetterTopic)"]
-            )
-        } else if case .answer(let reply, _) = decision {
-            logger.notice(
-                "command not executed",
-                metadata: [
-                    "ota.correlation-id": "\(reply.correlationId ?? "-")",
-                    "ota.status": "\(reply.status.rawValue)",
-                    "ota.errors": "\(reply.errors?.map(\.message) ?? [])",
-                ]
-            )
-        }
+        // An accepted command's line is `debug`: not built at all in the usual storm at `info`.
+        let quiet = if case .execute = verdict { logger.logLevel > .debug } else { false }
+        if !quiet { logger.log(CommandLog.intake(decision, verdict: verdict, message: message)) }
     }
 
     // MARK: - Housekeeping
@@ -308,9 +308,11 @@ public final class CancelWorkerService: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let deleted = try await journal.prune(now: Date())
-                if deleted > 0 { logger.debug("journal pruned", metadata: ["ota.deleted": "\(deleted)"]) }
+                if deleted > 0 {
+                    logger.debug("journal pruned", metadata: [LogKey.deleted: .stringConvertible(deleted)])
+                }
             } catch {
-                logger.error("journal pruning failed", metadata: ["ota.error": "\(error)"])
+                logger.error("journal pruning failed", metadata: [LogKey.error: "\(error)"])
             }
             try? await Task.sleep(for: .seconds(60))
         }
@@ -320,7 +322,7 @@ public final class CancelWorkerService: Service, Sendable {
     private static func fatalJournalError(_ error: any Error, logger: Logger) -> Never {
         logger.critical(
             "the journal failed; stopping (everything recorded so far is safe)",
-            metadata: ["ota.error": "\(error)"]
+            metadata: [LogKey.error: "\(error)"]
         )
         fflush(nil)
         _exit(75)

@@ -89,7 +89,8 @@ final class MQTTConnection: Sendable {
                 logger.notice(
                     "worker ready: MQTT connected and subscribed",
                     metadata: [
-                        "mqtt.topic": "\(subscription.topicFilter)", "mqtt.session-present": "\(sessionPresent)",
+                        LogKey.mqttTopic: "\(subscription.topicFilter)",
+                        LogKey.mqttSessionPresent: .stringConvertible(sessionPresent),
                     ]
                 )
                 failure = await watch(client)
@@ -113,7 +114,7 @@ final class MQTTConnection: Sendable {
             if supervision.exitOnFailure {
                 logger.critical(
                     "MQTT connection failed for good; stopping as configured",
-                    metadata: ["mqtt.error": "\(failure)"]
+                    metadata: [LogKey.mqttError: .string(CommandLog.errorText(failure))]
                 )
                 throw failure
             }
@@ -122,9 +123,13 @@ final class MQTTConnection: Sendable {
                 supervision.initialDelay.seconds * pow(2, Double(min(failures, 20)))
             )
             failures += 1
-            logger.critical(
+            // A reconnect attempt, not the end of the process: a warning (critical is for what stops the worker).
+            logger.warning(
                 "MQTT connection failed for good; building a new client",
-                metadata: ["mqtt.error": "\(failure)", "mqtt.retry-in": "\(String(format: "%.1f", base)) s"]
+                metadata: [
+                    LogKey.mqttError: .string(CommandLog.errorText(failure)),
+                    LogKey.mqttRetryInMilliseconds: .stringConvertible(Int64((base * 1000).rounded())),
+                ]
             )
             try await Task.sleep(for: .seconds(base))
         }
@@ -193,10 +198,12 @@ final class MQTTConnection: Sendable {
     private func watch(_ client: MosquittoClient) async -> (any Error)? {
         await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
+                // Refusals and losses are logged by the client itself.
                 for await event in client.events {
                     switch event {
                     case .connected(let sessionPresent):
-                        // The first event repeats the connection run() made; only one after a loss is new.
+                        // The first event repeats the connection `connect()` waited for (announced as "worker
+                        // ready"); only one after a loss is a reconnection.
                         let reconnected = self.state.withLock { state -> Bool in
                             defer {
                                 state.connected = true
@@ -209,21 +216,15 @@ final class MQTTConnection: Sendable {
                         if reconnected {
                             self.logger.info(
                                 "MQTT reconnected",
-                                metadata: ["mqtt.session-present": "\(sessionPresent)"]
+                                metadata: [LogKey.mqttSessionPresent: .stringConvertible(sessionPresent)]
                             )
                         }
-                    case .connectionRefused(let error):
-                        self.logger.error("MQTT connection refused by the broker", metadata: ["mqtt.error": "\(error)"])
-                    case .disconnected(let error):
+                    case .connectionRefused:
+                        break
+                    case .disconnected:
                         self.state.withLock {
                             $0.connected = false
                             $0.lostSince = $0.lostSince ?? .now
-                        }
-                        if let error {
-                            self.logger.warning(
-                                "MQTT connection lost; reconnecting",
-                                metadata: ["mqtt.error": "\(error)"]
-                            )
                         }
                     case .loopExited(let error):
                         return error
