@@ -402,9 +402,10 @@ struct StartupFailureTests {
                 logPath: logs
             )
             defer { process.signal(SIGKILL) }
-            await broker.stop()
+            // Timed from before the stop: the connection is lost during it, so no sooner.
             let clock = ContinuousClock()
             let lost = clock.now
+            await broker.stop()
             let status = await process.waitForExit()
             let elapsed = clock.now - lost
             #expect(status == 69, "\(process.log.suffix(3000))")
