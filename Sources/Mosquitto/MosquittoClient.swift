@@ -144,6 +144,13 @@ public final class MosquittoClient: Sendable {
         core.shared.withLock { $0.machine.isConnected }
     }
 
+    /// Why the last connection attempt failed while the client keeps retrying (a broker that is down, a refused
+    /// TCP connection, a timeout), or `nil` once a CONNACK accepted it. Failures that end the loop are thrown by
+    /// ``connect()`` or reported as ``MosquittoEvent/loopExited(_:)`` instead.
+    public var lastConnectAttemptFailure: MosquittoError? {
+        core.shared.withLock { $0.lastAttemptFailure }
+    }
+
     /// The Maximum Packet Size the broker announced in its last CONNACK (MQTT 5), or `nil` when it announced none
     /// (no limit beyond MQTT's own, or an MQTT 3.1.1 broker, which cannot announce one).
     public var brokerMaximumPacketSize: Int? {

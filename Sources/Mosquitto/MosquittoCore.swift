@@ -40,6 +40,8 @@ struct SharedState: Sendable {
     var attemptErrorLog: [String] = []
     /// The Maximum Packet Size of the last CONNACK (MQTT 5), `nil` when the broker announced none.
     var brokerMaximumPacketSize: UInt32?
+    /// Why the last connection attempt failed, while the loop retries (cleared by a CONNACK that accepts us).
+    var lastAttemptFailure: MosquittoError?
 }
 
 /// The part of a client that the C callbacks and the network-loop thread reach.
@@ -236,6 +238,7 @@ final class MosquittoCore: Sendable {
                     "mqtt.retry_in_ms": .stringConvertible(Self.milliseconds(delay)),
                 ]
                 if let tlsFailure { metadata["mqtt.tls_error"] = "\(tlsFailure.message)" }
+                shared.withLock { $0.lastAttemptFailure = tlsFailure ?? failure }
                 logger.warning("MQTT connect attempt failed; retrying", metadata: metadata)
                 if sleeper.sleep(for: delay) {
                     rc = MosquittoError.ResultCode.noConn.rawValue
@@ -382,6 +385,7 @@ final class MosquittoCore: Sendable {
         let sessionPresent = flags & 1 == 1
         update { state in
             state.brokerMaximumPacketSize = maximumPacketSize
+            if returnCode == 0 { state.lastAttemptFailure = nil }
             if !sessionPresent {
                 for index in state.subscriptions.indices { state.subscriptions[index].confirmed = false }
             }

@@ -76,7 +76,10 @@ struct ConfigurationFile {
         guard unknown.isEmpty else {
             throw .invalidConfiguration(
                 "config: '\(path)' has unknown option\(unknown.count == 1 ? "" : "s") "
-                    + unknown.map(FileDiagnostics.key).joined(separator: ", ")
+                    + unknown.map { key in
+                        FileDiagnostics.key(key)
+                            + (ClosestName.closest(to: key, among: known).map { " (did you mean \"\($0)\"?)" } ?? "")
+                    }.joined(separator: ", ")
                     + " (keys are option names without the dashes, e.g. \"broker-host\")"
             )
         }

@@ -107,6 +107,7 @@ public final class OpsServer: Service, Sendable {
     private let application: Application<RouterResponder<BasicRequestContext>>
     private let connections: OpsConnections
     private let boundPort = BoundPort()
+    private let address: (host: String, port: Int)
 
     /// The port reported by the server once it listens (a class, so the start-up callback can share it).
     private final class BoundPort: Sendable {
@@ -150,6 +151,7 @@ public final class OpsServer: Service, Sendable {
         logger: Logger
     ) {
         let limits = configuration.limits
+        address = (configuration.host, configuration.port)
         let connections = OpsConnections(limits: limits, metrics: metrics, logger: logger)
         self.connections = connections
         let router = Router()
@@ -288,7 +290,20 @@ public final class OpsServer: Service, Sendable {
     /// enforced alongside, until the server has stopped.
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.application.run() }
+            group.addTask {
+                do {
+                    try await self.application.run()
+                } catch let error as IOError {
+                    // The port checked free at start was taken since (OpsListenCheck): said as that check says it.
+                    throw WorkerError.invalidConfiguration(
+                        OpsListenCheck.message(
+                            host: self.address.host,
+                            port: self.address.port,
+                            errorNumber: error.errnoCode
+                        )
+                    )
+                }
+            }
             group.addTask { await self.connections.enforceTimeouts() }
             try await group.next()
             group.cancelAll()

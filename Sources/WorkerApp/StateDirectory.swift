@@ -50,6 +50,7 @@ public enum StateDirectory {
         logger: Logger
     ) throws(WorkerError) -> StateDirectoryLock {
         try createDirectory(path)
+        try checkWritable(path, journalPath: journalPath)
         try restrict(path, maximum: directoryMode, what: "state-dir", logger: logger)
         let lock = try StateDirectoryLock.acquire(directory: path, logger: logger)
         try restrict(path + "/" + lockFileName, maximum: fileMode, what: "state-dir", logger: logger)
@@ -60,6 +61,133 @@ public enum StateDirectory {
             }
         }
         return lock
+    }
+
+    /// What `check-config` says of the folder, having changed nothing: whether it exists or can be created,
+    /// whether this user can write in it, and whether another worker holds it.
+    ///
+    /// The lock is tried (`flock(LOCK_EX | LOCK_NB)`) and released at once when the lock file exists; a worker
+    /// starting in that very instant would be refused as if the folder were held (exit 75) and be restarted.
+    /// - Returns: a line for the summary, and whether another worker holds the folder: that is no error here
+    ///   (`check-config` may run beside the worker it checks), the line says so.
+    /// - Throws: ``WorkerError/invalidConfiguration(_:file:line:)`` when `run` would be refused.
+    public static func check(
+        _ path: String,
+        journalPath: String?
+    ) throws(WorkerError) -> (summary: String, inUse: Bool) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            // The nearest folder that exists must let this user create the rest.
+            var ancestor = (path as NSString).deletingLastPathComponent
+            while !ancestor.isEmpty, ancestor != "/", access(ancestor, F_OK) != 0 {
+                ancestor = (ancestor as NSString).deletingLastPathComponent
+            }
+            if ancestor.isEmpty { ancestor = "." }
+            var parentIsDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: ancestor, isDirectory: &parentIsDirectory),
+                parentIsDirectory.boolValue
+            else {
+                throw .invalidConfiguration(
+                    unusableMessage(
+                        path: path,
+                        action: "create",
+                        user: currentUser(),
+                        errorNumber: ENOTDIR,
+                        folder: path
+                    )
+                )
+            }
+            if access(ancestor, W_OK | X_OK) != 0 {
+                throw .invalidConfiguration(
+                    unusable(path: path, action: "create", folder: path)
+                )
+            }
+            return ("'\(path)' does not exist yet; it will be created 0700", false)
+        }
+        guard isDirectory.boolValue else {
+            throw .invalidConfiguration(
+                "state-dir: '\(path)' exists and is not a folder; choose a folder with --state-dir (OTA_CANCEL_STATE_DIR)"
+            )
+        }
+        try checkWritable(path, journalPath: journalPath)
+        let lockPath = path + "/" + lockFileName
+        let descriptor = open(lockPath, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else { return ("'\(path)' is writable and free", false) }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = StateDirectoryLockRecord(text: readText(descriptor))
+            let who = holder.map { "process \($0.pid) (started \($0.started))" } ?? "another process"
+            return ("'\(path)' is writable, and in use by \(who): run would exit 75 while that one runs", true)
+        }
+        _ = flock(descriptor, LOCK_UN)
+        return ("'\(path)' is writable and free", false)
+    }
+
+    /// The first bytes of an open file, as text.
+    private static func readText(_ descriptor: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let count = pread(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+    }
+
+    // MARK: Messages (pure)
+
+    /// The user this process runs as, for messages: `name (uid N)`, or `uid N` when it has no name.
+    static func currentUser() -> String {
+        let uid = geteuid()
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
+        return "\(String(cString: name)) (uid \(uid))"
+    }
+
+    /// ``unusableMessage(path:action:user:errorNumber:folder:)`` for the failure `errno` reports now (read before
+    /// anything else runs: looking the user up may change it).
+    static func unusable(path: String, action: String, folder: String) -> String {
+        let errorNumber = errno
+        return unusableMessage(
+            path: path,
+            action: action,
+            user: currentUser(),
+            errorNumber: errorNumber,
+            folder: folder
+        )
+    }
+
+    /// Why the worker cannot use `path` (the state folder, or a file in it) and what to do about it.
+    ///
+    /// - Parameters:
+    ///   - path: the folder or file.
+    ///   - action: what failed, e.g. `write in` or `create`.
+    ///   - user: ``currentUser()``'s text.
+    ///   - errorNumber: the `errno` of the failure.
+    ///   - folder: the state folder (the one to give to the user or to replace with `--state-dir`).
+    public static func unusableMessage(
+        path: String,
+        action: String,
+        user: String,
+        errorNumber: Int32,
+        folder: String
+    ) -> String {
+        let reason = String(cString: strerror(errorNumber))
+        let choose = "--state-dir (OTA_CANCEL_STATE_DIR)"
+        switch errorNumber {
+        case EROFS:
+            return "state-dir: cannot \(action) '\(path)': \(reason) (a read-only file system); "
+                + "give the worker a writable folder with \(choose)"
+        case EACCES, EPERM:
+            let name = user.split(separator: " ").first.map(String.init) ?? user
+            let remedy =
+                action == "create"
+                ? "create it for that user (mkdir -p '\(folder)' && chown \(name) '\(folder)')"
+                : "give the folder to that user (chown -R \(name) '\(folder)')"
+            return "state-dir: cannot \(action) '\(path)' as user \(user): \(reason); \(remedy) "
+                + "or choose another with \(choose)"
+        case ENOTDIR:
+            return "state-dir: cannot \(action) '\(path)': a part of the path is a file, not a folder; "
+                + "choose another folder with \(choose)"
+        default:
+            return "state-dir: cannot \(action) '\(path)' as user \(user): \(reason); check the folder, "
+                + "or choose another with \(choose)"
+        }
     }
 
     // MARK: Modes (the decision is pure)
@@ -93,27 +221,52 @@ public enum StateDirectory {
 
     // MARK: I/O
 
-    /// Creates the folder `0700` (its missing parents with the default mode) unless it exists.
+    /// Creates the folder `0700` (its missing parents `0755`) unless it exists.
     private static func createDirectory(_ path: String) throws(WorkerError) {
         // FileManager rather than stat(2): `struct stat` is claimed by a different clang module depending on which
         // files of this module import what (MemberImportVisibility then refuses its fields).
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else {
-                throw .invalidConfiguration("state-dir: '\(path)' exists and is not a folder")
+                throw .invalidConfiguration(
+                    "state-dir: '\(path)' exists and is not a folder; choose a folder with --state-dir "
+                        + "(OTA_CANCEL_STATE_DIR)"
+                )
             }
             return
         }
+        try createDirectory(path, mode: directoryMode, folder: path)
+    }
+
+    /// `mkdir(path, mode)`; a folder that exists already is fine.
+    private static func createDirectory(_ path: String, mode: UInt32, folder: String) throws(WorkerError) {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
-            do {
-                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            } catch {
-                throw .invalidConfiguration("state-dir: cannot create '\(parent)': \(error.localizedDescription)")
-            }
+            try createDirectory(parent, mode: 0o755, folder: folder)
         }
-        if mkdir(path, mode_t(directoryMode)) != 0, errno != EEXIST {
-            throw .invalidConfiguration("state-dir: cannot create '\(path)': \(String(cString: strerror(errno)))")
+        if mkdir(path, mode_t(mode)) != 0, errno != EEXIST {
+            throw .invalidConfiguration(
+                unusable(path: path, action: "create", folder: folder)
+            )
+        }
+    }
+
+    /// The folder must be writable (the lock, the journal and SQLite's `-wal` and `-shm` are created in it), and
+    /// journal files that exist must be readable and writable: refused here with the path, the user and what to
+    /// do, rather than later as `SQLite error 14`. (`access` answers for the real user, who is the effective one
+    /// for the worker; it also reports a read-only file system.)
+    static func checkWritable(_ path: String, journalPath: String?) throws(WorkerError) {
+        if access(path, W_OK | X_OK) != 0 {
+            throw .invalidConfiguration(
+                unusable(path: path, action: "write in", folder: path)
+            )
+        }
+        var files = [path + "/" + lockFileName]
+        if let journalPath { files += [journalPath, journalPath + "-wal", journalPath + "-shm"] }
+        for file in files where access(file, F_OK) == 0 && access(file, R_OK | W_OK) != 0 {
+            throw .invalidConfiguration(
+                unusable(path: file, action: "write", folder: path)
+            )
         }
     }
 
@@ -123,7 +276,10 @@ public enum StateDirectory {
         if descriptor >= 0 {
             close(descriptor)
         } else if errno != EEXIST {
-            throw .invalidConfiguration("journal: cannot create '\(path)': \(String(cString: strerror(errno)))")
+            let folder = (path as NSString).deletingLastPathComponent
+            throw .invalidConfiguration(
+                unusable(path: path, action: "create", folder: folder)
+            )
         }
     }
 
@@ -229,7 +385,9 @@ public final class StateDirectoryLock: Sendable {
         let path = directory + "/" + StateDirectory.lockFileName
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode_t(StateDirectory.fileMode))
         guard descriptor >= 0 else {
-            throw .invalidConfiguration("state-dir: cannot open '\(path)': \(String(cString: strerror(errno)))")
+            throw .invalidConfiguration(
+                StateDirectory.unusable(path: path, action: "open", folder: directory)
+            )
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let problem = errno

@@ -38,6 +38,8 @@ public enum WorkerApp {
             journalPath: configuration.journal.path,
             logger: logger
         )
+        // Before any connection: a busy operations port stops the start here, not after MQTT connected.
+        try OpsListenCheck.check(host: configuration.ops.host, port: configuration.ops.port)
         let journal = try SQLiteJournal(configuration: configuration.journal)
         let platform = PlatformAPIClient(configuration: configuration.platform, logger: logger)
         // Each built worker has its own registry (no global bootstrap): two workers in one process, as in tests,
@@ -83,13 +85,61 @@ public enum WorkerApp {
         return Built(serviceGroup: group, worker: worker, ops: ops, journal: journal)
     }
 
+    /// The exit statuses of `ota-cancel-worker`, as `sysexits.h` names them.
+    public enum ExitStatus {
+        /// `EX_USAGE`: the command line cannot be parsed (an unknown flag, a flag without its value), as
+        /// ArgumentParser exits.
+        public static let usage: Int32 = 64
+        /// `EX_UNAVAILABLE`: with `--exit-on-connection-failure`, the broker refused the worker for good or could
+        /// not be reached within `--connect-timeout`.
+        public static let unavailable: Int32 = 69
+        /// `EX_TEMPFAIL`: the journal cannot be used (at start, a state folder held by another worker; while
+        /// running, a failed write): a condition a restart may clear.
+        public static let temporaryFailure: Int32 = 75
+        /// `EX_CONFIG`: a setting is invalid or missing, or what it names is unusable (a secret file, the schema,
+        /// the state folder, the operations port).
+        public static let configuration: Int32 = 78
+    }
+
     /// The exit status of `run` when ``buildServiceGroup(_:logger:signals:)`` fails.
     ///
     /// 75 (`EX_TEMPFAIL`) when the journal cannot be used, which includes a state folder held by another worker:
     /// the same status as a journal that fails while running, a condition that may pass (the other worker stops),
-    /// so a supervisor's restart is right. 1 for everything else (schema, state folder), as before.
+    /// so a supervisor's restart is right. 78 (`EX_CONFIG`) for everything else: the schema, the state folder's
+    /// permissions, the operations port; restarting does not help until somebody changes something.
     public static func exitStatus(forStartFailure error: WorkerError) -> Int32 {
-        error == WorkerError.journal("") ? 75 : 1
+        error == WorkerError.journal("") ? ExitStatus.temporaryFailure : ExitStatus.configuration
+    }
+
+    /// The exit status of `run` when its service group ends with `error`: 69 for the MQTT connection given up
+    /// (`--exit-on-connection-failure`), 75 for the journal, 78 for a configuration found unusable while starting
+    /// (the operations port taken after the check), 1 for anything else.
+    public static func exitStatus(forRunFailure error: any Error) -> Int32 {
+        guard let error = error as? WorkerError else { return 1 }
+        if error == WorkerError.mqtt("") { return ExitStatus.unavailable }
+        if error == WorkerError.journal("") { return ExitStatus.temporaryFailure }
+        if error == WorkerError.invalidConfiguration("") { return ExitStatus.configuration }
+        return 1
+    }
+
+    /// Every start-up check that needs no network, as `run` makes them, changing nothing: the command schema
+    /// loads, the state folder can be created or written and is not held (a held one is reported, not refused:
+    /// `check-config` may run beside its worker), and the operations port can be bound (not checked while the
+    /// folder is held: its worker likely holds the port too).
+    ///
+    /// - Returns: lines for the summary.
+    /// - Throws: the first check that fails, naming the setting.
+    public static func checkStart(_ configuration: WorkerConfiguration) throws(WorkerError) -> [String] {
+        _ = try loadCommandSchema(configuration)
+        let state = try StateDirectory.check(configuration.stateDirectory, journalPath: configuration.journal.path)
+        var lines = ["state-dir: " + state.summary]
+        if state.inUse {
+            lines.append("ops: not checked, the worker holding the state folder probably listens there")
+        } else {
+            try OpsListenCheck.check(host: configuration.ops.host, port: configuration.ops.port)
+            lines.append("ops: \(configuration.ops.host):\(configuration.ops.port) can be listened on")
+        }
+        return lines
     }
 
     /// Loads and compiles the command schema named by the configuration, with its device limit applied.

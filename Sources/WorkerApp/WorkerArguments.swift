@@ -55,6 +55,7 @@ public protocol WorkerArguments: Sendable {
     var journalMaxEntries: Int? { get }
     var defaultDeadline: Double? { get }
     var exitOnConnectionFailure: Bool? { get }
+    var connectTimeout: Double? { get }
     var opsHost: String? { get }
     var opsPort: Int? { get }
 }
@@ -108,6 +109,7 @@ extension WorkerArguments {
     public var journalMaxEntries: Int? { nil }
     public var defaultDeadline: Double? { nil }
     public var exitOnConnectionFailure: Bool? { nil }
+    public var connectTimeout: Double? { nil }
     public var opsHost: String? { nil }
     public var opsPort: Int? { nil }
 }

@@ -170,13 +170,7 @@ public struct WorkerConfiguration: Sendable {
             range: 0...31_536_000
         )
         worker.defaultDeadline = defaultDeadline == 0 ? nil : .milliseconds(Int64(defaultDeadline * 1000))
-        for (name, topic) in [
-            ("default-reply-topic", worker.defaultReplyTopic), ("dead-letter-topic", worker.deadLetterTopic),
-        ] {
-            if let problem = MQTTTopic.problemWithTopicName(topic) {
-                throw .invalidConfiguration("\(name) '\(topic)' cannot be published to: \(problem)")
-            }
-        }
+        try checkTopics(worker, arguments, settings)
         // Receive Maximum bounds what the broker sends before acknowledgements. A message is acknowledged once it
         // is journaled, not once it is executed, so the calls in flight are no bound for it: at least the default.
         mqtt.receiveMaximum = min(65_535, max(mqtt.receiveMaximum, worker.maxInFlight))
@@ -314,9 +308,16 @@ public struct WorkerConfiguration: Sendable {
                 "exit-on-connection-failure",
                 arguments.exitOnConnectionFailure,
                 default: false
+            ),
+            connectTimeout: .milliseconds(
+                Int64(
+                    try settings.double("connect-timeout", arguments.connectTimeout, default: 30, range: 1...86_400)
+                        * 1000
+                )
             )
         )
         try file?.checkKeys(known: settings.lookedUp)
+        try settings.checkEnvironment()
         return WorkerConfiguration(
             mqtt: mqtt,
             platform: platform,
@@ -388,6 +389,13 @@ struct SettingResolver {
         if let text = environment[variable] { return (text, variable) }
         if let file, let text = file.values[name] { return (text, file.path) }
         return nil
+    }
+
+    /// Where a setting's value came from, for errors: `--name` when the flag was given, else its variable or the
+    /// configuration file when one sets it, else `the default`.
+    func origin(_ name: String, flagGiven: Bool) -> String {
+        if flagGiven { return "--\(name)" }
+        return raw(name)?.origin ?? "the default"
     }
 
     func optionalString(_ name: String, _ flag: String?) throws(WorkerError) -> String? {
@@ -544,6 +552,7 @@ extension WorkerConfiguration {
             ),
             ("ops", "http://\(ops.host):\(ops.port)/health/ready"),
             ("exit-on-connection-failure", "\(supervision.exitOnConnectionFailure)"),
+            ("connect-timeout", "\(supervision.connectTimeout)"),
             (
                 "command-schema",
                 commandSchemaPath ?? "built in (schemas/cancel-command.schema.json of \(BuildInfo.revision))"

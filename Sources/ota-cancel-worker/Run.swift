@@ -18,7 +18,7 @@ struct Run: AsyncParsableCommand {
         do {
             configuration = try WorkerConfiguration.resolve(options)
         } catch {
-            throw ValidationError(error.message)
+            throw failure(error.message, status: WorkerApp.ExitStatus.configuration)
         }
         let (level, format) = (configuration.logLevel, configuration.logFormat)
         // One line per record, escaped: a command's correlationId or reason can never start a line of its own.
@@ -28,9 +28,9 @@ struct Run: AsyncParsableCommand {
         do {
             built = try WorkerApp.buildServiceGroup(configuration, logger: logger)
         } catch {
-            // Said once, on standard error, with the status a supervisor acts on (75: try again later).
-            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
-            throw ExitCode(WorkerApp.exitStatus(forStartFailure: error))
+            // Said once, on standard error, with the status a supervisor acts on (75: try again later; 78: fix
+            // the configuration).
+            throw failure(error.message, status: WorkerApp.exitStatus(forStartFailure: error))
         }
         // The first SIGTERM/SIGINT starts a graceful shutdown (the service group traps it); a second one ends the
         // process at once: everything acknowledged is in the journal, so nothing is lost.
@@ -47,7 +47,13 @@ struct Run: AsyncParsableCommand {
             }
         }
         defer { impatience.cancel() }
-        try await built.serviceGroup.run()
+        do {
+            try await built.serviceGroup.run()
+        } catch {
+            // 69: the broker given up on (--exit-on-connection-failure); 78: the operations port taken meanwhile.
+            let message = (error as? WorkerError)?.message ?? "\(error)"
+            throw failure(message, status: WorkerApp.exitStatus(forRunFailure: error))
+        }
     }
 }
 
@@ -55,7 +61,8 @@ struct Run: AsyncParsableCommand {
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Check the configuration and the command schema, print the resolved settings, and exit."
+        abstract: "Check the configuration as run would at start (settings, secret files, topics, schema, state "
+            + "folder, operations port; no network), print the resolved settings, and exit: 0, or 78 naming the setting."
     )
 
     @OptionGroup var options: WorkerOptions
@@ -63,10 +70,11 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         do {
             let configuration = try WorkerConfiguration.resolve(options)
-            _ = try WorkerApp.loadCommandSchema(configuration)
+            let checks = try WorkerApp.checkStart(configuration)
             print(configuration.summary)
+            for line in checks { print(line) }
         } catch {
-            throw ValidationError(error.message)
+            throw failure(error.message, status: WorkerApp.exitStatus(forStartFailure: error))
         }
     }
 }

@@ -202,9 +202,15 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     @Flag(
         inversion: .prefixedNo,
         help:
-            "Exit (non-zero) when the MQTT connection fails for good, instead of reconnecting with backoff. (default: reconnect)"
+            "Exit (69) when the broker refuses the worker for good or cannot be reached within --connect-timeout, instead of reconnecting with backoff. (default: reconnect)"
     )
     var exitOnConnectionFailure: Bool?
+
+    @Option(
+        help:
+            "With --exit-on-connection-failure: seconds the worker may stay without a broker connection (at start, or after losing it) before it gives up and exits 69. (default: 30)"
+    )
+    var connectTimeout: Double?
 
     @Option(help: "Address of the health endpoints (/health/live, /health/ready). (default: 127.0.0.1)")
     var opsHost: String?

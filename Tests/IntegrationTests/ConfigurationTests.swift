@@ -133,6 +133,153 @@ struct ConfigurationTests {
         }
     }
 
+    @Test(
+        "topics are checked as the broker would check them, naming the setting and where its value came from",
+        arguments: [
+            ("OTA_CANCEL_COMMAND_TOPIC", "ota/#/x", "command-topic (from OTA_CANCEL_COMMAND_TOPIC) 'ota/#/x'"),
+            ("OTA_CANCEL_COMMAND_TOPIC", "ota/a+", "'+' must be a whole level"),
+            ("OTA_CANCEL_COMMAND_TOPIC", "$share/g", "the filter after the group is missing"),
+            ("OTA_CANCEL_COMMAND_TOPIC", "$share/a#/x", "the group cannot contain"),
+            (
+                "OTA_CANCEL_REPLY_TOPIC_ALLOW", "ota/ok/#, ota/#/bad",
+                "reply-topic-allow (from OTA_CANCEL_REPLY_TOPIC_ALLOW)"
+            ),
+            ("OTA_CANCEL_DEFAULT_REPLY_TOPIC", "ota/+/r", "default-reply-topic (from OTA_CANCEL_DEFAULT_REPLY_TOPIC)"),
+            ("OTA_CANCEL_DEAD_LETTER_TOPIC", "ota/#", "dead-letter-topic (from OTA_CANCEL_DEAD_LETTER_TOPIC)"),
+            // A control character in a value is shown escaped.
+            ("OTA_CANCEL_COMMAND_TOPIC", "ota/\u{1B}[2J#", #"'ota/\u{1B}[2J#'"#),
+        ]
+    )
+    func badTopics(variable: String, value: String, expected: String) {
+        var environment = minimal
+        environment[variable] = value
+        #expect {
+            _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        } throws: { error in
+            let message = (error as? WorkerError)?.message ?? ""
+            return message.contains(expected) && !message.contains("\u{1B}[2J#")
+        }
+        let flagged = TestArguments(commandTopic: "a/#/b")
+        #expect {
+            _ = try WorkerConfiguration.resolve(flagged, environment: minimal)
+        } throws: { error in
+            (error as? WorkerError)?.message.contains("command-topic (from --command-topic) 'a/#/b'") == true
+        }
+    }
+
+    @Test("an OTA_CANCEL_ variable that names no setting is refused, with the closest known one")
+    func unknownVariables() throws {
+        var environment = minimal
+        environment["OTA_CANCEL_BROKER_HOTS"] = "x"
+        environment["OTA_CANCEL_PLATFORM_QSP"] = "1"
+        environment["OTA_CANCEL_ZZZZZZZZZZ"] = "secret-looking-value"
+        environment["OTA_CANCEL_WORKER_METRICS_SERVICE_HOST"] = "10.0.0.1"
+        environment["OTA_CANCEL_WORKER_METRICS_PORT_9464_TCP_ADDR"] = "10.0.0.1"
+        environment["OTA_CANCEL_BROKR_PORT"] = "1883"
+        #expect {
+            _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        } throws: { error in
+            let message = (error as? WorkerError)?.message ?? ""
+            return message.contains("OTA_CANCEL_BROKER_HOTS (did you mean OTA_CANCEL_BROKER_HOST?)")
+                && message.contains("OTA_CANCEL_PLATFORM_QSP (did you mean OTA_CANCEL_PLATFORM_QPS?)")
+                // Nothing is close to this one: named without a guess.
+                && message.contains("OTA_CANCEL_ZZZZZZZZZZ: the worker reads OTA_CANCEL_<OPTION>")
+                && !message.contains("secret-looking-value")
+                && message.contains("OTA_CANCEL_WORKER_METRICS_SERVICE_HOST (set by Kubernetes for a Service")
+                && message.contains("OTA_CANCEL_WORKER_METRICS_PORT_9464_TCP_ADDR (set by Kubernetes for a Service")
+                && message.contains("OTA_CANCEL_BROKR_PORT (did you mean OTA_CANCEL_BROKER_PORT?)")
+        }
+        // The few that are no option's are known.
+        var extras = minimal
+        for variable in WorkerConfiguration.otherEnvironmentVariables { extras[variable] = extras[variable] ?? "x" }
+        extras["OTA_CANCEL_CONFIG"] = nil
+        _ = try WorkerConfiguration.resolve(NoArguments(), environment: extras)
+        // Other prefixes are none of the worker's business.
+        var others = minimal
+        others["OTA_REQUIRE_SHARED"] = "1"
+        others["OTA_CANCELLED"] = "1"
+        _ = try WorkerConfiguration.resolve(NoArguments(), environment: others)
+    }
+
+    @Test("every option `run --help` lists has a variable the worker knows")
+    func everyOptionsVariableIsKnown() async throws {
+        let help = try await runProcess(try workerBinary(), ["run", "--help"])
+        let options = Set(
+            help.stdout.split(separator: "\n").compactMap { line -> String? in
+                let trimmed = line.drop(while: { $0 == " " })
+                guard trimmed.hasPrefix("--") else { return nil }
+                return trimmed.dropFirst(2).prefix(while: { $0.isLetter || $0.isNumber || $0 == "-" }).description
+            }
+        ).subtracting(["help", "version"])
+        #expect(options.count >= 40, "found \(options.sorted())")
+        for option in options.sorted() {
+            var environment = minimal
+            let variable = "OTA_CANCEL_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
+            environment[variable] = environment[variable] ?? "1"
+            do {
+                _ = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+            } catch {
+                #expect(!error.message.contains("unknown environment variable"), "\(variable): \(error.message)")
+            }
+        }
+    }
+
+    @Test("every OTA_CANCEL_ variable the repository sets or documents (image, compose, units, scripts) is known")
+    func shippedVariablesAreKnown() async throws {
+        let help = try await runProcess(try workerBinary(), ["run", "--help"])
+        let options = help.stdout.split(separator: "\n").compactMap { line -> String? in
+            let trimmed = line.drop(while: { $0 == " " })
+            guard trimmed.hasPrefix("--") else { return nil }
+            return trimmed.dropFirst(2).prefix(while: { $0.isLetter || $0.isNumber || $0 == "-" }).description
+        }
+        let known = Set(options.map { "OTA_CANCEL_" + $0.uppercased().replacingOccurrences(of: "-", with: "_") })
+            .union(WorkerConfiguration.otherEnvironmentVariables)
+        let root = WorkerStack.repositoryRoot
+        var files = ["README.md", "Dockerfile", "docker-compose.yml"].map { root + "/" + $0 }
+        for folder in ["deploy", "scripts", "docs"] {
+            let enumerator = FileManager.default.enumerator(atPath: root + "/" + folder)
+            while let name = enumerator?.nextObject() as? String { files.append(root + "/" + folder + "/" + name) }
+        }
+        var found = 0
+        for file in files {
+            guard let content = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            // Comments of YAML, shell and unit files explain, they set nothing (the StatefulSet's names the
+            // variables Kubernetes would add for a Service, which it turns off).
+            let text =
+                file.hasSuffix(".md")
+                ? content
+                : content.split(separator: "\n").filter { !$0.drop(while: { $0 == " " }).hasPrefix("#") }
+                    .joined(separator: "\n")
+            var rest = Substring(text)
+            while let range = rest.range(of: "OTA_CANCEL_") {
+                let name = rest[range.lowerBound...].prefix(while: { $0.isUppercase || $0.isNumber || $0 == "_" })
+                rest = rest[range.upperBound...]
+                // `OTA_CANCEL_<OPTION>`, `OTA_CANCEL_*` and `OTA_CANCEL_WORKER_*` are patterns, not variables.
+                let next = rest.dropFirst(name.count - "OTA_CANCEL_".count).first
+                guard name.count > "OTA_CANCEL_".count, next != "*", next != "<" else { continue }
+                found += 1
+                let isKnown = known.contains(String(name))
+                #expect(isKnown, "\(file) names \(name), which the worker would refuse")
+            }
+        }
+        #expect(found >= 10, "found only \(found) variables: the scan is broken")
+    }
+
+    @Test("--connect-timeout: 30 s by default, from 1 s to a day")
+    func connectTimeout() throws {
+        #expect(
+            try WorkerConfiguration.resolve(NoArguments(), environment: minimal).supervision.connectTimeout
+                == .seconds(30)
+        )
+        var environment = minimal
+        environment["OTA_CANCEL_CONNECT_TIMEOUT"] = "2.5"
+        let configured = try WorkerConfiguration.resolve(NoArguments(), environment: environment)
+        #expect(configured.supervision.connectTimeout == .milliseconds(2_500))
+        #expect(configured.summary.contains("connect-timeout"))
+        environment["OTA_CANCEL_CONNECT_TIMEOUT"] = "0.5"
+        #expect(throws: WorkerError.self) { try WorkerConfiguration.resolve(NoArguments(), environment: environment) }
+    }
+
     @Test("TLS to the broker: off by default; any --broker-tls-* setting turns it on, with port 8883 by default")
     func brokerTLS() async throws {
         #expect(try WorkerConfiguration.resolve(NoArguments(), environment: minimal).mqtt.tls == nil)

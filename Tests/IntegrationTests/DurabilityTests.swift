@@ -415,7 +415,14 @@ struct DurabilityTests {
                 try await strict.start(waitUntilReady: false)
                 let ended = await strict.ended(within: .seconds(60))
                 let outcome = try #require(ended, "a worker told to exit on connection failure must stop by itself")
-                #expect(throws: MosquittoError.self) { try outcome.get() }
+                // A WorkerError (the run exits 69) saying which broker refused and what to check.
+                #expect {
+                    try outcome.get()
+                } throws: { error in
+                    let message = (error as? WorkerError)?.message ?? ""
+                    return error as? WorkerError == WorkerError.mqtt("")
+                        && message.contains("the MQTT broker at 127.0.0.1:\(broker.port) refused the connection")
+                }
                 // Not told to: it keeps going (and is not ready) until stopped.
                 arguments.exitOnConnectionFailure = false
                 arguments.stateDir = state + "/b"

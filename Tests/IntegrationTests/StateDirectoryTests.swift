@@ -66,7 +66,8 @@ struct StateDirectoryTests {
         #expect(message.contains("state-dir '/var/lib/w' is in use by process 4242 (started 2026-05-01T10:00:00Z)"))
         #expect(StateDirectoryLock.inUseMessage(directory: "/x", holder: nil).contains("pid is not recorded"))
         #expect(WorkerApp.exitStatus(forStartFailure: .journal(message)) == 75)
-        #expect(WorkerApp.exitStatus(forStartFailure: .invalidConfiguration("x")) == 1)
+        #expect(WorkerApp.exitStatus(forStartFailure: .invalidConfiguration("x")) == 78)
+        #expect(WorkerApp.exitStatus(forStartFailure: .schemaNotFound("x")) == 78)
     }
 
     // MARK: In-process

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Mosquitto
 
-/// MQTT topic rules the worker needs: is a string a publishable topic name, and does it match a filter.
+/// MQTT topic rules the worker needs: is a string a publishable topic name or a subscribable filter, and does a
+/// topic match a filter.
 public enum MQTTTopic {
     /// Why a string cannot be used as a topic to publish to, or `nil` when it can.
     ///
@@ -14,6 +15,59 @@ public enum MQTTTopic {
         if let problem = MQTTTopicName.problem(with: topic) { return problem }
         if topic.hasPrefix("$") { return "topics starting with '$' are reserved for the broker" }
         return nil
+    }
+
+    /// Why a string cannot be subscribed to as a topic filter, or `nil` when it can (MQTT 5.0 §4.7, 3.1.1 §4.7).
+    ///
+    /// At least one character, at most 65,535 UTF-8 bytes, no U+0000; `#` only as the whole of the last level
+    /// (`ota/#`, `#`), `+` only as a whole level (`ota/+/reply`). A broker refuses anything else: mosquitto
+    /// closes the connection on such a SUBSCRIBE, so a worker with a bad command topic would reconnect for ever.
+    /// The problem never quotes the filter (the caller names the setting and may quote it escaped).
+    public static func problemWithTopicFilter(_ filter: String) -> String? {
+        let bytes = filter.utf8.count
+        if bytes == 0 { return "a topic filter cannot be empty" }
+        if bytes > MQTTTopicName.maximumBytes {
+            return "a topic filter is at most \(MQTTTopicName.maximumBytes) UTF-8 bytes, this one has \(bytes)"
+        }
+        if filter.unicodeScalars.contains("\u{0}") { return "a topic filter cannot contain the NUL character" }
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in levels.enumerated() {
+            if level.contains("#") {
+                guard level == "#" else { return "'#' must be a whole level, alone in it (as in ota/cancel/#)" }
+                guard index == levels.count - 1 else {
+                    return "'#' may only be the last level (it matches everything below: ota/cancel/#)"
+                }
+            }
+            if level.contains("+"), level != "+" {
+                return "'+' must be a whole level, alone in it (as in ota/+/request)"
+            }
+        }
+        return nil
+    }
+
+    /// Why a string cannot be the worker's subscription, or `nil` when it can: a topic filter, or a shared
+    /// subscription `$share/<group>/<filter>` whose group is not empty and has no `+`, `#` or `/`, and whose
+    /// filter is valid.
+    public static func problemWithSubscription(_ subscription: String) -> String? {
+        let prefix = "$share/"
+        guard subscription.hasPrefix(prefix) || subscription == "$share" else {
+            return problemWithTopicFilter(subscription)
+        }
+        if subscription.utf8.count > MQTTTopicName.maximumBytes {
+            return "a topic filter is at most \(MQTTTopicName.maximumBytes) UTF-8 bytes, "
+                + "this one has \(subscription.utf8.count)"
+        }
+        let rest = subscription.dropFirst(prefix.count)
+        let shape = "a shared subscription is $share/<group>/<filter>"
+        guard let slash = rest.firstIndex(of: "/") else {
+            return rest.isEmpty ? "\(shape): the group is missing" : "\(shape): the filter after the group is missing"
+        }
+        let group = rest[..<slash]
+        if group.isEmpty { return "\(shape): the group is empty" }
+        if group.contains("+") || group.contains("#") { return "\(shape): the group cannot contain '+' or '#'" }
+        let filter = String(rest[rest.index(after: slash)...])
+        if filter.isEmpty { return "\(shape): the filter after the group is missing" }
+        return problemWithTopicFilter(filter).map { "\(shape): \($0)" }
     }
 
     /// Whether `topic` matches the subscription filter `filter` (`+` one level, `#` this level and below).

@@ -77,10 +77,16 @@ public final class CancelWorkerService: Service, Sendable {
 
     /// How the MQTT connection is supervised.
     public struct Supervision: Sendable {
-        /// Exit (the service throws) when libmosquitto's loop gives up, instead of reconnecting. Default `false`.
+        /// Exit (the service throws ``WorkerError/mqtt(_:file:line:)``) when libmosquitto's loop gives up, or when
+        /// no connection is up for ``connectTimeout``, instead of reconnecting. Default `false`.
         public var exitOnConnectionFailure: Bool
-        public init(exitOnConnectionFailure: Bool = false) {
+        /// With ``exitOnConnectionFailure``: how long the worker may be without a connection, at start or after
+        /// losing it, before it gives up (a broker that is down keeps libmosquitto retrying, which is no failure
+        /// "for good"). Default 30 s.
+        public var connectTimeout: Duration
+        public init(exitOnConnectionFailure: Bool = false, connectTimeout: Duration = .seconds(30)) {
             self.exitOnConnectionFailure = exitOnConnectionFailure
+            self.connectTimeout = connectTimeout
         }
     }
 
@@ -102,7 +108,10 @@ public final class CancelWorkerService: Service, Sendable {
         self.connection = MQTTConnection(
             configuration: mqtt,
             subscription: MQTTSubscribeInfo(topicFilter: configuration.commandTopic, qos: .atLeastOnce),
-            supervision: .init(exitOnFailure: supervision.exitOnConnectionFailure),
+            supervision: .init(
+                exitOnFailure: supervision.exitOnConnectionFailure,
+                connectTimeout: supervision.connectTimeout
+            ),
             logger: logger
         )
         self.logger = logger

@@ -18,6 +18,9 @@ final class MQTTConnection: Sendable {
         var initialDelay: Duration = .seconds(1)
         /// Longest delay between attempts. Default 60 s.
         var maximumDelay: Duration = .seconds(60)
+        /// With ``exitOnFailure``: the longest time without a connection, at start or after losing it, before
+        /// the worker gives up. Default 30 s.
+        var connectTimeout: Duration = .seconds(30)
     }
 
     private struct State {
@@ -25,6 +28,8 @@ final class MQTTConnection: Sendable {
         var connected = false
         var subscribed = false
         var stopping = false
+        /// When the connection was lost, while it is not back.
+        var lostSince: ContinuousClock.Instant?
         /// Connections established since start (a reconnect by libmosquitto or by a new client included).
         var connections = 0
     }
@@ -72,7 +77,7 @@ final class MQTTConnection: Sendable {
             if stopping { break }
             var failure: (any Error)?
             do {
-                let sessionPresent = try await client.connect()
+                let sessionPresent = try await connect(client)
                 try await client.subscribe(to: [subscription])
                 state.withLock {
                     $0.connected = true
@@ -99,9 +104,13 @@ final class MQTTConnection: Sendable {
                 $0.client = nil
                 $0.connected = false
                 $0.subscribed = false
+                $0.lostSince = nil
             }
             await client.disconnect()
-            guard let failure, !state.withLock({ $0.stopping }) else { return }
+            guard var failure, !state.withLock({ $0.stopping }) else { return }
+            if let mosquitto = failure as? MosquittoError {
+                failure = WorkerError.mqtt(describe(mosquitto))
+            }
             if supervision.exitOnFailure {
                 logger.critical(
                     "MQTT connection failed for good; stopping as configured",
@@ -126,6 +135,65 @@ final class MQTTConnection: Sendable {
         }
     }
 
+    /// `client.connect()`, bounded by ``Supervision/connectTimeout`` when the worker is to exit on failure: a
+    /// broker that is down (nothing listens, no route) keeps libmosquitto retrying, which is no failure for good.
+    private func connect(_ client: MosquittoClient) async throws -> Bool {
+        guard supervision.exitOnFailure else { return try await client.connect() }
+        let timeout = supervision.connectTimeout
+        return try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { try await client.connect() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let sessionPresent = first else {
+                throw WorkerError.mqtt(
+                    "could not connect to the MQTT broker at \(configuration.host):\(configuration.port) within "
+                        + "\(Self.seconds(timeout)) (--connect-timeout)"
+                        + (client.lastConnectAttemptFailure.map { "; the last attempt: " + describe($0) } ?? "")
+                )
+            }
+            return sessionPresent
+        }
+    }
+
+    /// A libmosquitto failure with the broker's address and the likely cause (``MQTTFailureHint``).
+    private func describe(_ error: MosquittoError) -> String {
+        MQTTFailureHint.describe(
+            error,
+            host: configuration.host,
+            port: configuration.port,
+            tls: configuration.tls != nil
+        )
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let value = duration.seconds
+        return value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
+
+    /// With ``Supervision/exitOnFailure``: returns an error once the connection has been lost for
+    /// ``Supervision/connectTimeout`` (libmosquitto keeps reconnecting meanwhile); never returns otherwise.
+    private func giveUpWhenLostTooLong() async -> (any Error)? {
+        let timeout = supervision.connectTimeout
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                return nil
+            }
+            guard let since = state.withLock({ $0.lostSince }), ContinuousClock.now - since >= timeout else {
+                continue
+            }
+            return WorkerError.mqtt(
+                "the connection to the MQTT broker at \(configuration.host):\(configuration.port) was lost and not "
+                    + "back within \(Self.seconds(timeout)) (--connect-timeout)"
+            )
+        }
+        return nil
+    }
+
     /// Follows the client's events until its loop gives up (returns the error) or ``stop()`` is called (nil).
     private func watch(_ client: MosquittoClient) async -> (any Error)? {
         await withTaskGroup(of: (any Error)?.self) { group in
@@ -137,7 +205,10 @@ final class MQTTConnection: Sendable {
                         // The first event repeats the connection `connect()` waited for (announced as "worker
                         // ready"); only one after a loss is a reconnection.
                         let reconnected = self.state.withLock { state -> Bool in
-                            defer { state.connected = true }
+                            defer {
+                                state.connected = true
+                                state.lostSince = nil
+                            }
                             guard !state.connected else { return false }
                             state.connections += 1
                             return true
@@ -151,7 +222,10 @@ final class MQTTConnection: Sendable {
                     case .connectionRefused:
                         break
                     case .disconnected:
-                        self.state.withLock { $0.connected = false }
+                        self.state.withLock {
+                            $0.connected = false
+                            $0.lostSince = $0.lostSince ?? .now
+                        }
                     case .loopExited(let error):
                         return error
                     }
@@ -161,6 +235,9 @@ final class MQTTConnection: Sendable {
             group.addTask {
                 for await _ in self.stopSignal { break }
                 return nil
+            }
+            if supervision.exitOnFailure {
+                group.addTask { await self.giveUpWhenLostTooLong() }
             }
             let first = await group.next() ?? nil
             group.cancelAll()

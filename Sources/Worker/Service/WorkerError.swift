@@ -25,7 +25,13 @@ public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The command schema file does not exist or cannot be read.
     public static func schemaNotFound(_ path: String, file: String = #fileID, line: Int = #line) -> Self {
-        Self(.schemaNotFound, "command schema not found at \(path) (set --schema-dir)", file: file, line: line)
+        Self(
+            .schemaNotFound,
+            "the command schema was not found at \(path): set --schema-dir (OTA_CANCEL_SCHEMA_DIR) to the folder "
+                + "holding cancel-command.schema.json",
+            file: file,
+            line: line
+        )
     }
 
     /// The schema file is not a usable JSON Schema.
