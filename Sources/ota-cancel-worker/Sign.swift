@@ -14,7 +14,7 @@ struct Sign: ParsableCommand, SignArguments {
             (same settings and OTA_CANCEL_* variables as 'run'), and with --compare paste the server's \
             string-to-sign (or its whole error message) to learn whether the secret or the canonicalisation \
             differs. With --compare, the Timestamp and SignatureNonce are taken from the server's string unless \
-            given. Exit status 0 whatever the verdict; invalid settings or commands exit non-zero.
+            given. Exit status 0 whatever the verdict; invalid settings or commands exit 78 (one Error: line), a bad flag 64.
             """
     )
 
@@ -71,7 +71,8 @@ struct Sign: ParsableCommand, SignArguments {
         do {
             output = try SignCommand.run(self)
         } catch {
-            throw ValidationError(error.message)
+            // A setting or a command the worker would refuse: configuration (78), said once, no usage text.
+            throw failure(error.message, status: 78)
         }
         print(json ? output.jsonLines : output.text)
     }

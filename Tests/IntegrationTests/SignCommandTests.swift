@@ -276,10 +276,12 @@ struct SignCommandTests {
             timeout: .seconds(60),
             environment: Self.environment
         )
+        // A setting it refuses: configuration (78), one Error: line, and no usage text after it.
         #expect(
-            refused.exitCode != 0 && refused.stderr.contains("platform-profile must be aliyun or tuya"),
+            refused.exitCode == 78 && refused.stderr.contains("platform-profile must be aliyun or tuya"),
             "\(refused)"
         )
+        #expect(!refused.stderr.contains("USAGE") && refused.stderr.hasPrefix("Error: "), "\(refused)")
     }
 
     /// `ota-cancel-worker` next to the test bundle, or `OTA_CANCEL_WORKER_BINARY`.
