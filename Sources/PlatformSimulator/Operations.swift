@@ -6,6 +6,7 @@ enum SimulatedOperation: String, Sendable, CaseIterable {
     case cancelOTATaskByDevice = "CancelOTATaskByDevice"
     case listOTATaskByJob = "ListOTATaskByJob"
     case queryOTAJob = "QueryOTAJob"
+    case listOTAUnfinishedTaskByDevice = "ListOTAUnfinishedTaskByDevice"
 
     /// Validates the operation's parameters without touching state (gateway checks first, then business ones).
     func prepare(_ parameters: [String: String]) -> Result<PreparedCall, OperationError> {
@@ -13,6 +14,8 @@ enum SimulatedOperation: String, Sendable, CaseIterable {
         case .cancelOTATaskByDevice: CancelCall.prepare(parameters).map(PreparedCall.cancel)
         case .listOTATaskByJob: ListTasksCall.prepare(parameters).map(PreparedCall.listTasks)
         case .queryOTAJob: QueryJobCall.prepare(parameters).map(PreparedCall.queryJob)
+        case .listOTAUnfinishedTaskByDevice:
+            UnfinishedTasksCall.prepare(parameters).map(PreparedCall.unfinishedTasks)
         }
     }
 }
@@ -22,6 +25,7 @@ enum PreparedCall: Sendable {
     case cancel(CancelCall)
     case listTasks(ListTasksCall)
     case queryJob(QueryJobCall)
+    case unfinishedTasks(UnfinishedTasksCall)
 }
 
 /// `IotInstanceId`, with an empty value read as absent.
@@ -180,6 +184,71 @@ struct QueryJobCall: Sendable {
     }
 }
 
+/// `ListOTAUnfinishedTaskByDevice`: the device by `ProductKey` + `DeviceName` (both, or neither) or by `IotId`;
+/// the states asked for by `TaskStatus` or `TaskStatusList.N` (one of them is required, each an unfinished state:
+/// `CONFIRM`, `QUEUED`, `NOTIFIED`, `IN_PROGRESS`); `ModuleName`; `IotInstanceId`. No paging: one device has few
+/// unfinished tasks.
+///
+/// The parameter names are those of aliyunsdkiot's `ListOTAUnfinishedTaskByDeviceRequest`; the rules (which
+/// parameters go together, which states may be asked for) are the API document's.
+struct UnfinishedTasksCall: Sendable {
+    enum Device: Sendable, Hashable {
+        case name(productKey: String, deviceName: String)
+        case iotId(String)
+    }
+
+    /// The states the action reports: a task in any other state is finished.
+    static let unfinishedStates: Set<TaskStatus> = [.confirm, .queued, .notified, .inProgress]
+    /// The OTA module every simulated task belongs to (the platform's default module).
+    static let defaultModule = "default"
+
+    var device: Device
+    var states: Set<TaskStatus>
+    var moduleName: String?
+    var iotInstanceId: String?
+
+    static func prepare(_ parameters: [String: String]) -> Result<UnfinishedTasksCall, OperationError> {
+        func nonEmpty(_ name: String) -> String? { parameters[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let device: Device
+        switch (nonEmpty("ProductKey"), nonEmpty("DeviceName"), nonEmpty("IotId")) {
+        case (let productKey?, let deviceName?, _): device = .name(productKey: productKey, deviceName: deviceName)
+        case (nil, nil, let iotId?): device = .iotId(iotId)
+        case (_?, nil, _): return .failure(.gateway(.missingParameter("DeviceName")))
+        case (nil, _?, _): return .failure(.gateway(.missingParameter("ProductKey")))
+        case (nil, nil, nil): return .failure(.gateway(.missingParameter("IotId")))
+        }
+        var texts: [String]
+        switch repeatList("TaskStatusList.", in: parameters) {
+        case .success(let list): texts = list
+        case .failure(let error): return .failure(.gateway(error))
+        }
+        if let single = nonEmpty("TaskStatus") { texts.append(single) }
+        guard !texts.isEmpty else { return .failure(.gateway(.missingParameter("TaskStatus"))) }
+        var states = Set<TaskStatus>()
+        for text in texts {
+            guard let status = TaskStatus(rawValue: text), unfinishedStates.contains(status) else {
+                return .failure(
+                    .gateway(
+                        .invalidParameter(
+                            "TaskStatus \"\(text)\" is not an unfinished task status (CONFIRM, QUEUED, NOTIFIED, "
+                                + "IN_PROGRESS)."
+                        )
+                    )
+                )
+            }
+            states.insert(status)
+        }
+        return .success(
+            UnfinishedTasksCall(
+                device: device,
+                states: states,
+                moduleName: nonEmpty("ModuleName"),
+                iotInstanceId: instanceId(parameters)
+            )
+        )
+    }
+}
+
 /// The operations over the catalog; called inside ``SimulatorState``'s lock.
 enum Operations {
     /// Moves the named devices' cancellable tasks of this firmware (and job) to `CANCELED`.
@@ -313,6 +382,61 @@ enum Operations {
         data.string("DestVersion", firmware?.destVersion ?? "")
         data.string("JobDesc", job.jobDesc)
         data.string("UtcCreate", job.utcCreate)
+        let dataJSON = data.finished()
+        return .success(AnswerBuilder.success(style: style, requestId: requestId) { $0.raw("Data", dataJSON) })
+    }
+
+    /// One device's unfinished tasks in the states asked for, oldest first, as `Data.SimpleOTATaskInfo`.
+    ///
+    /// An unknown product or device is `iot.device.NotExistedDevice`, like the cancel's; a device without such
+    /// tasks answers an empty list.
+    static func unfinishedTasks(
+        _ call: UnfinishedTasksCall,
+        style: ResponseStyle,
+        requestId: String,
+        catalog: Catalog
+    ) -> Result<RPCAnswer, OperationError> {
+        let key: DeviceKey
+        switch call.device {
+        case .name(let productKey, let deviceName):
+            guard catalog.products[productKey] != nil else { return .failure(.business(.productNotFound)) }
+            key = DeviceKey(productKey: productKey, deviceName: deviceName)
+            guard catalog.devices[key] != nil else { return .failure(.business(.deviceNotFound(deviceName))) }
+        case .iotId(let iotId):
+            guard let found = catalog.devices.first(where: { $0.value.iotId == iotId })?.key else {
+                return .failure(.business(.deviceNotFound(iotId)))
+            }
+            key = found
+        }
+        let moduleMatches = call.moduleName.map { $0 == UnfinishedTasksCall.defaultModule } ?? true
+        var items = "["
+        var count = 0
+        for index in catalog.taskIndicesByDevice[key] ?? [] where moduleMatches {
+            let task = catalog.tasks[index]
+            guard call.states.contains(task.status) else { continue }
+            if count > 0 { items += "," }
+            count += 1
+            let firmware = catalog.firmwares[task.firmwareId]
+            var item = JSONObjectWriter(style: style, capacity: 512)
+            item.string("TaskId", task.taskId)
+            item.string("TaskStatus", task.status.rawValue)
+            item.string("DeviceName", task.device.deviceName)
+            item.string("ProductKey", task.device.productKey)
+            item.string("ProductName", catalog.products[task.device.productKey]?.productName ?? "")
+            item.string("IotId", catalog.devices[task.device]?.iotId ?? "")
+            item.string("FirmwareId", task.firmwareId)
+            item.string("JobId", task.jobId)
+            item.string("ModuleName", UnfinishedTasksCall.defaultModule)
+            item.string("SrcVersion", firmware?.srcVersion ?? "")
+            item.string("DestVersion", firmware?.destVersion ?? "")
+            item.string("TaskDesc", task.taskDesc)
+            item.string("UtcCreate", task.utcCreate)
+            item.string("UtcModified", task.utcModified)
+            items += item.finished()
+        }
+        items += "]"
+        var data = JSONObjectWriter(style: style, capacity: items.utf8.count + 32)
+        data.raw("SimpleOTATaskInfo", items)
         let dataJSON = data.finished()
         return .success(AnswerBuilder.success(style: style, requestId: requestId) { $0.raw("Data", dataJSON) })
     }

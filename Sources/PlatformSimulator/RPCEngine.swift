@@ -383,11 +383,16 @@ struct RPCEngine: Sendable {
             result = checkInstance(call.iotInstanceId).flatMap {
                 Operations.queryJob(call, style: style, requestId: requestId, catalog: storage.catalog)
             }
+        case .success(.unfinishedTasks(let call)):
+            storage.stats.readCalls += 1
+            result = checkInstance(call.iotInstanceId).flatMap {
+                Operations.unfinishedTasks(call, style: style, requestId: requestId, catalog: storage.catalog)
+            }
         case .failure(let error):
             // A parameter error still reached the operation; count it where the operation would have been.
             switch operation {
             case .cancelOTATaskByDevice: storage.stats.cancelCalls += 1
-            case .listOTATaskByJob, .queryOTAJob: storage.stats.readCalls += 1
+            case .listOTATaskByJob, .queryOTAJob, .listOTAUnfinishedTaskByDevice: storage.stats.readCalls += 1
             }
             result = .failure(error)
         }

@@ -248,4 +248,67 @@ struct FaultAndAdminTests {
             #expect(items.first?["iotId"] as? String == "pk1.dev-twojobs")
         }
     }
+
+    @Test("read-back per device: ListOTAUnfinishedTaskByDevice lists one device's unfinished tasks in the states asked")
+    func unfinishedTasksByDevice() async throws {
+        try await withSimulator { _, caller in
+            func tasks(_ parameters: [String: String]) async throws -> [String] {
+                let answer = try await caller.call(action: "ListOTAUnfinishedTaskByDevice", parameters)
+                #expect(answer.bool("Success") == true, "\(answer.body)")
+                let items = try #require(answer.object("Data")?["SimpleOTATaskInfo"] as? [[String: Any]])
+                return items.compactMap { $0["TaskId"] as? String }
+            }
+            let unfinished = ["CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS"]
+            var all = ["ProductKey": "pk1", "DeviceName": "dev-twojobs"]
+            for (offset, status) in unfinished.enumerated() { all["TaskStatusList.\(offset + 1)"] = status }
+            #expect(try await tasks(all) == ["t-twojobs-1", "t-twojobs-2"])
+            all["DeviceName"] = "dev-progress"
+            #expect(try await tasks(all) == ["t-progress"])
+            all["DeviceName"] = "dev-succeeded"
+            #expect(try await tasks(all) == [], "a finished task is not listed")
+            all["DeviceName"] = "dev-notask"
+            #expect(try await tasks(all) == [])
+            // One state, by TaskStatus; the device by its IotId; a module the tasks are not in.
+            #expect(try await tasks(["ProductKey": "pk1", "DeviceName": "dev-progress", "TaskStatus": "QUEUED"]) == [])
+            #expect(try await tasks(["IotId": "pk1.dev-progress", "TaskStatus": "IN_PROGRESS"]) == ["t-progress"])
+            #expect(
+                try await tasks(["IotId": "pk1.dev-progress", "TaskStatus": "IN_PROGRESS", "ModuleName": "ble"]) == []
+            )
+            // The rules: a state is required and must be unfinished; ProductKey and DeviceName go together.
+            let noState = try await caller.call(
+                action: "ListOTAUnfinishedTaskByDevice",
+                ["ProductKey": "pk1", "DeviceName": "dev-progress"]
+            )
+            #expect(noState.status == 400 && noState.string("Code") == "MissingParameter", "\(noState.body)")
+            let finished = try await caller.call(
+                action: "ListOTAUnfinishedTaskByDevice",
+                ["ProductKey": "pk1", "DeviceName": "dev-progress", "TaskStatus": "SUCCEEDED"]
+            )
+            #expect(finished.status == 400 && finished.string("Code") == "InvalidParameter", "\(finished.body)")
+            let half = try await caller.call(
+                action: "ListOTAUnfinishedTaskByDevice",
+                ["ProductKey": "pk1", "TaskStatus": "QUEUED"]
+            )
+            #expect(half.string("Code") == "MissingParameter", "\(half.body)")
+            let unknown = try await caller.call(
+                action: "ListOTAUnfinishedTaskByDevice",
+                ["ProductKey": "pk1", "DeviceName": "dev-nobody", "TaskStatus": "QUEUED"]
+            )
+            #expect(unknown.status == 200 && unknown.string("Code") == "iot.device.NotExistedDevice", "\(unknown.body)")
+        }
+    }
+
+    @Test("ListOTAUnfinishedTaskByDevice in Tuya style")
+    func unfinishedTasksTuya() async throws {
+        try await withSimulator(testConfiguration(responseStyle: .tuya)) { _, caller in
+            let answer = try await caller.call(
+                action: "ListOTAUnfinishedTaskByDevice",
+                ["ProductKey": "pk1", "DeviceName": "dev-twojobs", "TaskStatus": "QUEUED"]
+            )
+            #expect(answer.keys == ["code", "data", "requestId", "success"], "\(answer.body)")
+            let items = try #require(answer.object("data")?["simpleOTATaskInfo"] as? [[String: Any]])
+            #expect(items.map { $0["taskId"] as? String } == ["t-twojobs-1", "t-twojobs-2"])
+            #expect(items.first?["moduleName"] as? String == "default")
+        }
+    }
 }

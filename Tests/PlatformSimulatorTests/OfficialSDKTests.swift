@@ -86,6 +86,95 @@ struct OfficialSDKTests {
             #expect(stats.cancelCalls == 2 && stats.authFailures == 2)
         }
     }
+
+    @Test(
+        "the read-back actions: ListOTATaskByJob and ListOTAUnfinishedTaskByDevice, GET and POST; a wrong secret refused"
+    )
+    func officialSDKReadBack() async throws {
+        let python = try await SDKEnvironment.python()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Python/official_sdk_read_back.py").path
+        let configuration = SimulatorConfiguration(generateDevices: 10, qps: 0)
+        try await withPlatformSimulator(configuration: configuration, logger: quietLogger) { simulator in
+            func sdk(
+                _ action: String,
+                _ method: String,
+                secret: String = "testsecret",
+                _ extra: [String]
+            ) async throws
+                -> [String: Any]
+            {
+                let arguments =
+                    [
+                        script, "--action", action, "--endpoint", "127.0.0.1:\(simulator.port)", "--method", method,
+                        "--access-key-id", "testid", "--secret", secret,
+                    ] + extra
+                let result = try await runProcess(python, arguments, timeout: .seconds(120))
+                try #require(result.exitCode == 0, "the SDK script failed: \(result)")
+                let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+                return try #require(
+                    try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    "\(result)"
+                )
+            }
+            // One device cancelled first, so that the answers show two states.
+            let task = try #require(simulator.state.tasks(deviceName: "dev-000002")?.first?.taskId)
+            #expect(simulator.state.setTaskStatus(taskId: task, status: "CANCELED"))
+            for method in ["GET", "POST"] {
+                let page = try await sdk(
+                    "ListOTATaskByJob",
+                    method,
+                    ["--job", "demoJob", "--device", "dev-000001", "--device", "dev-000002"]
+                )
+                #expect(page["ok"] as? Bool == true, "\(method): \(page)")
+                let body = page["body"] as? [String: Any] ?? [:]
+                #expect(body["Success"] as? Bool == true && body["Total"] as? Int == 2, "\(method): \(body)")
+                let items = (body["Data"] as? [String: Any])?["SimpleOTATaskInfo"] as? [[String: Any]] ?? []
+                let states = Dictionary(
+                    uniqueKeysWithValues: items.map {
+                        ($0["DeviceName"] as? String ?? "", $0["TaskStatus"] as? String ?? "")
+                    }
+                )
+                #expect(states == ["dev-000001": "QUEUED", "dev-000002": "CANCELED"], "\(method): \(items)")
+                #expect(
+                    (page["stringToSign"] as? String)?.hasPrefix(
+                        method
+                            + "&%2F&AccessKeyId%3Dtestid%26Action%3DListOTATaskByJob%26CurrentPage%3D1%26DeviceNames.1"
+                    ) == true,
+                    "\(page)"
+                )
+
+                for (device, expected) in [("dev-000001", ["QUEUED"]), ("dev-000002", [])] {
+                    let unfinished = try await sdk(
+                        "ListOTAUnfinishedTaskByDevice",
+                        method,
+                        ["--product", "demoProduct", "--device", device]
+                            + ["CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS"].flatMap { ["--status", $0] }
+                    )
+                    #expect(unfinished["ok"] as? Bool == true, "\(method) \(device): \(unfinished)")
+                    let data = (unfinished["body"] as? [String: Any])?["Data"] as? [String: Any]
+                    let tasks = data?["SimpleOTATaskInfo"] as? [[String: Any]] ?? []
+                    #expect(tasks.compactMap { $0["TaskStatus"] as? String } == expected, "\(method) \(device)")
+                }
+            }
+
+            // A wrong secret is refused as for the cancel: SignatureDoesNotMatch with the server's string-to-sign.
+            for action in ["ListOTATaskByJob", "ListOTAUnfinishedTaskByDevice"] {
+                let refused = try await sdk(
+                    action,
+                    "POST",
+                    secret: "not-the-secret",
+                    ["--job", "demoJob", "--product", "demoProduct", "--device", "dev-000001", "--status", "QUEUED"]
+                )
+                #expect(refused["ok"] as? Bool == false)
+                let raw = refused["rawBody"] as? [String: Any] ?? [:]
+                #expect(raw["Code"] as? String == "SignatureDoesNotMatch", "\(action): \(refused)")
+                #expect(refused["httpStatus"] as? Int == 400)
+            }
+            let stats = simulator.state.stats()
+            #expect(stats.authFailures == 4 && stats.cancelCalls == 0, "\(stats)")
+        }
+    }
 }
 
 /// The virtual environment holding the pinned SDK: created once per build folder, atomically (built under a
