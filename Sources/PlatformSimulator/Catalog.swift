@@ -12,11 +12,13 @@ enum TaskStatus: String, Sendable, CaseIterable {
     case failed = "FAILED"
     case canceled = "CANCELED"
 
-    /// The states `CancelOTATaskByDevice` moves to `CANCELED` (the current Alibaba document; Tuya's copy omits
-    /// `IN_PROGRESS`). The others are final.
-    var isCancellable: Bool {
+    /// Whether `CancelOTATaskByDevice` moves a task in this state to `CANCELED` on a platform answering in
+    /// `style`: the current Alibaba document cancels pending confirmation, to be pushed, pushed and in upgrade;
+    /// Tuya's copy only the first three (a task already installing runs on). The others are final everywhere.
+    func isCancellable(in style: ResponseStyle) -> Bool {
         switch self {
-        case .confirm, .queued, .notified, .inProgress: true
+        case .confirm, .queued, .notified: true
+        case .inProgress: style == .aliyun
         case .succeeded, .failed, .canceled: false
         }
     }

@@ -291,7 +291,7 @@ enum Operations {
                     continue
                 }
                 storage.catalog.tasks[index].cancelCalls += 1
-                guard task.status.isCancellable else { continue }
+                guard task.status.isCancellable(in: style) else { continue }
                 let modified = stamp ?? Catalog.utcString(now)
                 stamp = modified
                 storage.catalog.tasks[index].status = .canceled

@@ -50,6 +50,21 @@ struct CancelOperationTests {
         }
     }
 
+    @Test("Tuya cancels pending confirmation, pending push and pushed tasks only: one in upgrade runs on")
+    func tuyaLeavesTasksInUpgrade() async throws {
+        try await withSimulator(testConfiguration(responseStyle: .tuya)) { simulator, caller in
+            let answer = try await caller.call(SignedCaller.cancelParameters(deviceNames: Self.everyState))
+            #expect(answer.status == 200 && answer.bool("success") == true, "\(answer.body)")
+            let state = simulator.state
+            for taskId in ["t-confirm", "t-queued", "t-notified"] {
+                #expect(status(state, taskId) == "CANCELED", "\(taskId)")
+            }
+            #expect(status(state, "t-progress") == "IN_PROGRESS")
+            #expect(status(state, "t-succeeded") == "SUCCEEDED" && status(state, "t-failed") == "FAILED")
+            #expect(state.stats().tasksCancelled == 3)
+        }
+    }
+
     @Test("a second cancel of the same devices succeeds and changes nothing")
     func cancelIsIdempotent() async throws {
         try await withSimulator { simulator, caller in
