@@ -324,29 +324,7 @@ enum Operations {
         }
         let start = min(matching.count, (call.currentPage - 1) * call.pageSize)
         let page = matching[start..<min(matching.count, start + call.pageSize)]
-        var items = "["
-        for (offset, index) in page.enumerated() {
-            if offset > 0 { items += "," }
-            let task = catalog.tasks[index]
-            let firmware = catalog.firmwares[task.firmwareId]
-            var item = JSONObjectWriter(style: style, capacity: 512)
-            item.string("TaskId", task.taskId)
-            item.string("TaskStatus", task.status.rawValue)
-            item.string("DeviceName", task.device.deviceName)
-            item.string("ProductKey", task.device.productKey)
-            item.string("ProductName", catalog.products[task.device.productKey]?.productName ?? "")
-            item.string("IotId", catalog.devices[task.device]?.iotId ?? "")
-            item.string("FirmwareId", task.firmwareId)
-            item.string("JobId", task.jobId)
-            item.string("SrcVersion", firmware?.srcVersion ?? "")
-            item.string("DestVersion", firmware?.destVersion ?? "")
-            item.string("Progress", task.status == .succeeded ? "100" : "0")
-            item.string("TaskDesc", task.taskDesc)
-            item.string("UtcCreate", task.utcCreate)
-            item.string("UtcModified", task.utcModified)
-            items += item.finished()
-        }
-        items += "]"
+        let items = taskList(page, catalog: catalog, style: style, fields: .byJob)
         var data = JSONObjectWriter(style: style, capacity: items.utf8.count + 32)
         data.raw("SimpleOTATaskInfo", items)
         let dataJSON = data.finished()
@@ -409,13 +387,36 @@ enum Operations {
             key = found
         }
         let moduleMatches = call.moduleName.map { $0 == UnfinishedTasksCall.defaultModule } ?? true
+        let indices = (moduleMatches ? catalog.taskIndicesByDevice[key] ?? [] : []).filter {
+            call.states.contains(catalog.tasks[$0].status)
+        }
+        let items = taskList(indices, catalog: catalog, style: style, fields: .unfinished)
+        var data = JSONObjectWriter(style: style, capacity: items.utf8.count + 32)
+        data.raw("SimpleOTATaskInfo", items)
+        let dataJSON = data.finished()
+        return .success(AnswerBuilder.success(style: style, requestId: requestId) { $0.raw("Data", dataJSON) })
+    }
+
+    /// Which `SimpleOTATaskInfo` fields an action writes beside the common ones.
+    enum TaskFields {
+        /// `ListOTATaskByJob`: `Progress` after `DestVersion`.
+        case byJob
+        /// `ListOTAUnfinishedTaskByDevice`: `ModuleName` after `JobId`.
+        case unfinished
+    }
+
+    /// The tasks at `indices` as a JSON list of `SimpleOTATaskInfo`, in the order given, the one shape both
+    /// read-back actions answer.
+    static func taskList(
+        _ indices: some Collection<Int>,
+        catalog: Catalog,
+        style: ResponseStyle,
+        fields: TaskFields
+    ) -> String {
         var items = "["
-        var count = 0
-        for index in catalog.taskIndicesByDevice[key] ?? [] where moduleMatches {
+        for (offset, index) in indices.enumerated() {
+            if offset > 0 { items += "," }
             let task = catalog.tasks[index]
-            guard call.states.contains(task.status) else { continue }
-            if count > 0 { items += "," }
-            count += 1
             let firmware = catalog.firmwares[task.firmwareId]
             var item = JSONObjectWriter(style: style, capacity: 512)
             item.string("TaskId", task.taskId)
@@ -426,18 +427,15 @@ enum Operations {
             item.string("IotId", catalog.devices[task.device]?.iotId ?? "")
             item.string("FirmwareId", task.firmwareId)
             item.string("JobId", task.jobId)
-            item.string("ModuleName", UnfinishedTasksCall.defaultModule)
+            if fields == .unfinished { item.string("ModuleName", UnfinishedTasksCall.defaultModule) }
             item.string("SrcVersion", firmware?.srcVersion ?? "")
             item.string("DestVersion", firmware?.destVersion ?? "")
+            if fields == .byJob { item.string("Progress", task.status == .succeeded ? "100" : "0") }
             item.string("TaskDesc", task.taskDesc)
             item.string("UtcCreate", task.utcCreate)
             item.string("UtcModified", task.utcModified)
             items += item.finished()
         }
-        items += "]"
-        var data = JSONObjectWriter(style: style, capacity: items.utf8.count + 32)
-        data.raw("SimpleOTATaskInfo", items)
-        let dataJSON = data.finished()
-        return .success(AnswerBuilder.success(style: style, requestId: requestId) { $0.raw("Data", dataJSON) })
+        return items + "]"
     }
 }
