@@ -49,6 +49,29 @@ public struct PlatformCallResult: Sendable {
     }
 }
 
+/// The outcome of one read call: the tasks it listed, or the error of its last attempt.
+public struct PlatformReadResult: Sendable {
+    public var result: Result<OTATaskPage, PlatformAPIError>
+    /// HTTP attempts made, as for ``PlatformCallResult/attempts``.
+    public var attempts: Int
+    /// The `RequestId` of every attempt that returned one, in order.
+    public var requestIds: [String]
+    /// How many attempts the platform answered with a throttling error.
+    public var throttledAttempts: Int
+
+    public init(
+        result: Result<OTATaskPage, PlatformAPIError>,
+        attempts: Int,
+        requestIds: [String],
+        throttledAttempts: Int = 0
+    ) {
+        self.result = result
+        self.attempts = attempts
+        self.requestIds = requestIds
+        self.throttledAttempts = throttledAttempts
+    }
+}
+
 /// The client for the platform's `CancelOTATaskByDevice` RPC API.
 ///
 /// One instance per account (the rate limit is per account). It is a `Service`: ``run()`` owns the HTTP
@@ -63,7 +86,9 @@ public final class PlatformAPIClient: Service, Sendable {
     /// The configuration the client was created with.
     public let configuration: PlatformAPIConfiguration
     private let logger: Logger
-    private let bucket: TokenBucket<ContinuousClock>?
+    /// One token bucket per action (the platform's quotas are per action and account), all at
+    /// ``PlatformAPIConfiguration/rateLimit``; none without a rate limit.
+    private let buckets: [String: TokenBucket<ContinuousClock>]
     private let lifecycle: Mutex<Lifecycle>
     /// Why the configured endpoint cannot be called, found once at creation (a configuration error is
     /// permanent: no call should burn its retries on it).
@@ -95,11 +120,17 @@ public final class PlatformAPIClient: Service, Sendable {
     public init(configuration: PlatformAPIConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        var buckets = [String: TokenBucket<ContinuousClock>]()
         if let rate = configuration.rateLimit.ratePerSecond, let burst = configuration.rateLimit.burst {
-            self.bucket = TokenBucket(ratePerSecond: rate, burst: burst, clock: ContinuousClock())
-        } else {
-            self.bucket = nil
+            let actions = [
+                CancelOTATaskByDeviceRequest.action, ListOTATaskByJobRequest.action,
+                ListOTAUnfinishedTaskByDeviceRequest.action,
+            ]
+            for action in actions {
+                buckets[action] = TokenBucket(ratePerSecond: rate, burst: burst, clock: ContinuousClock())
+            }
         }
+        self.buckets = buckets
         self.lifecycle = Mutex(Lifecycle())
         self.endpointProblem = Self.problem(withEndpoint: configuration.endpoint)
     }
@@ -117,7 +148,7 @@ public final class PlatformAPIClient: Service, Sendable {
     }
 
     /// The rate limiter's current rate (lower than configured after throttling answers), or `nil` when unlimited.
-    public var effectiveRatePerSecond: Double? { bucket?.effectiveRatePerSecond }
+    public var effectiveRatePerSecond: Double? { buckets[CancelOTATaskByDeviceRequest.action]?.effectiveRatePerSecond }
 
     // MARK: Service
 
@@ -170,22 +201,13 @@ public final class PlatformAPIClient: Service, Sendable {
         admitted: Bool = false,
         logMetadata: Logger.Metadata = [:]
     ) async -> PlatformCallResult {
-        var attempts = 0
-        var requestIds = [String]()
-        var throttled = 0
-        func finish(_ result: Result<PlatformResponse, PlatformAPIError>) -> PlatformCallResult {
-            PlatformCallResult(
-                request: request,
-                result: result,
-                attempts: attempts,
-                requestIds: requestIds,
-                throttledAttempts: throttled
-            )
-        }
-
+        var metadata = logMetadata
+        metadata["platform.product_key"] = .string(request.productKey)
+        metadata["platform.firmware_id"] = .string(request.firmwareId)
+        let outcome: Outcome
         if request.deviceNames.isEmpty || request.deviceNames.count > configuration.maxDeviceNamesPerCall {
-            return finish(
-                .failure(
+            outcome = Outcome(
+                result: .failure(
                     PlatformAPIError(
                         code: .invalidRequest,
                         message:
@@ -194,6 +216,69 @@ public final class PlatformAPIClient: Service, Sendable {
                     )
                 )
             )
+        } else {
+            outcome = await perform(request, deadline: deadline, admitted: admitted, logMetadata: metadata)
+        }
+        return PlatformCallResult(
+            request: request,
+            result: outcome.result,
+            attempts: outcome.attempts,
+            requestIds: outcome.requestIds,
+            throttledAttempts: outcome.throttled
+        )
+    }
+
+    /// One read call (`ListOTATaskByJob`, `ListOTAUnfinishedTaskByDevice`): paced by its action's own token
+    /// bucket and retried like a cancel; a successful answer whose task list cannot be read is
+    /// ``PlatformAPIError/Code/invalidResponse``.
+    /// - Parameters: as for ``cancelOTATaskByDevice(_:deadline:admitted:logMetadata:)``; `admitted` refers to a
+    ///   token of this action's bucket (``tryAdmit(_:)``).
+    public func readTasks<Operation: PlatformOperation>(
+        _ request: Operation,
+        deadline: ContinuousClock.Instant?,
+        admitted: Bool = false,
+        logMetadata: Logger.Metadata = [:]
+    ) async -> PlatformReadResult {
+        let outcome = await perform(request, deadline: deadline, admitted: admitted, logMetadata: logMetadata)
+        let page: Result<OTATaskPage, PlatformAPIError>
+        switch outcome.result {
+        case .success(let response):
+            do {
+                page = .success(try OTATaskPage.parse(response))
+            } catch {
+                page = .failure(error)
+            }
+        case .failure(let error):
+            page = .failure(error)
+        }
+        return PlatformReadResult(
+            result: page,
+            attempts: outcome.attempts,
+            requestIds: outcome.requestIds,
+            throttledAttempts: outcome.throttled
+        )
+    }
+
+    /// What ``perform(_:deadline:admitted:logMetadata:)`` found out.
+    private struct Outcome {
+        var result: Result<PlatformResponse, PlatformAPIError>
+        var attempts = 0
+        var requestIds: [String] = []
+        var throttled = 0
+    }
+
+    /// The retry loop every action shares: its action's token bucket before each attempt (but the first when
+    /// `admitted`), retries of transient failures with backoff, never past `deadline`.
+    private func perform<Operation: PlatformOperation>(
+        _ request: Operation,
+        deadline: ContinuousClock.Instant?,
+        admitted: Bool,
+        logMetadata: Logger.Metadata
+    ) async -> Outcome {
+        var outcome = Outcome(result: .failure(PlatformAPIError(code: .invalidRequest, message: "not sent")))
+        func finish(_ result: Result<PlatformResponse, PlatformAPIError>) -> Outcome {
+            outcome.result = result
+            return outcome
         }
         if let endpointProblem {
             return finish(.failure(PlatformAPIError(code: .invalidRequest, message: endpointProblem)))
@@ -205,10 +290,9 @@ public final class PlatformAPIClient: Service, Sendable {
 
         var logger = self.logger
         for (key, value) in logMetadata { logger[metadataKey: key] = value }
-        logger[metadataKey: "platform.action"] = "CancelOTATaskByDevice"
-        logger[metadataKey: "platform.product_key"] = .string(request.productKey)
-        logger[metadataKey: "platform.firmware_id"] = .string(request.firmwareId)
-        logger[metadataKey: "platform.device_count"] = .stringConvertible(request.deviceNames.count)
+        logger[metadataKey: "platform.action"] = .string(Operation.action)
+        logger[metadataKey: "platform.device_count"] = .stringConvertible(request.deviceCount)
+        let bucket = buckets[Operation.action]
 
         let retry = configuration.retry
         var generator = SystemRandomNumberGenerator()
@@ -217,24 +301,24 @@ public final class PlatformAPIClient: Service, Sendable {
         while true {
             if Task.isCancelled { return finish(.failure(Self.cancelledError(last: lastError))) }
             if let deadline, ContinuousClock.now >= deadline {
-                return finish(.failure(Self.deadlineError(last: lastError, attempts: attempts)))
+                return finish(.failure(Self.deadlineError(last: lastError, attempts: outcome.attempts)))
             }
-            if let bucket, !(admitted && attempts == 0) {
+            if let bucket, !(admitted && outcome.attempts == 0) {
                 do {
                     try await bucket.acquire(deadline: deadline)
                 } catch let error as PlatformAPIError where error == .deadlineExceeded {
-                    return finish(.failure(Self.deadlineError(last: lastError, attempts: attempts)))
+                    return finish(.failure(Self.deadlineError(last: lastError, attempts: outcome.attempts)))
                 } catch {
                     return finish(.failure(Self.cancelledError(last: lastError)))
                 }
             }
 
-            attempts += 1
-            logger[metadataKey: "platform.attempt"] = .stringConvertible(attempts)
-            let outcome = await attempt(request, http: http, deadline: deadline, logger: logger)
-            if let requestId = outcome.requestId { requestIds.append(requestId) }
+            outcome.attempts += 1
+            logger[metadataKey: "platform.attempt"] = .stringConvertible(outcome.attempts)
+            let answer = await attempt(request, http: http, deadline: deadline, logger: logger)
+            if let requestId = answer.requestId { outcome.requestIds.append(requestId) }
             let error: PlatformAPIError
-            switch outcome.result {
+            switch answer.result {
             case .success(let response):
                 bucket?.recordSuccess()
                 return finish(.success(response))
@@ -242,18 +326,20 @@ public final class PlatformAPIClient: Service, Sendable {
                 error = failure
             }
             if PlatformAPIError.isThrottling(platformCode: error.platformCode, httpStatus: error.httpStatus) {
-                throttled += 1
+                outcome.throttled += 1
                 bucket?.slowDown()
             }
             // Ended locally mid-request: report it with what the platform said last, if it said anything.
             if error == .deadlineExceeded {
-                return finish(.failure(lastError.map { Self.deadlineError(last: $0, attempts: attempts) } ?? error))
+                return finish(
+                    .failure(lastError.map { Self.deadlineError(last: $0, attempts: outcome.attempts) } ?? error)
+                )
             }
             if error == .cancelled {
                 return finish(.failure(lastError.map { Self.cancelledError(last: $0) } ?? error))
             }
             lastError = error
-            if error == .shutdown || !error.isTransient || attempts >= retry.maxAttempts {
+            if error == .shutdown || !error.isTransient || outcome.attempts >= retry.maxAttempts {
                 return finish(.failure(error))
             }
 
@@ -263,9 +349,9 @@ public final class PlatformAPIClient: Service, Sendable {
                 delay = retry.delay(beforeRetry: retryIndex, using: &generator)
                 retryIndex += 1
             }
-            if let retryAfter = outcome.retryAfter { delay = max(delay, min(retryAfter, Self.maximumRetryAfter)) }
+            if let retryAfter = answer.retryAfter { delay = max(delay, min(retryAfter, Self.maximumRetryAfter)) }
             if let deadline, ContinuousClock.now.advanced(by: delay) >= deadline {
-                return finish(.failure(Self.deadlineError(last: error, attempts: attempts)))
+                return finish(.failure(Self.deadlineError(last: error, attempts: outcome.attempts)))
             }
             // A transient failure, retried: `info` (the call's final outcome is the caller's to judge).
             var retryMetadata: Logger.Metadata = [
@@ -298,13 +384,23 @@ public final class PlatformAPIClient: Service, Sendable {
     /// - Throws: ``PlatformAPIError`` with code ``PlatformAPIError/Code/deadlineExceeded`` when no slot comes
     ///   before `deadline`, or ``PlatformAPIError/Code/cancelled``.
     public func admit(deadline: ContinuousClock.Instant?) async throws {
-        try await bucket?.acquire(deadline: deadline)
+        try await admit(CancelOTATaskByDeviceRequest.self, deadline: deadline)
     }
 
     /// Takes a rate-limiter token if one is free now (always, without a rate limit); never waits. A caller that
     /// gets `false` waits with ``admit(deadline:)``.
     public func tryAdmit() -> Bool {
-        bucket?.tryAcquire() ?? true
+        tryAdmit(CancelOTATaskByDeviceRequest.self)
+    }
+
+    /// ``admit(deadline:)`` for another action's bucket: each action has a quota, so a bucket, of its own.
+    public func admit(_ operation: (some PlatformOperation).Type, deadline: ContinuousClock.Instant?) async throws {
+        try await buckets[operation.action]?.acquire(deadline: deadline)
+    }
+
+    /// ``tryAdmit()`` for another action's bucket.
+    public func tryAdmit(_ operation: (some PlatformOperation).Type) -> Bool {
+        buckets[operation.action]?.tryAcquire() ?? true
     }
 
     /// The exact request an attempt would send (for dry runs and a `sign` command): all common parameters added.
@@ -315,7 +411,7 @@ public final class PlatformAPIClient: Service, Sendable {
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
     public func signedRequest(
-        for request: CancelOTATaskByDeviceRequest,
+        for request: some PlatformOperation,
         timestamp: Date,
         nonce: String
     ) -> SignedRPCRequest {
@@ -325,7 +421,7 @@ public final class PlatformAPIClient: Service, Sendable {
     /// Every parameter an attempt sends and signs, except `Signature`; see
     /// ``PlatformAPIConfiguration/parameters(for:timestamp:nonce:)``.
     public func parameters(
-        for request: CancelOTATaskByDeviceRequest,
+        for request: some PlatformOperation,
         timestamp: Date,
         nonce: String
     ) -> [String: String] {
@@ -342,7 +438,7 @@ public final class PlatformAPIClient: Service, Sendable {
 
     /// Signs and sends one HTTP request and reads its answer; never throws.
     private func attempt(
-        _ request: CancelOTATaskByDeviceRequest,
+        _ request: some PlatformOperation,
         http: HTTPClient,
         deadline: ContinuousClock.Instant?,
         logger: Logger

@@ -134,7 +134,7 @@ extension PlatformAPIConfiguration {
     ///   - timestamp: becomes `Timestamp` (UTC, whole seconds).
     ///   - nonce: becomes `SignatureNonce`.
     public func parameters(
-        for request: CancelOTATaskByDeviceRequest,
+        for request: some PlatformOperation,
         timestamp: Date,
         nonce: String
     ) -> [String: String] {
@@ -157,7 +157,7 @@ extension PlatformAPIConfiguration {
     /// Pure and deterministic (time and nonce are inputs), so a dry run, the `sign` command and the client
     /// itself produce the same bytes for the same inputs.
     public func signedRequest(
-        for request: CancelOTATaskByDeviceRequest,
+        for request: some PlatformOperation,
         timestamp: Date,
         nonce: String
     ) -> SignedRPCRequest {

@@ -18,14 +18,24 @@ public struct PlatformResponse: Sendable, Hashable {
     public var message: String?
     /// `RequestId` (any casing), when present and non-empty.
     public var requestId: String?
+    /// The body as received, for the answers that carry data (``OTATaskPage/parse(_:)``).
+    public var body: [UInt8]
 
     /// Creates a response value (for tests and for callers that build results by hand).
-    public init(httpStatus: Int, success: Bool, code: String? = nil, message: String? = nil, requestId: String? = nil) {
+    public init(
+        httpStatus: Int,
+        success: Bool,
+        code: String? = nil,
+        message: String? = nil,
+        requestId: String? = nil,
+        body: [UInt8] = []
+    ) {
         self.httpStatus = httpStatus
         self.success = success
         self.code = code
         self.message = message
         self.requestId = requestId
+        self.body = body
     }
 
     /// Parses a response body.
@@ -101,7 +111,8 @@ public struct PlatformResponse: Sendable, Hashable {
             success: success,
             code: code,
             message: message,
-            requestId: requestId
+            requestId: requestId,
+            body: body
         )
     }
 
