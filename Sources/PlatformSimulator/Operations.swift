@@ -254,11 +254,14 @@ enum Operations {
     /// Moves the named devices' cancellable tasks of this firmware (and job) to `CANCELED`.
     ///
     /// All or nothing: every reference is checked before any task changes, so an error changes nothing. A
-    /// device without a matching task, or whose task is already final, is not an error: the call succeeds and
-    /// that task stays as it is (cancelling twice is harmless, which is what makes a retried cancel safe).
+    /// device without a cancellable task (none of this firmware and job, or only final ones, or with Tuya's
+    /// style one in upgrade) is by default not an error: the call succeeds and that task stays as it is
+    /// (cancelling twice is harmless, which is what makes a retried cancel safe). With `withoutTask: .fail` such
+    /// a device fails the whole call with `iot.ota.TaskNotCancellable`, the other plausible reading.
     static func cancel(
         _ call: CancelCall,
         style: ResponseStyle,
+        withoutTask: SimulatorConfiguration.CancelWithoutTask = .succeed,
         requestId: String,
         now: Date,
         storage: inout SimulatorState.Storage
@@ -278,6 +281,16 @@ enum Operations {
             let key = DeviceKey(productKey: call.productKey, deviceName: name)
             guard storage.catalog.devices[key] != nil else { return .failure(.business(.deviceNotFound(name))) }
             keys.append(key)
+        }
+        if withoutTask == .fail {
+            for key in keys {
+                let cancellable = (storage.catalog.taskIndicesByDevice[key] ?? []).contains { index in
+                    let task = storage.catalog.tasks[index]
+                    return task.firmwareId == call.firmwareId && (call.jobId == nil || task.jobId == call.jobId)
+                        && task.status.isCancellable(in: style)
+                }
+                if !cancellable { return .failure(.business(.taskNotCancellable(key.deviceName))) }
+            }
         }
 
         var stamp: String?

@@ -132,6 +132,15 @@ struct BusinessError: Sendable, Error {
         Self(code: "iot.device.NotExistedDevice", message: "The specified device does not exist: \(name).")
     }
 
+    /// The answer of ``SimulatorConfiguration/CancelWithoutTask/fail`` (a code of the simulator's choosing: the
+    /// `iot.ota.*` error list could not be read).
+    static func taskNotCancellable(_ name: String) -> Self {
+        Self(
+            code: "iot.ota.TaskNotCancellable",
+            message: "The device has no upgrade task of this firmware that can be cancelled: \(name)."
+        )
+    }
+
     static func invalidDeviceName(_ name: String) -> Self {
         Self(
             code: "iot.device.InvalidFormattedDeviceName",

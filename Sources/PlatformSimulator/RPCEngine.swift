@@ -12,6 +12,7 @@ import PlatformSignature
 struct RPCEngine: Sendable {
     let accounts: [String: AccessKeySecret]
     let style: ResponseStyle
+    let cancelWithoutTask: SimulatorConfiguration.CancelWithoutTask
     let qps: Int
     let latency: Duration
     let maximumLatency: Duration?
@@ -24,6 +25,7 @@ struct RPCEngine: Sendable {
     init(configuration: SimulatorConfiguration, state: SimulatorState, logger: Logger) {
         accounts = configuration.accounts
         style = configuration.responseStyle
+        cancelWithoutTask = configuration.cancelWithoutTask
         qps = configuration.qps
         latency = configuration.latency
         maximumLatency = configuration.maximumLatency
@@ -371,7 +373,14 @@ struct RPCEngine: Sendable {
             storage.stats.cancelCalls += 1
             storage.stats.cancelBatchSizes.record(call.deviceNames.count)
             result = checkInstance(call.iotInstanceId).flatMap {
-                Operations.cancel(call, style: style, requestId: requestId, now: now, storage: &storage)
+                Operations.cancel(
+                    call,
+                    style: style,
+                    withoutTask: cancelWithoutTask,
+                    requestId: requestId,
+                    now: now,
+                    storage: &storage
+                )
             }
         case .success(.listTasks(let call)):
             storage.stats.readCalls += 1

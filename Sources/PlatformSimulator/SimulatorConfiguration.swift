@@ -62,6 +62,9 @@ public struct SimulatorConfiguration: Sendable {
     public var clockOffset: Duration
     /// The shape of the operations' JSON answers. Default ``ResponseStyle/aliyun``.
     public var responseStyle: ResponseStyle
+    /// What `CancelOTATaskByDevice` answers for a named device without a cancellable task of the firmware (and
+    /// job). Default ``CancelWithoutTask/succeed``; the public documents do not say.
+    public var cancelWithoutTask: CancelWithoutTask = .succeed
     /// The simulated instance's ID. Default `nil` (an old public instance, which has none).
     ///
     /// When set, every operation call must carry `IotInstanceId` with exactly this value; when `nil`, a call
@@ -120,6 +123,16 @@ public struct SimulatorConfiguration: Sendable {
         self.faults = faults
         self.randomSeed = randomSeed
         self.clockOffset = clockOffset
+    }
+
+    /// The two plausible answers of a cancel that names a device without a cancellable task.
+    public enum CancelWithoutTask: String, Sendable, Hashable, CaseIterable {
+        /// The call succeeds and that device's tasks stay as they are (cancelling twice is harmless): the
+        /// simulator's choice, because it makes a retried cancel safe and matches the single `Success` the
+        /// document shows for a list of names.
+        case succeed
+        /// The call fails, all or nothing, with `iot.ota.TaskNotCancellable` naming the first such device.
+        case fail
     }
 
     /// Replaces ``accounts`` with one account, for callers that hold the secret as text (flags, environment).

@@ -92,6 +92,13 @@ struct OTAPlatformSim: AsyncParsableCommand {
     @Option(name: .customLong("response-style"), help: "aliyun (PascalCase) or tuya (lower camel case).")
     var responseStyle: String = "aliyun"
 
+    @Option(
+        name: .customLong("cancel-without-task"),
+        help:
+            "What a cancel naming a device without a cancellable task answers: succeed (that device is left as it is) or fail (iot.ota.TaskNotCancellable, nothing changes)."
+    )
+    var cancelWithoutTask: String = "succeed"
+
     @Option(name: .customLong("iot-instance-id"), help: "The instance ID calls must carry (default: none).")
     var iotInstanceId: String?
 
@@ -101,6 +108,9 @@ struct OTAPlatformSim: AsyncParsableCommand {
     func validate() throws {
         guard ResponseStyle(name: responseStyle) != nil else {
             throw ValidationError("--response-style must be aliyun or tuya, got \(responseStyle)")
+        }
+        guard SimulatorConfiguration.CancelWithoutTask(rawValue: cancelWithoutTask) != nil else {
+            throw ValidationError("--cancel-without-task must be succeed or fail, got \(cancelWithoutTask)")
         }
         guard latencyMilliseconds >= 0 else { throw ValidationError("--latency-ms must be >= 0") }
         if let latencyMaxMilliseconds, latencyMaxMilliseconds < latencyMilliseconds {
@@ -136,6 +146,7 @@ struct OTAPlatformSim: AsyncParsableCommand {
             iotInstanceId: iotInstanceId
         )
         configuration.generateFirmwares = generateFirmwares
+        configuration.cancelWithoutTask = SimulatorConfiguration.CancelWithoutTask(rawValue: cancelWithoutTask) ?? .succeed
         configuration.maximumLatency = latencyMaxMilliseconds.map { .milliseconds($0) }
         configuration.faults = try parsedFaults()
         configuration.randomSeed = seed
