@@ -43,6 +43,8 @@ public protocol WorkerArguments: Sendable {
     var maxInFlight: Int? { get }
     var maxPendingCommands: Int? { get }
     var coalesceWindow: Double? { get }
+    var verify: String? { get }
+    var verifyMaxDevices: Int? { get }
     var maxDeviceNames: Int? { get }
     var maxPayloadBytes: Int? { get }
     var drainTimeout: Double? { get }
@@ -97,6 +99,8 @@ extension WorkerArguments {
     public var maxInFlight: Int? { nil }
     public var maxPendingCommands: Int? { nil }
     public var coalesceWindow: Double? { nil }
+    public var verify: String? { nil }
+    public var verifyMaxDevices: Int? { nil }
     public var maxDeviceNames: Int? { nil }
     public var maxPayloadBytes: Int? { nil }
     public var drainTimeout: Double? { nil }

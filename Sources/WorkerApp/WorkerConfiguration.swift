@@ -148,6 +148,19 @@ public struct WorkerConfiguration: Sendable {
                 try settings.double("coalesce-window", arguments.coalesceWindow, default: 0, range: 0...60_000) * 1000
             )
         )
+        let verifyText = try settings.string("verify", arguments.verify, default: VerifyPolicy.Mode.auto.rawValue)
+        guard let verifyMode = VerifyPolicy.Mode(rawValue: verifyText.lowercased()) else {
+            throw .invalidConfiguration("verify must be auto, on or off, not '\(verifyText)'")
+        }
+        worker.verify = VerifyPolicy(
+            mode: verifyMode,
+            maxDevicesWithoutJob: try settings.int(
+                "verify-max-devices",
+                arguments.verifyMaxDevices,
+                default: worker.verify.maxDevicesWithoutJob,
+                range: 0...10_000
+            )
+        )
         worker.maxDeviceNames = try settings.int(
             "max-device-names",
             arguments.maxDeviceNames,
@@ -541,6 +554,8 @@ extension WorkerConfiguration {
             ("max-in-flight", "\(worker.maxInFlight)"),
             ("max-pending-commands", "\(worker.maxPendingCommands)"),
             ("coalesce-window", "\(worker.coalesceWindow)"),
+            ("verify", worker.verify.mode.rawValue),
+            ("verify-max-devices", "\(worker.verify.maxDevicesWithoutJob)"),
             ("max-device-names", "\(worker.maxDeviceNames)"),
             ("max-payload-bytes", "\(worker.maxPayloadBytes)"),
             ("drain-timeout", "\(worker.drainTimeout)"),

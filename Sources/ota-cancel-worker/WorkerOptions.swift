@@ -154,6 +154,18 @@ struct WorkerOptions: ParsableArguments, WorkerArguments {
     )
     var coalesceWindow: Double?
 
+    @Option(
+        help:
+            "Read the devices' tasks back after the cancel, for the reply's devices section: auto (commands with a jobId), on (every command), off (only commands that ask with \"verify\": true). (default: auto)"
+    )
+    var verify: String?
+
+    @Option(
+        help:
+            "Most devices of a command without a jobId that are read back (one ListOTAUnfinishedTaskByDevice call each); above it they are unverified. (default: 20)"
+    )
+    var verifyMaxDevices: Int?
+
     @Option(help: "Most devices one command may name. (default: 10000)")
     var maxDeviceNames: Int?
 

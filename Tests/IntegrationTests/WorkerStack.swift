@@ -34,6 +34,8 @@ struct TestArguments: WorkerArguments {
     var maxInFlight: Int?
     var maxPendingCommands: Int?
     var maxDeviceNames: Int?
+    var verify: String?
+    var verifyMaxDevices: Int?
     var drainTimeout: Double?
     var stateDir: String?
     var schemaDir: String?

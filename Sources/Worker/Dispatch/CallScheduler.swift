@@ -561,7 +561,13 @@ public struct CallScheduler: Sendable {
             calls: entry.calls,
             now: now
         )
-        return CompletedCommand(id: id, accepted: entry.accepted, reply: reply, outcomesStored: entry.outcomesStored)
+        return CompletedCommand(
+            id: id,
+            accepted: entry.accepted,
+            reply: reply,
+            outcomesStored: entry.outcomesStored,
+            deviceNames: entry.segments.flatMap { $0 }
+        )
     }
 
     /// A waiting segment's answer once its command's deadline has passed.

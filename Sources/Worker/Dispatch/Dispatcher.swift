@@ -21,6 +21,9 @@ final class Dispatcher: Sendable {
         /// Most commands served at once (held in memory); more wait in the journal.
         var maxPendingCommands: Int
         var scheduler: CallScheduler.Configuration
+        /// Which commands are read back after their cancel calls.
+        var verify = VerifyPolicy()
+        var readBack = ReadBackScheduler.Configuration()
         var drainTimeout: Duration
     }
 
@@ -37,6 +40,8 @@ final class Dispatcher: Sendable {
         case wake
         case tick
         case token
+        /// A read action's bucket has a token.
+        case readToken(ReadBackScheduler.Kind)
         /// A call or a stored settlement ended: slots and queues may have changed.
         case ended
         case drain
@@ -139,6 +144,7 @@ final class Dispatcher: Sendable {
                 firstCallId: lastCallId + 1,
                 seed: UInt64.random(in: .min ... .max)
             )
+            $0.readBack = ReadBackScheduler(configuration: configuration.readBack)
         }
         await withDiscardingTaskGroup { group in
             var loop = Loop()
@@ -155,12 +161,17 @@ final class Dispatcher: Sendable {
                     if !loop.draining, let plan = core.withLock({ $0.scheduler.nextCall(now: now) }) {
                         start([plan], in: &group)
                     }
+                case .readToken(let kind):
+                    loop.readTokenPending.remove(kind)
+                    if !loop.draining, let plan = core.withLock({ $0.readBack.nextRead(kind) }) {
+                        read(plan, in: &group)
+                    }
                 case .ended:
                     break
                 case .drain:
                     loop.draining = true
                 case .drainTimedOut:
-                    let calls = core.withLock { $0.scheduler.callsInFlight }
+                    let calls = core.withLock { $0.scheduler.callsInFlight + $0.readBack.readsInFlight }
                     if calls > 0 {
                         logger.warning(
                             "drain timeout: stopping the calls still running; their commands stay in the journal",
@@ -170,12 +181,17 @@ final class Dispatcher: Sendable {
                     }
                 }
                 if loop.draining {
-                    if core.withLock({ $0.scheduler.callsInFlight == 0 && $0.writes == 0 }) { break }
+                    // Commands still being read back stay unanswered in the journal: read back after the restart.
+                    let idle = core.withLock {
+                        $0.scheduler.callsInFlight == 0 && $0.readBack.readsInFlight == 0 && $0.writes == 0
+                    }
+                    if idle { break }
                     continue
                 }
                 await ingest(loop: &loop, now: now, group: &group)
                 if let expired = core.withLock({ $0.scheduler.expire(now: now) }) { persist(expired, in: &group) }
                 startCalls(loop: &loop, now: now, group: &group)
+                startReads(loop: &loop, group: &group)
                 if let wake = core.withLock({ $0.scheduler.nextWake(now: now) }), loop.timer.map({ wake < $0 }) ?? true
                 {
                     loop.timer = wake
@@ -235,9 +251,73 @@ final class Dispatcher: Sendable {
         start(plans, in: &group)
     }
 
+    /// Starts every read that may go now, each kind with its own action's bucket: a read never takes a cancel's
+    /// token, so read-backs cannot delay a cancel. Without a token, one task waits for the next, as for calls.
+    private func startReads(loop: inout Loop, group: inout DiscardingTaskGroup) {
+        for kind in ReadBackScheduler.Kind.allCases where !loop.readTokenPending.contains(kind) {
+            while core.withLock({ $0.readBack.hasReadyRead(kind) }) {
+                let admitted =
+                    switch kind {
+                    case .byJob: platform.tryAdmit(ListOTATaskByJobRequest.self)
+                    case .byDevice: platform.tryAdmit(ListOTAUnfinishedTaskByDeviceRequest.self)
+                    }
+                guard admitted else {
+                    loop.readTokenPending.insert(kind)
+                    group.addTask {
+                        switch kind {
+                        case .byJob: try? await self.platform.admit(ListOTATaskByJobRequest.self, deadline: nil)
+                        case .byDevice:
+                            try? await self.platform.admit(ListOTAUnfinishedTaskByDeviceRequest.self, deadline: nil)
+                        }
+                        self.emit.yield(.readToken(kind))
+                    }
+                    break
+                }
+                guard let plan = core.withLock({ $0.readBack.nextRead(kind) }) else { break }
+                read(plan, in: &group)
+            }
+        }
+    }
+
+    /// How long one read may take, retries included: a read-back is worth waiting for, but not for long (the
+    /// reply waits for it).
+    static let readBudget: Duration = .seconds(30)
+
+    /// Makes one read in a task of its own, applies its answer and stores the replies it completed.
+    private func read(_ plan: ReadBackScheduler.ReadPlan, in group: inout DiscardingTaskGroup) {
+        group.addTask {
+            let commands = CommandLog.call(correlationIds: self.core.withLock { $0.readBack.correlationIds(of: plan) })
+            let deadline = ContinuousClock.now + Self.readBudget
+            let result: PlatformReadResult
+            switch plan.request {
+            case .byJob(let request):
+                result = await self.platform.readTasks(request, deadline: deadline, admitted: true, logMetadata: commands)
+            case .byDevice(let request):
+                result = await self.platform.readTasks(request, deadline: deadline, admitted: true, logMetadata: commands)
+            }
+            self.metrics.throttledAnswers(result.throttledAttempts)
+            if case .failure(let error) = result.result {
+                var line = commands
+                line[LogKey.error] = .string(error.shortDescription)
+                self.logger.warning("read-back failed: its devices are unverified", metadata: line)
+            }
+            var settlement = Settlement()
+            settlement.completed = self.core.withLock { core in
+                let completed = core.readBack.finish(plan.id, result: result, now: Date())
+                core.unpersisted.formUnion(completed.map(\.id))
+                core.writes += 1
+                return completed
+            }
+            await self.store(settlement, readBackDone: true)
+            self.emit.yield(.ended)
+        }
+    }
+
     /// The scheduler and what the call tasks share with the loop.
     private struct Core: Sendable {
         var scheduler = CallScheduler()
+        /// The commands being read back (answered once their reads are).
+        var readBack = ReadBackScheduler()
         /// Commands the scheduler finished whose settlement is not stored yet: not to be read back as new.
         var unpersisted = Set<Int64>()
         /// Settlements being stored.
@@ -255,6 +335,7 @@ final class Dispatcher: Sendable {
         var journalBehind = true
         var overflowsRead = 0
         var tokenPending = false
+        var readTokenPending = Set<ReadBackScheduler.Kind>()
         var timer: Date?
         var draining = false
         var gaugesAt = Date.distantPast
@@ -297,7 +378,10 @@ final class Dispatcher: Sendable {
             for command in read {
                 let known =
                     storedMeanwhile.contains(command.id)
-                    || core.withLock { $0.scheduler.contains(command.id) || $0.unpersisted.contains(command.id) }
+                    || core.withLock {
+                        $0.scheduler.contains(command.id) || $0.unpersisted.contains(command.id)
+                            || $0.readBack.contains(command.id)
+                    }
                 if !known {
                     guard room > 0 else { break }
                     admit(command, now: now, group: &group)
@@ -396,16 +480,39 @@ final class Dispatcher: Sendable {
     }
 
     /// Stores what the scheduler settled in one transaction, then hands the replies to the publisher.
-    private func store(_ settlement: Settlement) async {
+    ///
+    /// A finished command to be read back is held out of the transaction (its segment outcomes are stored, its
+    /// reply is not) and handed to the read-back once they are: a crash meanwhile leaves it unanswered, to be
+    /// read back after the restart.
+    private func store(_ settlement: Settlement, readBackDone: Bool = false) async {
+        var settlement = settlement
+        let finished = settlement.completed.map(\.id)
+        var toReadBack = [(CompletedCommand, VerifyPolicy.Decision)]()
+        if !readBackDone {
+            var answered = [CompletedCommand]()
+            for completed in settlement.completed {
+                let decision = configuration.verify.decision(
+                    for: completed.accepted.command,
+                    deviceCount: completed.deviceNames.count
+                )
+                if decision == .notRead || completed.reply.status == .rejected {
+                    answered.append(completed)
+                } else {
+                    toReadBack.append((completed, decision))
+                }
+            }
+            settlement.completed = answered
+        }
         let ids = settlement.completed.map(\.id)
         defer {
             core.withLock {
-                $0.unpersisted.subtract(ids)
+                // The commands held out are the read-back's now (it answers for them), no longer unpersisted.
+                $0.unpersisted.subtract(finished)
                 $0.storedDuringRead?.formUnion(ids)
                 $0.writes -= 1
             }
         }
-        guard !settlement.isEmpty else { return }
+        guard !settlement.isEmpty || !toReadBack.isEmpty else { return }
         if settlement.bisected { metrics.bisected() }
         if settlement.requeued > 0 { metrics.requeued(settlement.requeued) }
         shared.withLock {
@@ -413,11 +520,31 @@ final class Dispatcher: Sendable {
             $0.counters.executed += ids.count
             $0.counters.expired += settlement.completed.count(where: { $0.reply.status == .expired })
         }
-        let stored: [PendingReply]
-        do {
-            stored = try await journal.record(settlement, at: Date())
-        } catch {
-            journalFailed(error)
+        var stored = [PendingReply]()
+        if !settlement.isEmpty {
+            do {
+                stored = try await journal.record(settlement, at: Date())
+            } catch {
+                journalFailed(error)
+            }
+        }
+        if !toReadBack.isEmpty {
+            // Commands with nothing to read are answered at once, in a settlement of their own.
+            let atOnce = core.withLock { core in
+                var atOnce = [CompletedCommand]()
+                for (completed, decision) in toReadBack {
+                    if let done = core.readBack.add(completed, decision: decision) { atOnce.append(done) }
+                }
+                core.unpersisted.formUnion(atOnce.map(\.id))
+                core.writes += atOnce.isEmpty ? 0 : 1
+                return atOnce
+            }
+            if !atOnce.isEmpty {
+                var direct = Settlement()
+                direct.completed = atOnce
+                await store(direct, readBackDone: true)
+            }
+            emit.yield(.wake)
         }
         // Stored: as good as sent; the publisher takes it from here.
         publisher.enqueue(stored)

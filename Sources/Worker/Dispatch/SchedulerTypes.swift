@@ -109,12 +109,22 @@ public struct CompletedCommand: Sendable {
     public var reply: CancelReply
     /// Whether the journal holds outcomes of its segments from earlier steps (they can go now).
     public var outcomesStored: Bool
+    /// The command's device names, in its order (the scheduler keeps them apart from ``accepted``, whose
+    /// command holds none): what a read-back reads.
+    public var deviceNames: [String]
 
-    public init(id: Int64, accepted: AcceptedCommand, reply: CancelReply, outcomesStored: Bool = true) {
+    public init(
+        id: Int64,
+        accepted: AcceptedCommand,
+        reply: CancelReply,
+        outcomesStored: Bool = true,
+        deviceNames: [String] = []
+    ) {
         self.id = id
         self.accepted = accepted
         self.reply = reply
         self.outcomesStored = outcomesStored
+        self.deviceNames = deviceNames
     }
 }
 

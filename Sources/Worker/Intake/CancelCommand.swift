@@ -13,6 +13,8 @@ public struct CancelCommand: Sendable, Hashable {
     public var replyTo: String?
     public var deadline: Date?
     public var dryRun: Bool
+    /// `verify`: read the devices' tasks back after the cancel; `nil` leaves it to `--verify`.
+    public var verify: Bool?
     public var reason: String?
     public var requestedBy: String?
 
@@ -26,6 +28,7 @@ public struct CancelCommand: Sendable, Hashable {
         replyTo: String? = nil,
         deadline: Date? = nil,
         dryRun: Bool = false,
+        verify: Bool? = nil,
         reason: String? = nil,
         requestedBy: String? = nil
     ) {
@@ -38,6 +41,7 @@ public struct CancelCommand: Sendable, Hashable {
         self.replyTo = replyTo
         self.deadline = deadline
         self.dryRun = dryRun
+        self.verify = verify
         self.reason = reason
         self.requestedBy = requestedBy
     }
@@ -72,6 +76,7 @@ public struct CancelCommand: Sendable, Hashable {
             replyTo: value["replyTo"]?.stringValue,
             deadline: deadline,
             dryRun: value["dryRun"]?.boolValue ?? false,
+            verify: value["verify"]?.boolValue,
             reason: value["reason"]?.stringValue,
             requestedBy: value["requestedBy"]?.stringValue
         )

@@ -80,6 +80,40 @@ public struct CancelReply: Sendable, Hashable {
         }
     }
 
+    /// Why some devices are `unverified`: one entry per code.
+    public struct UnverifiedReason: Sendable, Hashable {
+        public var code: String
+        public var message: String
+        public var deviceCount: Int
+
+        public init(code: String, message: String, deviceCount: Int) {
+            self.code = code
+            self.message = message
+            self.deviceCount = deviceCount
+        }
+    }
+
+    /// The read-back: every device of the command in exactly one group, in the command's order.
+    public struct DeviceGroups: Sendable, Hashable {
+        public var canceled: [String] = []
+        public var alreadyUpgraded: [String] = []
+        public var failed: [String] = []
+        public var stillActive: [String] = []
+        public var noTask: [String] = []
+        public var unverified: [String] = []
+        public var unverifiedReasons: [UnverifiedReason] = []
+        /// Read calls that carried this command's devices.
+        public var reads = 0
+        /// Their `RequestId`s.
+        public var requestIds: [String] = []
+
+        public init() {}
+    }
+
+    /// The reply format's version: 2 since the `devices` section (version 1 replies, stored by an older worker,
+    /// may still be replayed for a duplicate).
+    public static let version = 2
+
     public var correlationId: String?
     public var status: Status
     public var duplicate: Bool?
@@ -92,6 +126,8 @@ public struct CancelReply: Sendable, Hashable {
     public var dryRun: Bool?
     public var deviceCount: Int?
     public var cancelledDevices: [String]?
+    /// What the read-back found, when the command was read back.
+    public var devices: DeviceGroups?
     public var failedGroups: [FailedGroup]?
     public var plannedCalls: [PlannedCall]?
     public var calls: Int?
@@ -127,7 +163,7 @@ public struct CancelReply: Sendable, Hashable {
     /// The reply as JSON, keys in the schema's order, absent fields left out.
     public var jsonValue: JSONValue {
         var object = JSONObject()
-        object["version"] = .number(JSONNumber(1))
+        object["version"] = .number(JSONNumber(Self.version))
         object["correlationId"] = correlationId.map { JSONValue.string($0) } ?? .null
         object["status"] = .string(status.rawValue)
         if let duplicate { object["duplicate"] = .bool(duplicate) }
@@ -140,6 +176,7 @@ public struct CancelReply: Sendable, Hashable {
         if let dryRun { object["dryRun"] = .bool(dryRun) }
         if let deviceCount { object["deviceCount"] = .number(JSONNumber(deviceCount)) }
         if let cancelledDevices { object["cancelledDevices"] = .strings(cancelledDevices) }
+        if let devices { object["devices"] = devices.jsonValue }
         if let failedGroups {
             object["failedGroups"] = .array(
                 failedGroups.map { group in
@@ -186,6 +223,33 @@ public struct CancelReply: Sendable, Hashable {
         if let deadline { object["deadline"] = .string(RFC3339.string(from: deadline)) }
         object["receivedAt"] = .string(RFC3339.string(from: receivedAt))
         object["completedAt"] = .string(RFC3339.string(from: completedAt))
+        return .object(object)
+    }
+}
+
+extension CancelReply.DeviceGroups {
+    /// The `devices` object, every group present (empty or not) so that a consumer need not guess.
+    var jsonValue: JSONValue {
+        var object = JSONObject()
+        object["canceled"] = .strings(canceled)
+        object["alreadyUpgraded"] = .strings(alreadyUpgraded)
+        object["failed"] = .strings(failed)
+        object["stillActive"] = .strings(stillActive)
+        object["noTask"] = .strings(noTask)
+        object["unverified"] = .strings(unverified)
+        if !unverifiedReasons.isEmpty {
+            object["unverifiedReasons"] = .array(
+                unverifiedReasons.map { reason in
+                    var entry = JSONObject()
+                    entry["code"] = .string(reason.code)
+                    entry["message"] = .string(reason.message)
+                    entry["deviceCount"] = .number(JSONNumber(reason.deviceCount))
+                    return .object(entry)
+                }
+            )
+        }
+        object["reads"] = .number(JSONNumber(reads))
+        object["requestIds"] = .strings(requestIds)
         return .object(object)
     }
 }

@@ -57,6 +57,10 @@ public struct CancelWorkerConfiguration: Sendable {
     /// then answered `expired` (or `partial`); this bounds how late a cancel can be executed.
     public var defaultDeadline: Duration?
 
+    /// Which commands are read back after the cancel (their reply's `devices` section). Default
+    /// ``VerifyPolicy/Mode/auto`` (the commands with a `jobId`), and without a `jobId` at most 20 devices.
+    public var verify: VerifyPolicy
+
     public init(
         commandTopic: String = "ota/cancel/request",
         defaultReplyTopic: String = "ota/cancel/reply",
@@ -69,7 +73,8 @@ public struct CancelWorkerConfiguration: Sendable {
         maxDeviceNames: Int = 10_000,
         drainTimeout: Duration = .seconds(20),
         flushTimeout: Duration = .seconds(5),
-        defaultDeadline: Duration? = .seconds(3600)
+        defaultDeadline: Duration? = .seconds(3600),
+        verify: VerifyPolicy = VerifyPolicy()
     ) {
         self.commandTopic = commandTopic
         self.defaultReplyTopic = defaultReplyTopic
@@ -83,5 +88,6 @@ public struct CancelWorkerConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.flushTimeout = flushTimeout
         self.defaultDeadline = defaultDeadline
+        self.verify = verify
     }
 }

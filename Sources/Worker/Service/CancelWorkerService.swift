@@ -133,6 +133,7 @@ public final class CancelWorkerService: Service, Sendable {
                     coalesceWindow: configuration.coalesceWindow.seconds,
                     account: platformConfiguration.accessKeyId
                 ),
+                verify: configuration.verify,
                 drainTimeout: configuration.drainTimeout
             ),
             platform: platform,

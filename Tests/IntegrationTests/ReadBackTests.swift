@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import JSONSchema
+import PlatformSimulator
+import TestSupport
+import Testing
+
+/// The read-back on real parts: mosquitto, the worker, the simulator's `ListOTATaskByJob` and
+/// `ListOTAUnfinishedTaskByDevice` over HTTP. The simulator's tasks are put into the states of a rollout that
+/// went partly wrong; the reply's `devices` groups must name exactly those devices.
+@Suite("Read-back after the cancel", .timeLimit(.minutes(5)))
+struct ReadBackTests {
+    static let product = "pkRollback"
+    static let firmware = "fwBad"
+    static let job = "job-rollout-7"
+
+    static func name(_ number: Int) -> String { String(format: "rb-%04d", number) }
+
+    /// What the simulator holds before the command, and so what the read-back must find after it.
+    struct Rollout {
+        var succeeded: [String] = []
+        var failed: [String] = []
+        var inProgress: [String] = []
+        var withoutTask: [String] = []
+        var queued: [String] = []
+        var all: [String] = []
+    }
+
+    /// 450 devices of one job: 20 SUCCEEDED, 10 FAILED, 10 IN_PROGRESS, 5 without any task, the rest QUEUED,
+    /// spread over the three cancel calls of 200.
+    static func rollout() -> (SimulatorFixture, Rollout) {
+        var rollout = Rollout()
+        var fixture = SimulatorFixture(
+            products: [.init(productKey: product)],
+            firmwares: [.init(firmwareId: firmware, productKey: product)],
+            jobs: [.init(jobId: job, firmwareId: firmware)],
+            devices: [],
+            tasks: []
+        )
+        for number in 1...450 {
+            let device = name(number)
+            rollout.all.append(device)
+            fixture.devices.append(.init(productKey: product, deviceName: device))
+            let status: String?
+            switch number {
+            case 1...20: status = "SUCCEEDED"
+            case 201...210: status = "FAILED"
+            case 401...410: status = "IN_PROGRESS"
+            case 441...445: status = nil
+            default: status = "QUEUED"
+            }
+            switch status {
+            case "SUCCEEDED": rollout.succeeded.append(device)
+            case "FAILED": rollout.failed.append(device)
+            case "IN_PROGRESS": rollout.inProgress.append(device)
+            case nil: rollout.withoutTask.append(device)
+            default: rollout.queued.append(device)
+            }
+            if let status { fixture.tasks.append(.init(deviceName: device, jobId: job, status: status)) }
+        }
+        return (fixture, rollout)
+    }
+
+    static func command(_ devices: [String], jobId: String? = job, extra: String = "") -> String {
+        let names = devices.map { "\"\($0)\"" }.joined(separator: ",")
+        let job = jobId.map { #","jobId":"\#($0)""# } ?? ""
+        return #"{"productKey":"\#(product)","firmwareId":"\#(firmware)","deviceNames":[\#(names)]\#(job)\#(extra)}"#
+    }
+
+    static func strings(_ value: JSONValue?) -> [String] { value?.arrayValue?.compactMap(\.stringValue) ?? [] }
+
+    static func tuyaSimulator(_ fixture: SimulatorFixture) -> SimulatorConfiguration {
+        SimulatorConfiguration(fixture: fixture, qps: 0, responseStyle: .tuya)
+    }
+
+    /// The groups a Tuya platform leaves: IN_PROGRESS cannot be cancelled there.
+    static func expectTuyaGroups(_ devices: JSONValue?, _ rollout: Rollout, sourceLocation: SourceLocation = #_sourceLocation)
+    {
+        #expect(strings(devices?["canceled"]) == rollout.queued, sourceLocation: sourceLocation)
+        #expect(strings(devices?["alreadyUpgraded"]) == rollout.succeeded, sourceLocation: sourceLocation)
+        #expect(strings(devices?["failed"]) == rollout.failed, sourceLocation: sourceLocation)
+        #expect(strings(devices?["stillActive"]) == rollout.inProgress, sourceLocation: sourceLocation)
+        #expect(strings(devices?["noTask"]) == rollout.withoutTask, sourceLocation: sourceLocation)
+        #expect(strings(devices?["unverified"]) == [], sourceLocation: sourceLocation)
+    }
+
+    @Test("with a jobId: ListOTATaskByJob groups the 450 devices exactly (Tuya: IN_PROGRESS still active)")
+    func byJob() async throws {
+        let (fixture, rollout) = Self.rollout()
+        try await withWorkerStack(
+            simulator: Self.tuyaSimulator(fixture),
+            arguments: TestArguments(platformProfile: "tuya", platformQps: 0)
+        ) { stack in
+            let fields = try await stack.request(
+                Self.command(rollout.all),
+                responseTopic: "ota/cancel/reply/rb",
+                correlationData: "rb-job",
+                timeout: 60
+            )
+            let reply = try stack.reply(fields[2])
+            #expect(reply["version"]?.numberValue?.int64Value == 2)
+            #expect(reply["status"]?.stringValue == "succeeded")
+            Self.expectTuyaGroups(reply["devices"], rollout)
+            // Only what the read-back confirmed (or could not contradict) stays in cancelledDevices.
+            #expect(Self.strings(reply["cancelledDevices"]) == rollout.queued)
+            // 450 names, 100 a read: 5 reads, each with its request id.
+            #expect(reply["devices"]?["reads"]?.numberValue?.int64Value == 5)
+            #expect(Self.strings(reply["devices"]?["requestIds"]).count == 5)
+            let stats = stack.simulator.state.stats()
+            #expect(stats.cancelCalls == 3)
+            #expect(stats.readCalls == 5)
+            #expect(stack.status(of: Self.name(401)) == ["IN_PROGRESS"])
+            #expect(stack.status(of: Self.name(21)) == ["CANCELED"])
+        }
+    }
+
+    @Test("without a jobId, under --verify-max-devices: one ListOTAUnfinishedTaskByDevice per device, the same groups")
+    func byDevice() async throws {
+        let (fixture, rollout) = Self.rollout()
+        try await withWorkerStack(
+            simulator: Self.tuyaSimulator(fixture),
+            arguments: TestArguments(platformProfile: "tuya", platformQps: 0, verify: "on", verifyMaxDevices: 450)
+        ) { stack in
+            let fields = try await stack.request(
+                Self.command(rollout.all, jobId: nil),
+                responseTopic: "ota/cancel/reply/rb",
+                correlationData: "rb-device",
+                timeout: 120
+            )
+            let reply = try stack.reply(fields[2])
+            #expect(reply["status"]?.stringValue == "succeeded")
+            Self.expectTuyaGroups(reply["devices"], rollout)
+            // 450 per-device reads, then the 440 devices without an unfinished task looked up in the job the
+            // still-active ones named: 5 reads of 100.
+            #expect(reply["devices"]?["reads"]?.numberValue?.int64Value == 455)
+            #expect(stack.simulator.state.stats().readCalls == 455)
+        }
+    }
+
+    @Test("without a jobId, above --verify-max-devices: cancelled, every device unverified with the reason, no read")
+    func aboveTheLimit() async throws {
+        let (fixture, rollout) = Self.rollout()
+        try await withWorkerStack(
+            simulator: Self.tuyaSimulator(fixture),
+            arguments: TestArguments(platformProfile: "tuya", platformQps: 0, verify: "on", verifyMaxDevices: 449)
+        ) { stack in
+            let fields = try await stack.request(
+                Self.command(rollout.all, jobId: nil),
+                responseTopic: "ota/cancel/reply/rb",
+                correlationData: "rb-over",
+                timeout: 60
+            )
+            let reply = try stack.reply(fields[2])
+            #expect(reply["status"]?.stringValue == "succeeded")
+            let devices = reply["devices"]
+            #expect(Self.strings(devices?["unverified"]) == rollout.all)
+            for group in ["canceled", "alreadyUpgraded", "failed", "stillActive", "noTask"] {
+                #expect(Self.strings(devices?[group]) == [], "\(group)")
+            }
+            let reasons = devices?["unverifiedReasons"]?.arrayValue ?? []
+            #expect(reasons.count == 1)
+            #expect(reasons.first?["code"]?.stringValue == "TooManyDevicesToVerify")
+            #expect(reasons.first?["deviceCount"]?.numberValue?.int64Value == 450)
+            #expect(reasons.first?["message"]?.stringValue?.contains("--verify-max-devices (449)") == true)
+            #expect(Self.strings(reply["cancelledDevices"]) == rollout.all)
+            #expect(stack.simulator.state.stats().readCalls == 0)
+        }
+    }
+
+    @Test("a read-back that fails transiently: the command still succeeded, its devices unverified with the code")
+    func readBackFault() async throws {
+        let (fixture, rollout) = Self.rollout()
+        try await withWorkerStack(
+            simulator: Self.tuyaSimulator(fixture),
+            arguments: TestArguments(platformProfile: "tuya", platformQps: 0)
+        ) { stack in
+            stack.simulator.state.injectFault(FaultRule(httpStatus: 503, action: "ListOTATaskByJob"))
+            let devices = Array(rollout.all.prefix(30))
+            let fields = try await stack.request(
+                Self.command(devices),
+                responseTopic: "ota/cancel/reply/rb",
+                correlationData: "rb-fault",
+                timeout: 90
+            )
+            let reply = try stack.reply(fields[2])
+            #expect(reply["status"]?.stringValue == "succeeded")
+            #expect(reply["failedGroups"] == nil)
+            #expect(Self.strings(reply["devices"]?["unverified"]) == devices)
+            let reasons = reply["devices"]?["unverifiedReasons"]?.arrayValue ?? []
+            #expect(reasons.count == 1)
+            #expect(reasons.first?["code"]?.stringValue == "ServiceUnavailable")
+            #expect(reasons.first?["message"]?.stringValue?.hasPrefix("the read-back failed") == true)
+            // The cancel went through: what the read could not confirm is kept as the call's answer.
+            #expect(Self.strings(reply["cancelledDevices"]) == devices)
+            #expect(stack.status(of: Self.name(25)) == ["CANCELED"])
+        }
+    }
+
+    @Test("the simulator's other choice: a cancel naming a device without a cancellable task fails, and the read-back tells why")
+    func cancelWithoutTaskFails() async throws {
+        let (fixture, rollout) = Self.rollout()
+        var simulator = Self.tuyaSimulator(fixture)
+        simulator.cancelWithoutTask = .fail
+        try await withWorkerStack(
+            simulator: simulator,
+            arguments: TestArguments(platformProfile: "tuya", platformQps: 0)
+        ) { stack in
+            // One call of 12: two QUEUED devices, one SUCCEEDED, and so on; the platform refuses it whole.
+            let devices = [1, 2, 201, 202, 401, 402, 441, 442, 50, 51, 52, 53].map(Self.name)
+            let fields = try await stack.request(
+                Self.command(devices),
+                responseTopic: "ota/cancel/reply/rb",
+                correlationData: "rb-fail",
+                timeout: 60
+            )
+            let reply = try stack.reply(fields[2])
+            #expect(reply["status"]?.stringValue == "failed")
+            #expect(reply["failedGroups"]?.arrayValue?.first?["code"]?.stringValue == "iot.ota.TaskNotCancellable")
+            let groups = reply["devices"]
+            #expect(Self.strings(groups?["alreadyUpgraded"]) == [1, 2].map(Self.name))
+            #expect(Self.strings(groups?["failed"]) == [201, 202].map(Self.name))
+            // Nothing was cancelled: the QUEUED ones are still active too, and say so.
+            #expect(Self.strings(groups?["stillActive"]) == [401, 402, 50, 51, 52, 53].map(Self.name))
+            #expect(Self.strings(groups?["noTask"]) == [441, 442].map(Self.name))
+            #expect(Self.strings(reply["cancelledDevices"]) == [])
+            _ = rollout
+        }
+    }
+}
