@@ -39,7 +39,8 @@ public struct ListOTATaskByJobRequest: PlatformOperation, Hashable {
     public var iotInstanceId: String?
 
     /// Creates a request for one page; `pageSize` is kept within 1...100 and `currentPage` at least 1.
-    public init(jobId: String, deviceNames: [String], pageSize: Int = 100, currentPage: Int = 1, iotInstanceId: String?) {
+    public init(jobId: String, deviceNames: [String], pageSize: Int = 100, currentPage: Int = 1, iotInstanceId: String?)
+    {
         self.jobId = jobId
         self.deviceNames = deviceNames
         self.pageSize = min(Self.maxPageSize, max(1, pageSize))

@@ -146,7 +146,8 @@ struct OTAPlatformSim: AsyncParsableCommand {
             iotInstanceId: iotInstanceId
         )
         configuration.generateFirmwares = generateFirmwares
-        configuration.cancelWithoutTask = SimulatorConfiguration.CancelWithoutTask(rawValue: cancelWithoutTask) ?? .succeed
+        configuration.cancelWithoutTask =
+            SimulatorConfiguration.CancelWithoutTask(rawValue: cancelWithoutTask) ?? .succeed
         configuration.maximumLatency = latencyMaxMilliseconds.map { .milliseconds($0) }
         configuration.faults = try parsedFaults()
         configuration.randomSeed = seed

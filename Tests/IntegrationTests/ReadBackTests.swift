@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import JSONSchema
+import Logging
+import Mosquitto
 import PlatformSimulator
 import TestSupport
 import Testing
@@ -74,8 +76,11 @@ struct ReadBackTests {
     }
 
     /// The groups a Tuya platform leaves: IN_PROGRESS cannot be cancelled there.
-    static func expectTuyaGroups(_ devices: JSONValue?, _ rollout: Rollout, sourceLocation: SourceLocation = #_sourceLocation)
-    {
+    static func expectTuyaGroups(
+        _ devices: JSONValue?,
+        _ rollout: Rollout,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(strings(devices?["canceled"]) == rollout.queued, sourceLocation: sourceLocation)
         #expect(strings(devices?["alreadyUpgraded"]) == rollout.succeeded, sourceLocation: sourceLocation)
         #expect(strings(devices?["failed"]) == rollout.failed, sourceLocation: sourceLocation)
@@ -196,7 +201,9 @@ struct ReadBackTests {
         }
     }
 
-    @Test("the simulator's other choice: a cancel naming a device without a cancellable task fails, and the read-back tells why")
+    @Test(
+        "the simulator's other choice: a cancel naming a device without a cancellable task fails, and the read-back tells why"
+    )
     func cancelWithoutTaskFails() async throws {
         let (fixture, rollout) = Self.rollout()
         var simulator = Self.tuyaSimulator(fixture)
@@ -225,5 +232,98 @@ struct ReadBackTests {
             #expect(Self.strings(reply["cancelledDevices"]) == [])
             _ = rollout
         }
+    }
+}
+
+/// A storm of one-device commands of one job under the platform's quota of 10 calls/s per action: the reads
+/// coalesce like the cancels, and neither takes the other's quota. Runs with the load tests (scripts/test): "no
+/// call is throttled" holds only while the worker's pacing is not disturbed by other suites' load.
+@Suite("Read-back storm", .timeLimit(.minutes(5)))
+struct ReadBackStormTests {
+    @Test("2,000 one-device commands of one job at 10/s per action: at most 15 cancels and 30 reads, none throttled")
+    func storm() async throws {
+        let total = 2_000
+        let product = ReadBackTests.product
+        var fixture = SimulatorFixture(
+            products: [.init(productKey: product)],
+            firmwares: [.init(firmwareId: ReadBackTests.firmware, productKey: product)],
+            jobs: [.init(jobId: ReadBackTests.job, firmwareId: ReadBackTests.firmware)],
+            devices: [],
+            tasks: []
+        )
+        let names = (1...total).map(ReadBackTests.name)
+        for (index, device) in names.enumerated() {
+            fixture.devices.append(.init(productKey: product, deviceName: device))
+            // Every 50th device had upgraded already: the storm's replies must say so, one by one.
+            let status = index % 50 == 0 ? "SUCCEEDED" : "QUEUED"
+            fixture.tasks.append(.init(deviceName: device, jobId: ReadBackTests.job, status: status))
+        }
+        let ids = names.map { "storm-\($0)" }
+        let clientId = "storm-worker-\(UUID().uuidString.prefix(8))"
+        var book: ReplyBook?
+        try await withWorkerStack(
+            simulator: SimulatorConfiguration(fixture: fixture, qps: 10),
+            // A 250 ms coalescing window (--coalesce-window): what the count measures is coalescing, not how
+            // fast a debug build takes messages in. At the default 0 ms the first tokens go out at once with
+            // the few names there are, so the count follows the intake's speed: 16 to 22 calls measured here
+            // on a debug build (see the closing note of issue 11).
+            arguments: TestArguments(clientId: clientId, platformQps: 10, coalesceWindow: 250),
+            // mosquitto queues at most 1,000 messages per client by default and drops the rest.
+            brokerConfig: ["max_queued_messages 0"],
+            beforeTheWorker: { broker in
+                // The storm is waiting when the worker connects: its session (subscribed here, under its client
+                // id) holds all 2,000 commands, as when monitors fire while a worker restarts. Published live
+                // instead, a debug build takes them in over about 1.5 s and the quota's first tokens go out
+                // with few names each (21 calls measured; see the closing note of issue 11).
+                try await Self.subscribeSession(clientId: clientId, port: broker.port)
+                let replies = try await ReplyBook.subscribed(to: "ota/cancel/reply/storm", port: broker.port)
+                for index in names.indices {
+                    try await replies.publish(
+                        ReadBackTests.command([names[index]]),
+                        correlationId: ids[index],
+                        to: "ota/cancel/request"
+                    )
+                }
+                book = replies
+            }
+        ) { stack in
+            let book = try #require(book)
+            let missing = try await book.waitForReplies(ids, within: .seconds(120))
+            #expect(missing.isEmpty, "\(missing.count) commands unanswered")
+            var wrong = [String]()
+            for (index, id) in ids.enumerated() {
+                guard let payload = book.replies(id).first else { continue }
+                let reply = try stack.reply(String(decoding: payload, as: UTF8.self))
+                let group = index % 50 == 0 ? "alreadyUpgraded" : "canceled"
+                if ReadBackTests.strings(reply["devices"]?[group]) != [names[index]]
+                    || reply["status"]?.stringValue != "succeeded"
+                {
+                    wrong.append(id)
+                }
+            }
+            #expect(wrong.isEmpty, "\(wrong.count) replies with the wrong group, e.g. \(wrong.prefix(3))")
+            let stats = stack.simulator.state.stats()
+            print(
+                "read-back storm: \(total) commands, \(stats.cancelCalls) cancel calls, \(stats.readCalls) read calls, "
+                    + "\(stats.throttled) throttled"
+            )
+            #expect(stats.cancelCalls <= 15)
+            #expect(stats.readCalls <= 30)
+            #expect(stats.throttled == 0)
+        }
+    }
+
+    /// Makes the broker keep a session for `clientId`, subscribed to the command topic with QoS 1, so that what is
+    /// published before that client connects waits for it.
+    static func subscribeSession(clientId: String, port: Int) async throws {
+        var configuration = MosquittoConfiguration(clientID: clientId)
+        configuration.port = port
+        configuration.sessionExpiryInterval = 3600
+        var logger = Logger(label: "storm-session")
+        logger.logLevel = .warning
+        let client = try MosquittoClient(configuration: configuration, logger: logger) { _ in }
+        _ = try await client.connect()
+        try await client.subscribe(to: [MQTTSubscribeInfo(topicFilter: "ota/cancel/request", qos: .atLeastOnce)])
+        await client.disconnect()
     }
 }

@@ -83,7 +83,7 @@ struct ReadmeTests {
         #expect(examples.count == 2)
         // The reply shown in the README, for its field names.
         let shown = try #require(
-            readme.firstMatch(of: /```json\n(\{"version":1,"correlationId":"rollback-42"[\s\S]*?)```/)
+            readme.firstMatch(of: /```json\n(\{"version":2,"correlationId":"rollback-42"[\s\S]*?)```/)
         )
         let shownReply = try JSONParser.parse(Data(String(shown.output.1).utf8))
         try await withWorkerStack { stack in
@@ -102,6 +102,11 @@ struct ReadmeTests {
                     let fields = Set(reply.objectValue?.keys ?? [])
                     #expect(Set(shownReply.objectValue?.keys ?? []) == fields, "the README shows other fields")
                     #expect(reply["cancelledDevices"] == shownReply["cancelledDevices"])
+                    // The verified reply the README shows: the same groups, every device cancelled.
+                    let groups = ["canceled", "alreadyUpgraded", "failed", "stillActive", "noTask", "unverified"]
+                    for group in groups {
+                        #expect(reply["devices"]?[group] == shownReply["devices"]?[group], "devices.\(group)")
+                    }
                 }
             }
         }

@@ -33,6 +33,7 @@ struct TestArguments: WorkerArguments {
     var platformMaxAttempts: Int?
     var maxInFlight: Int?
     var maxPendingCommands: Int?
+    var coalesceWindow: Double?
     var maxDeviceNames: Int?
     var verify: String?
     var verifyMaxDevices: Int?
@@ -119,6 +120,7 @@ func withWorkerStack(
     secret: String = "testsecret",
     brokerConfig: [String] = [],
     clientOptions: [String] = [],
+    beforeTheWorker: (MosquittoBroker) async throws -> Void = { _ in },
     _ body: (WorkerStack) async throws -> Void
 ) async throws {
     var logger = Logger(label: "test")
@@ -128,6 +130,7 @@ func withWorkerStack(
         .path
     defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
     try await withMosquittoBroker(extraConfig: brokerConfig) { broker in
+        try await beforeTheWorker(broker)
         try await withPlatformSimulator(configuration: simulatorConfiguration, logger: logger) { simulator in
             var arguments = arguments
             arguments.brokerPort = broker.port

@@ -64,7 +64,7 @@ struct CancelCommandSchemaTests {
         #expect(
             Set(properties.keys) == [
                 "productKey", "firmwareId", "deviceNames", "jobId", "iotInstanceId", "correlationId", "replyTo",
-                "deadline", "dryRun", "reason", "requestedBy",
+                "deadline", "dryRun", "verify", "reason", "requestedBy",
             ]
         )
         for (name, property) in properties {

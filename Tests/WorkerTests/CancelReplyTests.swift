@@ -66,7 +66,7 @@ struct CancelReplyTests {
         let first = reply.jsonValue.serializedBytes()
         #expect(first == reply.jsonValue.serializedBytes())
         #expect(
-            String(decoding: first, as: UTF8.self).hasPrefix(#"{"version":1,"correlationId":"c","status":"succeeded""#)
+            String(decoding: first, as: UTF8.self).hasPrefix(#"{"version":2,"correlationId":"c","status":"succeeded""#)
         )
     }
 

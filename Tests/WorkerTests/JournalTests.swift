@@ -83,7 +83,7 @@ struct JournalTests {
         let published = try await Self.complete(journal, id, accepted: try Self.accepted(try Self.intakeDecision()))
         #expect(published.count == 2)
         let original = String(decoding: published[0].message.payload, as: UTF8.self)
-        #expect(original.hasPrefix(#"{"version":1,"correlationId":"c-1","status":"succeeded","#))
+        #expect(original.hasPrefix(#"{"version":2,"correlationId":"c-1","status":"succeeded","#))
         #expect(
             String(decoding: published[1].message.payload, as: UTF8.self)
                 == original.replacingOccurrences(

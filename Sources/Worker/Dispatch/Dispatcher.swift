@@ -291,9 +291,19 @@ final class Dispatcher: Sendable {
             let result: PlatformReadResult
             switch plan.request {
             case .byJob(let request):
-                result = await self.platform.readTasks(request, deadline: deadline, admitted: true, logMetadata: commands)
+                result = await self.platform.readTasks(
+                    request,
+                    deadline: deadline,
+                    admitted: true,
+                    logMetadata: commands
+                )
             case .byDevice(let request):
-                result = await self.platform.readTasks(request, deadline: deadline, admitted: true, logMetadata: commands)
+                result = await self.platform.readTasks(
+                    request,
+                    deadline: deadline,
+                    admitted: true,
+                    logMetadata: commands
+                )
             }
             self.metrics.throttledAnswers(result.throttledAttempts)
             if case .failure(let error) = result.result {

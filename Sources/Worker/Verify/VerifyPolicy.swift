@@ -88,9 +88,12 @@ public enum DeviceVerdict: Sendable, Hashable {
         if upper.contains("SUCCEEDED") { return .alreadyUpgraded }
         if upper.contains("FAILED") { return .failed }
         if upper.contains("CANCELED") || upper.contains("CANCELLED") { return .canceled }
-        return statuses.isEmpty ? .noTask : .unverified(
-            code: "UnknownTaskStatus",
-            message: "the platform listed a task in a state the worker does not know: \(statuses.joined(separator: ", "))"
-        )
+        return statuses.isEmpty
+            ? .noTask
+            : .unverified(
+                code: "UnknownTaskStatus",
+                message:
+                    "the platform listed a task in a state the worker does not know: \(statuses.joined(separator: ", "))"
+            )
     }
 }
