@@ -136,6 +136,8 @@ struct MetricsTests {
             // intake, a duplicate, and a dead letter (not JSON, no response topic).
             var replies: [JSONValue] = []
             replies.append(try await stack.cancel(["dev-000001", "dev-000002", "dev-000003"]))
+            // Read back (it names its job): one ListOTATaskByJob, both devices canceled.
+            replies.append(try await stack.cancel(["dev-000020", "dev-000021"], extra: #","jobId":"demoJob""#))
             replies.append(try await stack.cancel(["no-such-device"]))
             let rejected = try await stack.request(
                 #"{"productKey":"demoProduct","firmwareId":"demoFirmware","deviceNames":[]}"#,
@@ -162,20 +164,20 @@ struct MetricsTests {
             )
             #expect(published.exitCode == 0, "\(published)")
             let statuses = replies.compactMap { $0["status"]?.stringValue }
-            #expect(statuses == ["succeeded", "failed", "rejected", "expired", "succeeded", "succeeded"])
+            #expect(statuses == ["succeeded", "succeeded", "failed", "rejected", "expired", "succeeded", "succeeded"])
 
-            // Six replies and one dead letter, each counted once the broker acknowledged it.
+            // Seven replies and one dead letter, each counted once the broker acknowledged it.
             var scrape = try await Self.scrape(port: port)
             let giveUp = ContinuousClock.now + .seconds(20)
             // The journal records the acknowledgements a moment later, in batches.
-            while scrape["ota_cancel_replies_published_total"] != 7
+            while scrape["ota_cancel_replies_published_total"] != 8
                 || scrape["ota_cancel_journal_replies_to_publish"] != 0,
                 ContinuousClock.now < giveUp
             {
                 try await Task.sleep(for: .milliseconds(50))
                 scrape = try await Self.scrape(port: port)
             }
-            #expect(scrape["ota_cancel_replies_published_total"] == 7)
+            #expect(scrape["ota_cancel_replies_published_total"] == 8)
 
             // The exposition is valid: Debian's promtool (package prometheus) lints it, HELP and TYPE included.
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("scrape-\(UUID().uuidString)")
@@ -211,6 +213,8 @@ struct MetricsTests {
                 "result": Set(["success"] + PlatformAPIError.Category.allCases.map(\.rawValue)),
                 "kind": ["reply", "dead_letter", "notice"],
                 "reason": Set(OpsConnectionTable<Int, Int>.CloseReason.allCases.map(\.rawValue)),
+                "action": Set(WorkerMetrics.ReadBackAction.allCases.map(\.rawValue)),
+                "group": Set(WorkerMetrics.ReadBackGroup.allCases.map(\.rawValue)),
                 "version": [BuildInfo.version],
                 "revision": [BuildInfo.revision],
             ]
@@ -237,15 +241,21 @@ struct MetricsTests {
                         $0 + ($1["deviceNames"]?.arrayValue?.count ?? 0)
                     }
             }
-            #expect(cancelled == 4 && failed == 1)
+            #expect(cancelled == 6 && failed == 1)
             #expect(scrape[#"ota_cancel_devices_total{outcome="cancelled"}"#] == Double(cancelled))
             #expect(scrape[#"ota_cancel_devices_total{outcome="failed"}"#] == Double(failed))
             #expect(scrape[#"ota_cancel_messages_total{outcome="dead_letter"}"#] == 1)
             #expect(scrape[#"ota_cancel_messages_total{outcome="expired"}"#] == 1)
             #expect(scrape[#"ota_cancel_messages_total{outcome="duplicate"}"#] == 1)
-            #expect(scrape[#"ota_cancel_platform_calls_total{result="success"}"#] == 2)
+            #expect(scrape[#"ota_cancel_platform_calls_total{result="success"}"#] == 3)
             #expect(scrape[#"ota_cancel_platform_calls_total{result="not_found"}"#] == 1)
-            #expect(scrape["ota_cancel_platform_limiter_wait_seconds_count"] == 3)
+            #expect(scrape["ota_cancel_platform_limiter_wait_seconds_count"] == 4)
+            #expect(scrape[#"ota_cancel_read_back_calls_total{action="list_by_job",result="success"}"#] == 1)
+            #expect(scrape[#"ota_cancel_read_back_calls_total{action="unfinished_by_device",result="success"}"#] == 0)
+            let readBackCanceled = answered.reduce(0) { $0 + ($1["devices"]?["canceled"]?.arrayValue?.count ?? 0) }
+            #expect(readBackCanceled == 2)
+            #expect(scrape[#"ota_cancel_read_back_devices_total{group="canceled"}"#] == Double(readBackCanceled))
+            #expect(scrape[#"ota_cancel_read_back_devices_total{group="already_upgraded"}"#] == 0)
 
             // The state read at scrape time: build, connection, journal backlog, process.
             #expect(

@@ -236,8 +236,8 @@ struct ReadBackTests {
 }
 
 /// A storm of one-device commands of one job under the platform's quota of 10 calls/s per action: the reads
-/// coalesce like the cancels, and neither takes the other's quota. Runs with the load tests (scripts/test): "no
-/// call is throttled" holds only while the worker's pacing is not disturbed by other suites' load.
+/// coalesce like the cancels, and neither takes the other's quota. Runs last and alone (scripts/test): how many
+/// calls a storm takes depends on how fast the worker takes it in, which other suites' load would slow.
 @Suite("Read-back storm", .timeLimit(.minutes(5)))
 struct ReadBackStormTests {
     @Test("2,000 one-device commands of one job at 10/s per action: at most 15 cancels and 30 reads, none throttled")

@@ -306,6 +306,7 @@ final class Dispatcher: Sendable {
                 )
             }
             self.metrics.throttledAnswers(result.throttledAttempts)
+            self.metrics.readBackCall(plan.kind == .byJob ? .listByJob : .unfinishedByDevice, result.result)
             if case .failure(let error) = result.result {
                 var line = commands
                 line[LogKey.error] = .string(error.shortDescription)

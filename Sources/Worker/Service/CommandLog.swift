@@ -134,6 +134,17 @@ public enum CommandLog {
             LogKey.productKey: .string(clip(command.productKey)),
             LogKey.firmwareId: .string(clip(command.firmwareId)),
         ]
+        if let devices = reply.devices {
+            metadata[LogKey.readBack] = .dictionary([
+                "canceled": .stringConvertible(devices.canceled.count),
+                "already_upgraded": .stringConvertible(devices.alreadyUpgraded.count),
+                "failed": .stringConvertible(devices.failed.count),
+                "still_active": .stringConvertible(devices.stillActive.count),
+                "no_task": .stringConvertible(devices.noTask.count),
+                "unverified": .stringConvertible(devices.unverified.count),
+                "reads": .stringConvertible(devices.reads),
+            ])
+        }
         if let reason = command.reason { metadata[LogKey.reason] = .string(clip(reason)) }
         if let requestedBy = command.requestedBy { metadata[LogKey.requestedBy] = .string(clip(requestedBy)) }
         if let requestIds = reply.requestIds, !requestIds.isEmpty {

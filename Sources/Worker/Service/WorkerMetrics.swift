@@ -68,6 +68,13 @@ public struct WorkerMetrics: Sendable {
         public static let devices = "ota_cancel_devices_total"
         /// Histogram of how long a call that was ready to go waited for a rate-limiter token (0 when one was free).
         public static let limiterWait = "ota_cancel_platform_limiter_wait_seconds"
+        /// Counter of read-back calls, by `action` (``ReadBackAction``: `list_by_job`, `unfinished_by_device`) and
+        /// `result` (as for ``platformCalls``).
+        public static let readBackCalls = "ota_cancel_read_back_calls_total"
+        /// Counter of devices in read-back replies, by `group` (``ReadBackGroup``: `canceled`,
+        /// `already_upgraded`, `failed`, `still_active`, `no_task`, `unverified`): `already_upgraded` counts the
+        /// devices that took the firmware before the cancel, the ones a rollback must downgrade.
+        public static let readBackDevices = "ota_cancel_read_back_devices_total"
 
         /// The HELP text of every metric above, as `GET /metrics` shows it (`promtool check metrics` wants one).
         public static let help: [String: String] = [
@@ -91,6 +98,10 @@ public struct WorkerMetrics: Sendable {
             commandsInFlight: "Commands being served now (device names waiting or in a call)",
             devices: "Device names in executed commands' replies, by outcome (cancelled, failed)",
             limiterWait: "Time a ready platform call waited for a rate-limiter token",
+            readBackCalls: "Read-back calls, by action (list_by_job, unfinished_by_device) and result",
+            readBackDevices:
+                "Devices in read-back replies, by group (canceled, already_upgraded, failed, still_active, no_task, "
+                + "unverified)",
         ]
     }
 
@@ -98,6 +109,22 @@ public struct WorkerMetrics: Sendable {
     public enum MessageOutcome: String, Sendable, CaseIterable {
         case accepted, duplicate, rejected, expired
         case deadLetter = "dead_letter"
+    }
+
+    /// The read action of one read-back call (the `action` label of ``Name/readBackCalls``).
+    public enum ReadBackAction: String, Sendable, CaseIterable {
+        case listByJob = "list_by_job"
+        case unfinishedByDevice = "unfinished_by_device"
+    }
+
+    /// A group of the reply's `devices` section (the `group` label of ``Name/readBackDevices``).
+    public enum ReadBackGroup: String, Sendable, CaseIterable {
+        case canceled
+        case alreadyUpgraded = "already_upgraded"
+        case failed
+        case stillActive = "still_active"
+        case noTask = "no_task"
+        case unverified
     }
 
     private let messages: [MessageOutcome: Counter]
@@ -122,6 +149,8 @@ public struct WorkerMetrics: Sendable {
     private let devicesCancelled: Counter
     private let devicesFailed: Counter
     private let limiterWait: Timer
+    private let readBackCalls: [ReadBackAction: [String: Counter]]
+    private let readBackDevices: [ReadBackGroup: Counter]
 
     /// Makes every fixed series from `factory`.
     ///
@@ -170,6 +199,31 @@ public struct WorkerMetrics: Sendable {
         devicesCancelled = Counter(label: Name.devices, dimensions: [("outcome", "cancelled")], factory: factory)
         devicesFailed = Counter(label: Name.devices, dimensions: [("outcome", "failed")], factory: factory)
         limiterWait = Timer(label: Name.limiterWait, factory: factory)
+        let results = ["success"] + PlatformAPIError.Category.allCases.map(\.rawValue)
+        readBackCalls = Dictionary(
+            uniqueKeysWithValues: ReadBackAction.allCases.map { action in
+                let counters = results.map { result in
+                    let dimensions = [("action", action.rawValue), ("result", result)]
+                    return (result, Counter(label: Name.readBackCalls, dimensions: dimensions, factory: factory))
+                }
+                return (action, Dictionary(uniqueKeysWithValues: counters))
+            }
+        )
+        readBackDevices = Dictionary(
+            uniqueKeysWithValues: ReadBackGroup.allCases.map {
+                ($0, Counter(label: Name.readBackDevices, dimensions: [("group", $0.rawValue)], factory: factory))
+            }
+        )
+    }
+
+    /// One read-back call ended.
+    func readBackCall(_ action: ReadBackAction, _ result: Result<OTATaskPage, PlatformAPIError>) {
+        let label =
+            switch result {
+            case .success: "success"
+            case .failure(let error): error.category.rawValue
+            }
+        readBackCalls[action]?[label]?.increment()
     }
 
     /// One message taken in.
@@ -185,6 +239,14 @@ public struct WorkerMetrics: Sendable {
         let failed = reply.failedGroups?.reduce(0) { $0 + $1.deviceNames.count } ?? 0
         if cancelled > 0 { devicesCancelled.increment(by: cancelled) }
         if failed > 0 { devicesFailed.increment(by: failed) }
+        if let devices = reply.devices {
+            let groups: [(ReadBackGroup, Int)] = [
+                (.canceled, devices.canceled.count), (.alreadyUpgraded, devices.alreadyUpgraded.count),
+                (.failed, devices.failed.count), (.stillActive, devices.stillActive.count),
+                (.noTask, devices.noTask.count), (.unverified, devices.unverified.count),
+            ]
+            for (group, count) in groups where count > 0 { readBackDevices[group]?.increment(by: count) }
+        }
     }
 
     /// A ready call got its rate-limiter token after `waited`.

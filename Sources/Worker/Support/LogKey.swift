@@ -28,6 +28,9 @@ public enum LogKey {
     public static let failedDevices = "ota.failed_devices"
     /// Platform calls that carried a command's names.
     public static let calls = "ota.calls"
+    /// What the read-back found: how many devices in each group (`canceled`, `already_upgraded`, `failed`,
+    /// `still_active`, `no_task`, `unverified`), and the reads made.
+    public static let readBack = "ota.read_back"
     /// How many of those calls also carried other commands' names.
     public static let sharedCalls = "ota.shared_calls"
     /// HTTP attempts of those calls, retries included.
