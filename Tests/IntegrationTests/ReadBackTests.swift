@@ -69,10 +69,37 @@ struct ReadBackTests {
         return #"{"productKey":"\#(product)","firmwareId":"\#(firmware)","deviceNames":[\#(names)]\#(job)\#(extra)}"#
     }
 
+    /// Sends `payload` with `mosquitto_rr` and returns the reply, checked against the result schema.
+    static func send(
+        _ payload: String,
+        _ correlation: String,
+        on stack: WorkerStack,
+        timeout: Int
+    ) async throws -> JSONValue {
+        let fields = try await stack.request(
+            payload,
+            responseTopic: "ota/cancel/reply/rb",
+            correlationData: correlation,
+            timeout: timeout
+        )
+        return try stack.reply(fields[2])
+    }
+
     static func strings(_ value: JSONValue?) -> [String] { value?.arrayValue?.compactMap(\.stringValue) ?? [] }
 
-    static func tuyaSimulator(_ fixture: SimulatorFixture) -> SimulatorConfiguration {
-        SimulatorConfiguration(fixture: fixture, qps: 0, responseStyle: .tuya)
+    /// The rollout on a Tuya-style simulator (no quota) and a worker with the Tuya profile and `arguments`.
+    static func withRollout(
+        _ arguments: TestArguments = TestArguments(),
+        cancelWithoutTask: SimulatorConfiguration.CancelWithoutTask = .succeed,
+        _ body: (WorkerStack, Rollout) async throws -> Void
+    ) async throws {
+        let (fixture, rollout) = Self.rollout()
+        var simulator = SimulatorConfiguration(fixture: fixture, qps: 0, responseStyle: .tuya)
+        simulator.cancelWithoutTask = cancelWithoutTask
+        var arguments = arguments
+        arguments.platformProfile = "tuya"
+        arguments.platformQps = 0
+        try await withWorkerStack(simulator: simulator, arguments: arguments) { try await body($0, rollout) }
     }
 
     /// The groups a Tuya platform leaves: IN_PROGRESS cannot be cancelled there.
@@ -91,18 +118,8 @@ struct ReadBackTests {
 
     @Test("with a jobId: ListOTATaskByJob groups the 450 devices exactly (Tuya: IN_PROGRESS still active)")
     func byJob() async throws {
-        let (fixture, rollout) = Self.rollout()
-        try await withWorkerStack(
-            simulator: Self.tuyaSimulator(fixture),
-            arguments: TestArguments(platformProfile: "tuya", platformQps: 0)
-        ) { stack in
-            let fields = try await stack.request(
-                Self.command(rollout.all),
-                responseTopic: "ota/cancel/reply/rb",
-                correlationData: "rb-job",
-                timeout: 60
-            )
-            let reply = try stack.reply(fields[2])
+        try await Self.withRollout { stack, rollout in
+            let reply = try await Self.send(Self.command(rollout.all), "rb-job", on: stack, timeout: 60)
             #expect(reply["version"]?.numberValue?.int64Value == 2)
             #expect(reply["status"]?.stringValue == "succeeded")
             Self.expectTuyaGroups(reply["devices"], rollout)
@@ -121,18 +138,8 @@ struct ReadBackTests {
 
     @Test("without a jobId, under --verify-max-devices: one ListOTAUnfinishedTaskByDevice per device, the same groups")
     func byDevice() async throws {
-        let (fixture, rollout) = Self.rollout()
-        try await withWorkerStack(
-            simulator: Self.tuyaSimulator(fixture),
-            arguments: TestArguments(platformProfile: "tuya", platformQps: 0, verify: "on", verifyMaxDevices: 450)
-        ) { stack in
-            let fields = try await stack.request(
-                Self.command(rollout.all, jobId: nil),
-                responseTopic: "ota/cancel/reply/rb",
-                correlationData: "rb-device",
-                timeout: 120
-            )
-            let reply = try stack.reply(fields[2])
+        try await Self.withRollout(TestArguments(verify: "on", verifyMaxDevices: 450)) { stack, rollout in
+            let reply = try await Self.send(Self.command(rollout.all, jobId: nil), "rb-device", on: stack, timeout: 120)
             #expect(reply["status"]?.stringValue == "succeeded")
             Self.expectTuyaGroups(reply["devices"], rollout)
             // 450 per-device reads, then the 440 devices without an unfinished task looked up in the job the
@@ -144,18 +151,8 @@ struct ReadBackTests {
 
     @Test("without a jobId, above --verify-max-devices: cancelled, every device unverified with the reason, no read")
     func aboveTheLimit() async throws {
-        let (fixture, rollout) = Self.rollout()
-        try await withWorkerStack(
-            simulator: Self.tuyaSimulator(fixture),
-            arguments: TestArguments(platformProfile: "tuya", platformQps: 0, verify: "on", verifyMaxDevices: 449)
-        ) { stack in
-            let fields = try await stack.request(
-                Self.command(rollout.all, jobId: nil),
-                responseTopic: "ota/cancel/reply/rb",
-                correlationData: "rb-over",
-                timeout: 60
-            )
-            let reply = try stack.reply(fields[2])
+        try await Self.withRollout(TestArguments(verify: "on", verifyMaxDevices: 449)) { stack, rollout in
+            let reply = try await Self.send(Self.command(rollout.all, jobId: nil), "rb-over", on: stack, timeout: 60)
             #expect(reply["status"]?.stringValue == "succeeded")
             let devices = reply["devices"]
             #expect(Self.strings(devices?["unverified"]) == rollout.all)
@@ -174,20 +171,10 @@ struct ReadBackTests {
 
     @Test("a read-back that fails transiently: the command still succeeded, its devices unverified with the code")
     func readBackFault() async throws {
-        let (fixture, rollout) = Self.rollout()
-        try await withWorkerStack(
-            simulator: Self.tuyaSimulator(fixture),
-            arguments: TestArguments(platformProfile: "tuya", platformQps: 0)
-        ) { stack in
+        try await Self.withRollout { stack, rollout in
             stack.simulator.state.injectFault(FaultRule(httpStatus: 503, action: "ListOTATaskByJob"))
             let devices = Array(rollout.all.prefix(30))
-            let fields = try await stack.request(
-                Self.command(devices),
-                responseTopic: "ota/cancel/reply/rb",
-                correlationData: "rb-fault",
-                timeout: 90
-            )
-            let reply = try stack.reply(fields[2])
+            let reply = try await Self.send(Self.command(devices), "rb-fault", on: stack, timeout: 90)
             #expect(reply["status"]?.stringValue == "succeeded")
             #expect(reply["failedGroups"] == nil)
             #expect(Self.strings(reply["devices"]?["unverified"]) == devices)
@@ -205,22 +192,10 @@ struct ReadBackTests {
         "the simulator's other choice: a cancel naming a device without a cancellable task fails, and the read-back tells why"
     )
     func cancelWithoutTaskFails() async throws {
-        let (fixture, rollout) = Self.rollout()
-        var simulator = Self.tuyaSimulator(fixture)
-        simulator.cancelWithoutTask = .fail
-        try await withWorkerStack(
-            simulator: simulator,
-            arguments: TestArguments(platformProfile: "tuya", platformQps: 0)
-        ) { stack in
+        try await Self.withRollout(cancelWithoutTask: .fail) { stack, rollout in
             // One call of 12: two QUEUED devices, one SUCCEEDED, and so on; the platform refuses it whole.
             let devices = [1, 2, 201, 202, 401, 402, 441, 442, 50, 51, 52, 53].map(Self.name)
-            let fields = try await stack.request(
-                Self.command(devices),
-                responseTopic: "ota/cancel/reply/rb",
-                correlationData: "rb-fail",
-                timeout: 60
-            )
-            let reply = try stack.reply(fields[2])
+            let reply = try await Self.send(Self.command(devices), "rb-fail", on: stack, timeout: 60)
             #expect(reply["status"]?.stringValue == "failed")
             #expect(reply["failedGroups"]?.arrayValue?.first?["code"]?.stringValue == "iot.ota.TaskNotCancellable")
             let groups = reply["devices"]
@@ -230,7 +205,6 @@ struct ReadBackTests {
             #expect(Self.strings(groups?["stillActive"]) == [401, 402, 50, 51, 52, 53].map(Self.name))
             #expect(Self.strings(groups?["noTask"]) == [441, 442].map(Self.name))
             #expect(Self.strings(reply["cancelledDevices"]) == [])
-            _ = rollout
         }
     }
 }
