@@ -201,7 +201,7 @@ struct CallSchedulerTests {
         #expect(replies.values.allSatisfy { $0.status == .failed && $0.failedGroups?.first?.code == failure.code })
     }
 
-    @Test("a failure naming a device fails the segments that sent it first; the others are sent again")
+    @Test("a failure naming a device fails that name alone, in the segments that sent it first; the rest goes again")
     func namedDevice() throws {
         var scheduler = CallScheduler()
         _ = scheduler.add(1, accepted: Self.command(["d1", "bad"]), now: Self.t0)
@@ -211,14 +211,75 @@ struct CallSchedulerTests {
             plan.deviceNames.contains("bad")
                 ? CallResult(
                     kind: .permanentFailure,
+                    requestId: "R-bad",
                     code: "iot.device.NotExistedDevice",
                     message: "The specified device does not exist: bad.",
                     attempts: 1
                 ) : Self.ok
         }
-        #expect(calls.map(\.deviceNames) == [["d1", "bad", "d2", "d3"], ["d2"]])
-        #expect(replies[1]?.status == .failed && replies[3]?.status == .failed && replies[2]?.status == .succeeded)
-        #expect(replies[1]?.failedGroups?.first?.deviceNames == ["d1", "bad"])
+        #expect(calls.map(\.deviceNames) == [["d1", "bad", "d2", "d3"], ["d1", "d2", "d3"]])
+        #expect(replies[2]?.status == .succeeded)
+        for id in [1, 3] as [Int64] {
+            let reply = try #require(replies[id])
+            #expect(reply.status == .partial)
+            #expect(reply.failedGroups?.map(\.deviceNames) == [["bad"]])
+            #expect(reply.failedGroups?.first?.code == "iot.device.NotExistedDevice")
+            #expect(reply.failedGroups?.first?.requestId == "R-bad")
+            #expect(reply.failedGroups?.first?.transient == false)
+            #expect(reply.deviceCount == 2)
+        }
+        #expect(replies[1]?.cancelledDevices == ["d1"])
+        #expect(replies[3]?.cancelledDevices == ["d3"])
+    }
+
+    @Test("one command alone: each named device is taken out in turn, the other 198 are cancelled")
+    func namedDevicesAlone() throws {
+        var scheduler = CallScheduler()
+        var names = Self.devices(0..<200)
+        names[50] = "bad1"
+        names[120] = "bad2"
+        _ = scheduler.add(1, accepted: Self.command(names), now: Self.t0)
+        let (calls, replies) = Self.drain(&scheduler, at: Self.t0) { plan in
+            guard let bad = plan.deviceNames.first(where: { $0.hasPrefix("bad") }) else { return Self.ok }
+            return CallResult(
+                kind: .permanentFailure,
+                code: "iot.ota.TaskNotCancellable",
+                message: "The device has no upgrade task of this firmware that can be cancelled: \(bad).",
+                attempts: 1
+            )
+        }
+        #expect(calls.map(\.deviceNames.count) == [200, 199, 198])
+        let reply = try #require(replies[1])
+        #expect(reply.status == .partial)
+        #expect(reply.cancelledDevices == names.filter { !$0.hasPrefix("bad") })
+        #expect(reply.failedGroups?.map(\.deviceNames) == [["bad1"], ["bad2"]])
+        #expect(reply.calls == 3)
+    }
+
+    @Test("a taken-out name stays out after a restart: the journal's outcome carries it")
+    func exclusionSurvivesARestart() throws {
+        var scheduler = CallScheduler()
+        _ = scheduler.add(1, accepted: Self.command(["d1", "bad", "d2"]), now: Self.t0)
+        let plan = try Self.some(scheduler.nextCall(now: Self.t0))
+        let failure = CallResult(
+            kind: .permanentFailure,
+            code: "iot.device.NotExistedDevice",
+            message: "The specified device does not exist: bad.",
+            attempts: 1
+        )
+        let settlement = scheduler.finish(plan.id, result: failure, now: Self.t0)
+        #expect(settlement.completed.isEmpty)
+        let stored = try #require(settlement.outcomes[SegmentID(command: 1, index: 0)])
+        #expect(stored.final == false)
+        #expect(stored.excluded?["bad"]?.code == "iot.device.NotExistedDevice")
+        // A new worker reads the command and that outcome from the journal.
+        var restarted = CallScheduler()
+        _ = restarted.add(1, accepted: Self.command(["d1", "bad", "d2"]), outcomes: [0: stored], now: Self.t0)
+        let (calls, replies) = Self.drain(&restarted, at: Self.t0)
+        #expect(calls.map(\.deviceNames) == [["d1", "d2"]])
+        #expect(replies[1]?.status == .partial)
+        #expect(replies[1]?.failedGroups?.map(\.deviceNames) == [["bad"]])
+        #expect(replies[1]?.cancelledDevices == ["d1", "d2"])
     }
 
     @Test("a failure that names nobody is bisected until it concerns one segment; the others succeed")

@@ -14,8 +14,9 @@ import PlatformAPI
 /// The invariant: every command's outcome is the one it would have had alone. A command's names are cut into
 /// the segments it would send alone; a call packs whole segments, so a failure can always be traced to the
 /// segments it concerns (``FailureScope``): a transient failure puts them back at the head of their queue with
-/// backoff; a permanent failure of a shared call is split until it concerns one segment; a segment's final
-/// failure is its own.
+/// backoff; a failure that names a device fails that name alone and sends the rest of its segment again (one
+/// unknown device does not keep 199 others from being cancelled); another permanent failure of a shared call is
+/// split until it concerns one segment; a segment's final failure is its own.
 ///
 /// Time comes in as arguments (`now`), randomness from a seeded generator: every decision is reproducible.
 public struct CallScheduler: Sendable {
@@ -69,6 +70,14 @@ public struct CallScheduler: Sendable {
         var waiting: Int
         /// Whether the journal holds segment outcomes of this command (to delete when it completes).
         var outcomesStored = false
+        /// Per segment, the names that failed on their own and are no longer sent (see ``BatchOutcome/excluded``).
+        var excluded: [Int: [String: BatchOutcome]] = [:]
+
+        /// The names of a segment still to send.
+        func sendable(_ index: Int) -> [String] {
+            guard let excluded = excluded[index], !excluded.isEmpty else { return segments[index] }
+            return segments[index].filter { excluded[$0] == nil }
+        }
     }
 
     /// A segment in its key's queue.
@@ -176,6 +185,9 @@ public struct CallScheduler: Sendable {
             waiting: 0,
             outcomesStored: !outcomes.isEmpty
         )
+        for (index, outcome) in outcomes where segments.indices.contains(index) {
+            if let excluded = outcome.excluded, !excluded.isEmpty { entry.excluded[index] = excluded }
+        }
         let expired = accepted.deadline.map { $0 <= now } ?? false
         var settlement = Settlement()
         for index in segments.indices where entry.outcomes[index]?.final != true {
@@ -193,7 +205,7 @@ public struct CallScheduler: Sendable {
                     readyAt: now,
                     since: now,
                     group: nil,
-                    names: segments[index].count
+                    names: entry.sendable(index).count
                 ),
                 key: entry.key,
                 atHead: false
@@ -264,7 +276,7 @@ public struct CallScheduler: Sendable {
             // A bisection group is sent on its own; the first ready entry decides which kind of call this is.
             if parts.isEmpty { group = waiting.group }
             guard waiting.group == group, let entry = entries[waiting.segment.command] else { continue }
-            let segmentNames = entry.segments[waiting.segment.index]
+            let segmentNames = entry.sendable(waiting.segment.index)
             let new = segmentNames.filter { !seen.contains($0) }
             guard seen.count + new.count <= limit else { continue }
             names += new
@@ -282,7 +294,7 @@ public struct CallScheduler: Sendable {
         for part in parts {
             entries[part.command]?.carriedBy[part.index] = id
             entries[part.command]?.waiting -= 1
-            waitingNames -= entries[part.command]?.segments[part.index].count ?? 0
+            waitingNames -= entries[part.command]?.sendable(part.index).count ?? 0
             if let own = entries[part.command]?.accepted.deadline { deadline = min(deadline ?? own, own) }
         }
         return CallPlan(
@@ -351,23 +363,39 @@ public struct CallScheduler: Sendable {
                 settlement.requeued += retry.count
             }
         case .permanentFailure:
-            let scope =
-                plan.parts.count == 1
-                ? FailureScope.key
-                : FailureScope.of(code: result.code ?? "", message: result.message ?? "", deviceNames: plan.deviceNames)
+            var scope = FailureScope.of(
+                code: result.code ?? "",
+                message: result.message ?? "",
+                deviceNames: plan.deviceNames
+            )
+            // One segment alone cannot be split: a failure that names nobody is its own.
+            if plan.parts.count == 1, scope == .unknown { scope = .key }
             switch scope {
             case .key:
                 for part in plan.parts { record(part, failure: result, final: true, into: &settlement) }
             case .device(let name):
                 let culprits = culprits(of: plan, named: name)
-                if culprits.isEmpty {
+                if culprits.isEmpty && plan.parts.count == 1 {
+                    record(plan.parts[0], failure: result, final: true, into: &settlement)
+                } else if culprits.isEmpty {
                     bisect(plan, result: result, now: now, into: &settlement)
                 } else {
-                    let innocent = plan.parts.filter { !culprits.contains($0) }
-                    for part in culprits { record(part, failure: result, final: true, into: &settlement) }
-                    for part in innocent { record(part, failure: result, final: false, into: &settlement) }
-                    requeue(innocent, group: plan.group, readyAt: now, now: now)
-                    settlement.requeued += innocent.count
+                    // The named device fails on its own; the rest of its segments and the other segments go again.
+                    var again = Set<SegmentID>()
+                    for part in plan.parts where !culprits.contains(part) {
+                        record(part, failure: result, final: false, into: &settlement)
+                        again.insert(part)
+                    }
+                    for part in culprits {
+                        if exclude(name, from: part, failure: result, into: &settlement) {
+                            again.insert(part)
+                        } else {
+                            record(part, failure: result, final: true, into: &settlement)
+                        }
+                    }
+                    let requeued = plan.parts.filter { again.contains($0) }
+                    requeue(requeued, group: plan.group, readyAt: now, now: now)
+                    settlement.requeued += requeued.count
                 }
             case .unknown:
                 bisect(plan, result: result, now: now, into: &settlement)
@@ -385,12 +413,44 @@ public struct CallScheduler: Sendable {
         guard let failing = position[name] else { return [] }
         var result = Set<SegmentID>()
         for part in plan.parts {
-            guard let names = entries[part.command]?.segments[part.index],
+            guard let names = entries[part.command]?.sendable(part.index),
                 let own = names.firstIndex(of: name)
             else { continue }
             if names[..<own].allSatisfy({ (position[$0] ?? .max) < failing }) { result.insert(part) }
         }
         return result
+    }
+
+    /// Takes `name` out of a segment that failed because of it: the name's failure is final, the rest of the
+    /// segment waits to be sent again. The exclusion is stored with the segment's (not final) outcome.
+    /// - Returns: `false` when the name is the segment's last one to send (the segment's failure is then final).
+    private mutating func exclude(
+        _ name: String,
+        from part: SegmentID,
+        failure result: CallResult,
+        into settlement: inout Settlement
+    ) -> Bool {
+        guard var entry = entries[part.command] else { return false }
+        let names = entry.sendable(part.index)
+        guard names.count > 1, names.contains(name) else { return false }
+        entry.excluded[part.index, default: [:]][name] = BatchOutcome(
+            succeeded: false,
+            final: true,
+            requestId: result.requestId,
+            code: result.code,
+            message: result.message,
+            httpStatus: result.httpStatus,
+            transient: false,
+            attempts: result.attempts
+        )
+        var outcome =
+            entry.outcomes[part.index] ?? BatchOutcome(succeeded: false, final: false, transient: true, attempts: 0)
+        outcome.final = false
+        outcome.excluded = entry.excluded[part.index]
+        entry.outcomes[part.index] = outcome
+        entries[part.command] = entry
+        settlement.outcomes[part] = outcome
+        return true
     }
 
     private mutating func bisect(_ plan: CallPlan, result: CallResult, now: Date, into settlement: inout Settlement) {
@@ -442,6 +502,7 @@ public struct CallScheduler: Sendable {
         guard var entry = entries[part.command] else { return }
         var outcome = outcome
         outcome.attempts = (entry.outcomes[part.index]?.attempts ?? 0) + attempts
+        outcome.excluded = entry.excluded[part.index]
         entry.outcomes[part.index] = outcome
         if outcome.final { entry.unsettled -= 1 }
         entries[part.command] = entry
@@ -461,7 +522,7 @@ public struct CallScheduler: Sendable {
                     readyAt: readyAt,
                     since: now,
                     group: group,
-                    names: entry.segments[part.index].count
+                    names: entry.sendable(part.index).count
                 )
             )
         }

@@ -8,7 +8,8 @@
 /// - ``key``: the failure does not depend on the names (unknown product, firmware or instance, a permission or
 ///   signature error): every command of the call would have failed alone in the same way. Nothing is re-sent.
 /// - ``device(_:)``: the message names one of the call's devices (the platform reports the first bad name in
-///   the order sent): the segments that sent that name first fail; the others are sent again without it.
+///   the order sent): that name fails on its own, in the segments that sent it first, and everything else is
+///   sent again without it (a segment of that one name fails).
 /// - ``unknown``: nothing says who is at fault: the call's segments are split in two halves and each half is
 ///   sent on its own (bisection), until a failing part holds one segment.
 public enum FailureScope: Sendable, Hashable {
@@ -38,7 +39,10 @@ public enum FailureScope: Sendable, Hashable {
         if keyCodes.contains(lowered) || lowered.hasPrefix("iot.prod.") { return .key }
         // The unknown JobId answer: the job belongs to the key, whatever the devices.
         if lowered == "iot.system.illegalrequest", message.contains("JobId") { return .key }
-        if lowered.hasPrefix("iot.device."), let name = namedDevice(in: message, among: deviceNames) {
+        // A device's own error (`iot.device.*`), or an OTA error naming one device (a task it cannot cancel).
+        if lowered.hasPrefix("iot.device.") || lowered.hasPrefix("iot.ota."),
+            let name = namedDevice(in: message, among: deviceNames)
+        {
             return .device(name)
         }
         return .unknown

@@ -22,22 +22,20 @@ enum ReplyAssembly {
         var permanentFailure = false
         for (index, names) in segments.enumerated() {
             let outcome = outcomes[index] ?? CallScheduler.expiredOutcome(nil)
+            let excluded = outcome.excluded ?? [:]
+            let sent = excluded.isEmpty ? names : names.filter { excluded[$0] == nil }
             if outcome.succeeded {
-                cancelled += names
-                continue
+                cancelled += sent
+            } else {
+                if !outcome.transient { permanentFailure = true }
+                failed.append(group(sent, outcome))
             }
-            if !outcome.transient { permanentFailure = true }
-            failed.append(
-                .init(
-                    deviceNames: names,
-                    code: outcome.code ?? "Unknown",
-                    message: outcome.message ?? "",
-                    requestId: outcome.requestId,
-                    httpStatus: outcome.httpStatus,
-                    transient: outcome.transient || !outcome.final,
-                    attempts: outcome.attempts
-                )
-            )
+            // A name that failed on its own (the platform named it) is a group of its own, in segment order.
+            for name in names {
+                guard let own = excluded[name] else { continue }
+                if !own.transient { permanentFailure = true }
+                failed.append(group([name], own))
+            }
         }
         let made = calls.filter { $0.attempts > 0 }
         reply.cancelledDevices = cancelled
@@ -57,6 +55,20 @@ enum ReplyAssembly {
             reply.status = .failed
         }
         return reply
+    }
+}
+
+extension ReplyAssembly {
+    static func group(_ names: [String], _ outcome: BatchOutcome) -> CancelReply.FailedGroup {
+        CancelReply.FailedGroup(
+            deviceNames: names,
+            code: outcome.code ?? "Unknown",
+            message: outcome.message ?? "",
+            requestId: outcome.requestId,
+            httpStatus: outcome.httpStatus,
+            transient: outcome.transient || !outcome.final,
+            attempts: outcome.attempts
+        )
     }
 }
 

@@ -130,6 +130,10 @@ public struct BatchOutcome: Sendable, Hashable, Codable {
     public var httpStatus: Int?
     public var transient: Bool
     public var attempts: Int
+    /// Names of the segment that failed on their own (the platform named them, e.g. an unknown device) and are
+    /// no longer sent with the rest, with each one's final failure. Stored with the segment's outcome, so a
+    /// restart does not send them again.
+    public var excluded: [String: BatchOutcome]?
 
     public init(
         succeeded: Bool,
