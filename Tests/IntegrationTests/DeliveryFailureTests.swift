@@ -178,6 +178,7 @@ struct DeliveryFailureTests {
                 let notices = payloads(on: "ota/cancel/dead-letter")
                 #expect(notices.count == 8 + 3, "one notice per undeliverable reply, not one per attempt")
                 for notice in notices {
+                    WorkerStack.expectDeadLetter(notice)
                     #expect(notice["code"]?.stringValue == "Undeliverable")
                     #expect(notice["status"]?.stringValue == "succeeded")
                     #expect(notice["kind"]?.stringValue == "reply")
@@ -366,6 +367,7 @@ struct DeliveryFailureTests {
             let messages = try await collector.waitFor(2)
             let notice = try #require(messages.first { $0.topic == "ota/cancel/dead-letter" })
             let entry = try JSONParser.parse(notice.payload)
+            WorkerStack.expectDeadLetter(entry)
             #expect(entry["code"]?.stringValue == "Undeliverable")
             #expect(entry["correlationId"]?.stringValue == "big")
             #expect(entry["reason"]?.stringValue?.contains("MOSQ_ERR_OVERSIZE_PACKET") == true)

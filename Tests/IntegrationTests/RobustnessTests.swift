@@ -84,6 +84,7 @@ struct RobustnessTests {
             let letters = try await collector.waitFor(1)
             let letter = try #require(letters.first)
             let entry = try JSONParser.parse(letter.payload)
+            WorkerStack.expectDeadLetter(entry)
             #expect(entry["code"]?.stringValue == "InvalidJSON")
             #expect(entry["payloadText"]?.stringValue == "this is { not json")
             #expect(entry["topic"]?.stringValue == "ota/cancel/request")
@@ -134,6 +135,7 @@ struct RobustnessTests {
                     #expect(value["status"]?.stringValue == "rejected")
                 } else {
                     #expect(message.topic == "ota/cancel/dead-letter")
+                    WorkerStack.expectDeadLetter(value)
                 }
             }
             // Still alive and well.

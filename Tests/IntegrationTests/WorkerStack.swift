@@ -106,6 +106,18 @@ struct WorkerStack: Sendable {
         return try! JSONSchemaValidator(schema: try! JSONParser.parse(data), options: .init(formatAssertion: true))
     }()
 
+    /// `schemas/dead-letter.schema.json`: what the dead-letter topic carries (dead letters and notices).
+    static let deadLetterValidator: JSONSchemaValidator = {
+        let data = FileManager.default.contents(atPath: repositoryRoot + "/schemas/dead-letter.schema.json")!
+        return try! JSONSchemaValidator(schema: try! JSONParser.parse(data), options: .init(formatAssertion: true))
+    }()
+
+    /// Expects `value` (a message of the dead-letter topic) to follow `schemas/dead-letter.schema.json`.
+    static func expectDeadLetter(_ value: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) {
+        let errors = deadLetterValidator.validate(value)
+        #expect(errors.isEmpty, "breaks dead-letter.schema.json: \(errors)", sourceLocation: sourceLocation)
+    }
+
     func cancelCalls() -> Int { simulator.state.stats().cancelCalls }
 
     func status(of device: String) -> [String] {

@@ -20,7 +20,20 @@ struct DeadLetterTests {
         )
         .outgoing(topic: "ota/cancel/dead-letter")
         #expect(outgoing.topic == "ota/cancel/dead-letter")
-        return try JSONParser.parse(outgoing.payload)
+        let value = try JSONParser.parse(outgoing.payload)
+        Self.expectValid(value)
+        return value
+    }
+
+    /// `schemas/dead-letter.schema.json`, the contract of what the dead-letter topic carries.
+    static let schema: JSONSchemaValidator = {
+        let data = FileManager.default.contents(atPath: Fixtures.repositoryRoot + "/schemas/dead-letter.schema.json")!
+        return try! JSONSchemaValidator(schema: try! JSONParser.parse(data), options: .init(formatAssertion: true))
+    }()
+
+    static func expectValid(_ value: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) {
+        let errors = schema.validate(value)
+        #expect(errors.isEmpty, "breaks dead-letter.schema.json: \(errors)", sourceLocation: sourceLocation)
     }
 
     private static func hex(_ bytes: [UInt8]) -> String {
@@ -96,6 +109,7 @@ struct DeadLetterTests {
         #expect(notice.properties.correlationData == Array("cd".utf8))
         #expect(notice.payload.count < 2_000)
         let entry = try JSONParser.parse(notice.payload)
+        Self.expectValid(entry)
         #expect(entry["code"]?.stringValue == "Undeliverable")
         #expect(entry["reason"]?.stringValue == "MOSQ_ERR_OVERSIZE_PACKET")
         #expect(entry["entry"]?.numberValue?.int64Value == 42)
