@@ -71,6 +71,9 @@ struct MQTTBench: AsyncParsableCommand {
     )
     var leadDevices: Int?
 
+    @Option(help: "jobId of the commands (a worker at --verify auto then reads them back). Default: none.")
+    var jobId: String?
+
     @Option(help: "firmwareId of the --lead-devices command.")
     var leadFirmwareId = "demoFirmware"
 
@@ -139,7 +142,7 @@ struct MQTTBench: AsyncParsableCommand {
         func payload(firmwareId: String, names: [String]) -> [UInt8] {
             Array(
                 (#"{"productKey":""# + productKey + #"","firmwareId":""# + firmwareId + #"","deviceNames":["#
-                    + names.joined(separator: ",") + "]}").utf8
+                    + names.joined(separator: ",") + "]" + (jobId.map { #","jobId":""# + $0 + #"""# } ?? "") + "}").utf8
             )
         }
         let payloads = (0..<count).map { index in
