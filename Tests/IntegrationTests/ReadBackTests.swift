@@ -219,6 +219,74 @@ struct ReadBackTests {
     }
 }
 
+/// A worker stopped while it reads back: the command stays unanswered, and the next start reads it back without
+/// cancelling again.
+@Suite("Read-back across a restart", .timeLimit(.minutes(5)))
+struct ReadBackRestartTests {
+    @Test("stopped while reading back: no reply, no guess; after the restart it is read back, not cancelled again")
+    func stoppedWhileReading() async throws {
+        let state = try makeTemporaryDirectory("ota-read-back-restart")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try await withMosquittoBroker(persistence: false) { broker in
+            try await withPlatformSimulator(
+                configuration: SimulatorConfiguration(generateDevices: 10, qps: 0),
+                logger: quietTestLogger("simulator")
+            ) { simulator in
+                let worker = try RestartableWorker(
+                    arguments: TestArguments(
+                        brokerPort: broker.port,
+                        clientId: "read-back-restart",
+                        platformEndpoint: simulator.endpoint,
+                        platformQps: 0,
+                        drainTimeout: 1,
+                        stateDir: state,
+                        schemaDir: WorkerStack.repositoryRoot + "/schemas"
+                    )
+                )
+                try await worker.start()
+                let requester = try await Collector.subscribed(
+                    to: ["ota/cancel/reply/restart"],
+                    port: broker.port,
+                    persistentID: "read-back-requester"
+                )
+                // The read answers only after 20 s: the worker is stopped while it waits.
+                simulator.state.injectFault(FaultRule(latencyMilliseconds: 20_000, action: "ListOTATaskByJob"))
+                let command = EndToEndTests.command(["dev-000003", "dev-000004"], extra: #","jobId":"demoJob""#)
+                try await requester.client.publish(
+                    to: "ota/cancel/request",
+                    payload: Array(command.utf8),
+                    qos: .atLeastOnce,
+                    properties: MQTTProperties(
+                        responseTopic: "ota/cancel/reply/restart",
+                        correlationData: Array("restart-1".utf8)
+                    )
+                )
+                let clock = ContinuousClock()
+                let giveUp = clock.now + .seconds(30)
+                while simulator.state.tasks(deviceName: "dev-000004")?.first?.status != "CANCELED", clock.now < giveUp {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(simulator.state.tasks(deviceName: "dev-000004")?.first?.status == "CANCELED")
+                try await Task.sleep(for: .milliseconds(300))
+                await worker.stop()
+                #expect(requester.correlations.isEmpty, "no reply while the read-back had not answered")
+
+                simulator.state.clearFaults()
+                try await worker.start()
+                let replies = try await requester.waitFor(1, within: 60)
+                let reply = try #require(replies.first.flatMap { try? JSONParser.parse($0.payload) })
+                #expect(WorkerStack.resultValidator.validate(reply).isEmpty)
+                #expect(reply["status"]?.stringValue == "succeeded")
+                #expect(ReadBackTests.strings(reply["devices"]?["canceled"]) == ["dev-000003", "dev-000004"])
+                #expect(reply["calls"]?.numberValue?.int64Value == 1)
+                #expect(simulator.state.stats().cancelCalls == 1, "the cancel was not made again")
+                await worker.stop()
+                await requester.client.disconnect()
+            }
+        }
+    }
+}
+
 /// A storm of one-device commands of one job under the platform's quota of 10 calls/s per action: the reads
 /// coalesce like the cancels, and neither takes the other's quota. Runs last and alone (scripts/test): how many
 /// calls a storm takes depends on how fast the worker takes it in, which other suites' load would slow.

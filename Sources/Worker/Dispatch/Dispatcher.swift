@@ -306,6 +306,13 @@ final class Dispatcher: Sendable {
                 )
             }
             self.metrics.throttledAnswers(result.throttledAttempts)
+            if case .failure(let error) = result.result, error == .cancelled || error == .shutdown {
+                // Stopped by the worker's own shutdown: that says nothing about the devices. The commands stay
+                // unanswered in the journal and are read back after the restart.
+                self.core.withLock { $0.readBack.abandon(plan.id) }
+                self.emit.yield(.ended)
+                return
+            }
             self.metrics.readBackCall(plan.kind == .byJob ? .listByJob : .unfinishedByDevice, result.result)
             if case .failure(let error) = result.result {
                 var line = commands

@@ -276,6 +276,12 @@ public struct ReadBackScheduler: Sendable {
         return done
     }
 
+    /// Forgets a read the worker stopped (shutdown): nothing is decided, its commands stay unanswered, to be read
+    /// back after the restart.
+    public mutating func abandon(_ id: Int64) {
+        inFlight[id] = nil
+    }
+
     /// Counts the read and its request id for every command it serves.
     private mutating func note(_ result: PlatformReadResult, for plan: ReadPlan) {
         var seen = Set<Int64>()
