@@ -256,6 +256,27 @@ struct CallSchedulerTests {
         #expect(reply.calls == 3)
     }
 
+    @Test("a taken-out name keeps its own failure when the deadline passes before the rest is sent again")
+    func exclusionThenDeadline() throws {
+        var scheduler = CallScheduler()
+        let deadline = Self.t0.addingTimeInterval(10)
+        _ = scheduler.add(1, accepted: Self.command(["d1", "bad"], deadline: deadline), now: Self.t0)
+        let plan = try Self.some(scheduler.nextCall(now: Self.t0))
+        let failure = CallResult(
+            kind: .permanentFailure,
+            code: "iot.device.NotExistedDevice",
+            message: "The specified device does not exist: bad.",
+            attempts: 1
+        )
+        #expect(scheduler.finish(plan.id, result: failure, now: Self.t0).completed.isEmpty)
+        // No call goes before the deadline: the rest ("d1") expires, "bad" keeps the platform's answer.
+        let expired = try Self.some(scheduler.expire(now: deadline.addingTimeInterval(1)))
+        let reply = try #require(expired.completed.first?.reply)
+        #expect(reply.failedGroups?.map(\.deviceNames) == [["d1"], ["bad"]])
+        #expect(reply.failedGroups?.map(\.code) == ["DeadlineExceeded", "iot.device.NotExistedDevice"])
+        #expect(reply.status == .failed)
+    }
+
     @Test("a taken-out name stays out after a restart: the journal's outcome carries it")
     func exclusionSurvivesARestart() throws {
         var scheduler = CallScheduler()

@@ -70,12 +70,10 @@ public struct CallScheduler: Sendable {
         var waiting: Int
         /// Whether the journal holds segment outcomes of this command (to delete when it completes).
         var outcomesStored = false
-        /// Per segment, the names that failed on their own and are no longer sent (see ``BatchOutcome/excluded``).
-        var excluded: [Int: [String: BatchOutcome]] = [:]
-
-        /// The names of a segment still to send.
+        /// The names of a segment still to send: all but those that failed on their own, which its outcome
+        /// keeps (``BatchOutcome/excluded``, the one place they are held, so the journal stores them with it).
         func sendable(_ index: Int) -> [String] {
-            guard let excluded = excluded[index], !excluded.isEmpty else { return segments[index] }
+            guard let excluded = outcomes[index]?.excluded, !excluded.isEmpty else { return segments[index] }
             return segments[index].filter { excluded[$0] == nil }
         }
     }
@@ -185,9 +183,6 @@ public struct CallScheduler: Sendable {
             waiting: 0,
             outcomesStored: !outcomes.isEmpty
         )
-        for (index, outcome) in outcomes where segments.indices.contains(index) {
-            if let excluded = outcome.excluded, !excluded.isEmpty { entry.excluded[index] = excluded }
-        }
         let expired = accepted.deadline.map { $0 <= now } ?? false
         var settlement = Settlement()
         for index in segments.indices where entry.outcomes[index]?.final != true {
@@ -433,20 +428,21 @@ public struct CallScheduler: Sendable {
         guard var entry = entries[part.command] else { return false }
         let names = entry.sendable(part.index)
         guard names.count > 1, names.contains(name) else { return false }
-        entry.excluded[part.index, default: [:]][name] = BatchOutcome(
-            succeeded: false,
-            final: true,
-            requestId: result.requestId,
-            code: result.code,
-            message: result.message,
-            httpStatus: result.httpStatus,
-            transient: false,
-            attempts: result.attempts
-        )
         var outcome =
             entry.outcomes[part.index] ?? BatchOutcome(succeeded: false, final: false, transient: true, attempts: 0)
         outcome.final = false
-        outcome.excluded = entry.excluded[part.index]
+        outcome.excluded = (outcome.excluded ?? [:]).merging([
+            name: BatchOutcome(
+                succeeded: false,
+                final: true,
+                requestId: result.requestId,
+                code: result.code,
+                message: result.message,
+                httpStatus: result.httpStatus,
+                transient: false,
+                attempts: result.attempts
+            )
+        ]) { _, new in new }
         entry.outcomes[part.index] = outcome
         entries[part.command] = entry
         settlement.outcomes[part] = outcome
@@ -502,7 +498,7 @@ public struct CallScheduler: Sendable {
         guard var entry = entries[part.command] else { return }
         var outcome = outcome
         outcome.attempts = (entry.outcomes[part.index]?.attempts ?? 0) + attempts
-        outcome.excluded = entry.excluded[part.index]
+        outcome.excluded = entry.outcomes[part.index]?.excluded
         entry.outcomes[part.index] = outcome
         if outcome.final { entry.unsettled -= 1 }
         entries[part.command] = entry
@@ -632,12 +628,13 @@ public struct CallScheduler: Sendable {
     }
 
     /// A waiting segment's answer once its command's deadline has passed.
+    /// Names the segment took out keep their own failures.
     static func expiredOutcome(_ last: BatchOutcome?) -> BatchOutcome {
         if var last, !last.succeeded, last.code != nil {
             last.final = true
             return last
         }
-        return BatchOutcome(
+        var expired = BatchOutcome(
             succeeded: false,
             final: true,
             code: "DeadlineExceeded",
@@ -645,6 +642,8 @@ public struct CallScheduler: Sendable {
             transient: true,
             attempts: last?.attempts ?? 0
         )
+        expired.excluded = last?.excluded
+        return expired
     }
 
     /// Exponential backoff with equal jitter, capped.
