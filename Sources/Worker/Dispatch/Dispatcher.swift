@@ -256,19 +256,10 @@ final class Dispatcher: Sendable {
     private func startReads(loop: inout Loop, group: inout DiscardingTaskGroup) {
         for kind in ReadBackScheduler.Kind.allCases where !loop.readTokenPending.contains(kind) {
             while core.withLock({ $0.readBack.hasReadyRead(kind) }) {
-                let admitted =
-                    switch kind {
-                    case .byJob: platform.tryAdmit(ListOTATaskByJobRequest.self)
-                    case .byDevice: platform.tryAdmit(ListOTAUnfinishedTaskByDeviceRequest.self)
-                    }
-                guard admitted else {
+                guard platform.tryAdmit(kind.operation) else {
                     loop.readTokenPending.insert(kind)
                     group.addTask {
-                        switch kind {
-                        case .byJob: try? await self.platform.admit(ListOTATaskByJobRequest.self, deadline: nil)
-                        case .byDevice:
-                            try? await self.platform.admit(ListOTAUnfinishedTaskByDeviceRequest.self, deadline: nil)
-                        }
+                        try? await self.platform.admit(kind.operation, deadline: nil)
                         self.emit.yield(.readToken(kind))
                     }
                     break
@@ -288,23 +279,12 @@ final class Dispatcher: Sendable {
         group.addTask {
             let commands = CommandLog.call(correlationIds: self.core.withLock { $0.readBack.correlationIds(of: plan) })
             let deadline = ContinuousClock.now + Self.readBudget
-            let result: PlatformReadResult
-            switch plan.request {
-            case .byJob(let request):
-                result = await self.platform.readTasks(
-                    request,
-                    deadline: deadline,
-                    admitted: true,
-                    logMetadata: commands
-                )
-            case .byDevice(let request):
-                result = await self.platform.readTasks(
-                    request,
-                    deadline: deadline,
-                    admitted: true,
-                    logMetadata: commands
-                )
-            }
+            let result = await self.platform.readTasks(
+                plan.operation,
+                deadline: deadline,
+                admitted: true,
+                logMetadata: commands
+            )
             self.metrics.throttledAnswers(result.throttledAttempts)
             if case .failure(let error) = result.result, error == .cancelled || error == .shutdown {
                 // Stopped by the worker's own shutdown: that says nothing about the devices. The commands stay
@@ -513,7 +493,7 @@ final class Dispatcher: Sendable {
                     for: completed.accepted.command,
                     deviceCount: completed.deviceNames.count
                 )
-                if decision == .notRead || completed.reply.status == .rejected {
+                if decision == .notRead {
                     answered.append(completed)
                 } else {
                     toReadBack.append((completed, decision))

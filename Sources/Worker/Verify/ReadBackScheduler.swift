@@ -31,6 +31,14 @@ public struct ReadBackScheduler: Sendable {
     /// Which action's bucket a read needs.
     public enum Kind: Sendable, Hashable, CaseIterable {
         case byJob, byDevice
+
+        /// The action a read of this kind calls, whose token bucket paces it.
+        public var operation: any PlatformOperation.Type {
+            switch self {
+            case .byJob: ListOTATaskByJobRequest.self
+            case .byDevice: ListOTAUnfinishedTaskByDeviceRequest.self
+            }
+        }
     }
 
     /// A read to make now.
@@ -52,6 +60,14 @@ public struct ReadBackScheduler: Sendable {
 
         public var kind: Kind {
             if case .byJob = request { .byJob } else { .byDevice }
+        }
+
+        /// The request to send.
+        public var operation: any PlatformOperation {
+            switch request {
+            case .byJob(let request): request
+            case .byDevice(let request): request
+            }
         }
     }
 
