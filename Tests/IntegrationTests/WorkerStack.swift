@@ -101,16 +101,16 @@ struct WorkerStack: Sendable {
         return value
     }
 
-    static let resultValidator: JSONSchemaValidator = {
-        let data = FileManager.default.contents(atPath: repositoryRoot + "/schemas/cancel-result.schema.json")!
+    static let resultValidator = validator("cancel-result.schema.json")
+
+    /// A validator of `schemas/<file>`, formats asserted.
+    static func validator(_ file: String) -> JSONSchemaValidator {
+        let data = FileManager.default.contents(atPath: repositoryRoot + "/schemas/" + file)!
         return try! JSONSchemaValidator(schema: try! JSONParser.parse(data), options: .init(formatAssertion: true))
-    }()
+    }
 
     /// `schemas/dead-letter.schema.json`: what the dead-letter topic carries (dead letters and notices).
-    static let deadLetterValidator: JSONSchemaValidator = {
-        let data = FileManager.default.contents(atPath: repositoryRoot + "/schemas/dead-letter.schema.json")!
-        return try! JSONSchemaValidator(schema: try! JSONParser.parse(data), options: .init(formatAssertion: true))
-    }()
+    static let deadLetterValidator = validator("dead-letter.schema.json")
 
     /// Expects `value` (a message of the dead-letter topic) to follow `schemas/dead-letter.schema.json`.
     static func expectDeadLetter(_ value: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) {
