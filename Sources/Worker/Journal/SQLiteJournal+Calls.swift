@@ -111,6 +111,7 @@ extension SQLiteJournal {
             throw .journal("cannot encode segment outcomes: \(error)")
         }
         let call = settlement.call
+        let callDevices = call.map { Data(JSONValue.strings($0.plan.deviceNames).serializedBytes()) }
         let stamp = now.timeIntervalSince1970
         let sentAt = (settlement.call?.plan.sentAt ?? now).timeIntervalSince1970
         do {
@@ -120,8 +121,8 @@ extension SQLiteJournal {
                         sql: """
                             INSERT INTO platformCall (id, state, productKey, firmwareId, jobId, iotInstanceId,
                                 deviceCount, shared, sentAt, answeredAt, succeeded, code, message, httpStatus,
-                                attempts, requestId)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                attempts, requestId, deviceNames)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """
                     ).execute(
                         arguments: [
@@ -129,6 +130,7 @@ extension SQLiteJournal {
                             plan.key.productKey, plan.key.firmwareId, plan.key.jobId, plan.key.iotInstanceId,
                             plan.deviceNames.count, plan.isShared, sentAt, stamp, result.kind == .succeeded,
                             result.code, result.message, result.httpStatus, result.attempts, result.requestId,
+                            callDevices,
                         ]
                     )
                     let part = try db.cachedStatement(

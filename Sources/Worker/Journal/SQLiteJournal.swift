@@ -9,9 +9,10 @@ import Synchronization
 /// so they never make the MQTT callback's write (the PUBACK waits for it) wait; writes are serialised by the
 /// pool's writer. An in-memory journal (benchmarks only) is a `DatabaseQueue`.
 ///
-/// Tables (schema v3): `message` (every message taken in, with its reply), `platformCall` (every call, with its
-/// result), `callPart` (which command segments each call carried), `segmentOutcome` (the latest outcome of each
-/// segment of a command not answered yet).
+/// Tables (schema v4): `message` (every message taken in, with its reply), `platformCall` (every call, with its
+/// result and, since v4, the device names it sent), `callPart` (which command segments each call carried),
+/// `segmentOutcome` (the latest outcome of each segment of a command not answered yet). ``SQLiteJournalReader``
+/// reads the same file read-only, for `ota-cancel-worker journal`.
 public final class SQLiteJournal: CommandJournal {
     let database: any DatabaseWriter
     /// The dispatcher's writes, committed in groups (see ``GroupCommit``).
@@ -129,6 +130,12 @@ public final class SQLiteJournal: CommandJournal {
                     CREATE INDEX callPartMessage ON callPart(messageId);
                     """
             )
+        }
+        migrator.registerMigration("v4") { db in
+            // The names each call sent (a JSON array), so that `journal show` can say which devices a call carried:
+            // a call's names are not a segment's cut (coalescing, bisection, exclusions). NULL for calls stored
+            // before v4.
+            try db.execute(sql: "ALTER TABLE platformCall ADD COLUMN deviceNames BLOB")
         }
         return migrator
     }
