@@ -74,44 +74,15 @@ public struct WorkerConfiguration: Sendable {
         let settings = SettingResolver(environment: environment, file: file)
 
         // MQTT.
-        let protocolText = try settings.string("mqtt-version", arguments.mqttVersion, default: "5")
-        guard let protocolVersion = MQTTProtocolVersion(string: protocolText) else {
-            throw .invalidConfiguration("mqtt-version must be 5 or 3.1.1, not '\(protocolText)'")
-        }
-        var mqtt = MosquittoConfiguration(
-            clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID())
+        var mqtt = try brokerConnection(
+            arguments,
+            settings,
+            defaultClientID: defaultClientID(),
+            environment: environment
         )
-        mqtt.host = try settings.string("broker-host", arguments.brokerHost, default: "127.0.0.1")
-        mqtt.tls = try brokerTLS(arguments, settings)
-        mqtt.port = try settings.int(
-            "broker-port",
-            arguments.brokerPort,
-            default: mqtt.tls == nil ? 1883 : 8883,
-            range: 1...65_535
-        )
-        mqtt.protocolVersion = protocolVersion
-        mqtt.keepAlive = try settings.int("keepalive", arguments.keepalive, default: 30, range: 5...65_535)
-        let maxPacketSize = try settings.int(
-            "broker-max-packet-size",
-            arguments.brokerMaxPacketSize,
-            default: 0,
-            range: 0...268_435_460
-        )
-        if maxPacketSize != 0 && maxPacketSize < 1_024 {
-            throw .invalidConfiguration(
-                "broker-max-packet-size must be 0 (none) or at least 1024 bytes, not \(maxPacketSize)"
-            )
-        }
-        mqtt.maximumPacketSize = maxPacketSize == 0 ? nil : maxPacketSize
         mqtt.sessionExpiryInterval = UInt32(
             try settings.int("session-expiry", arguments.sessionExpiry, default: 86_400, range: 1...Int(UInt32.max))
         )
-        mqtt.username = try settings.optionalString("broker-username", arguments.brokerUsername)
-        if let passwordFile = try settings.optionalString("broker-password-file", arguments.brokerPasswordFile) {
-            mqtt.password = try readSecretFile(passwordFile, setting: "broker-password-file")
-        } else if let password = environment[environmentPrefix + "BROKER_PASSWORD"] {
-            mqtt.password = password
-        }
 
         // Pipeline.
         var worker = CancelWorkerConfiguration()
@@ -488,7 +459,7 @@ struct SettingResolver {
 
 extension WorkerConfiguration {
     /// The `--broker-tls-*` settings; any of them turns TLS on. `nil` when none is set (plain TCP).
-    fileprivate static func brokerTLS(
+    static func brokerTLS(
         _ arguments: some WorkerArguments,
         _ settings: SettingResolver
     ) throws(WorkerError) -> MosquittoConfiguration.TLS? {
