@@ -148,7 +148,7 @@ public enum WorkerApp {
     }
 
     /// The command schema from `path` (a `--schema-dir` file), or the copy built into the binary when `nil`.
-    static func commandSchema(path: String?, maxDeviceNames: Int?) throws(WorkerError) -> CommandSchema {
+    public static func commandSchema(path: String?, maxDeviceNames: Int?) throws(WorkerError) -> CommandSchema {
         if let path { return try CommandSchema.load(path: path, maxDeviceNames: maxDeviceNames) }
         let name = WorkerConfiguration.commandSchemaFileName
         guard let data = BuildInfo.embeddedSchema(name) else { throw WorkerError.schemaNotFound("(built in) " + name) }

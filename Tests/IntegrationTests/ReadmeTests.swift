@@ -111,4 +111,42 @@ struct ReadmeTests {
             }
         }
     }
+
+    /// The shell blocks of the "Sending a command" section that run `ota-cancel-worker request`.
+    static func requestExamples(_ readme: String) -> [String] {
+        guard let start = readme.range(of: "## Sending a command"),
+            let end = readme.range(of: "### The command", range: start.upperBound..<readme.endIndex)
+        else { return [] }
+        return readme[start.upperBound..<end.lowerBound].matches(of: /```sh\n([\s\S]*?)```/).map {
+            String($0.output.1)
+        }.filter { $0.contains("ota-cancel-worker request") }
+    }
+
+    @Test("the request example of 'Sending a command' prints the summary the README shows, and exits 0")
+    func requestExampleWorks() async throws {
+        let readme = try String(contentsOfFile: WorkerStack.repositoryRoot + "/README.md", encoding: .utf8)
+        let examples = Self.requestExamples(readme)
+        #expect(examples.count == 1)
+        let shown = try #require(readme.firstMatch(of: /```\n(succeeded \(correlation id [\s\S]*?)```/))
+        let shownLines = String(shown.output.1).split(separator: "\n").map {
+            String($0.replacing(/[0-9A-Fa-f]{8}-[0-9A-Fa-f.-]*/, with: "ID"))
+        }
+        try await withWorkerStack { stack in
+            for example in examples {
+                let script = example.replacingOccurrences(
+                    of: "ota-cancel-worker request",
+                    with: "\(try workerBinary()) request --broker-port \(stack.broker.port)"
+                )
+                let result = try await runProcess("/bin/sh", ["-c", script], timeout: .seconds(60))
+                #expect(result.exitCode == 0, "\(script)\n\(result)")
+                // The same lines but for the ids: a UUID here, its first group and "..." in the README.
+                func normalized(_ text: String) -> [String] {
+                    text.split(separator: "\n").map {
+                        String($0.replacing(/[0-9A-Fa-f]{8}-[0-9A-Fa-f.-]*/, with: "ID"))
+                    }
+                }
+                #expect(normalized(result.stdout) == shownLines, "\(result.stdout)")
+            }
+        }
+    }
 }
