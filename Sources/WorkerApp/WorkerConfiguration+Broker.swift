@@ -25,8 +25,8 @@ extension WorkerConfiguration {
     /// pipeline settings a shared configuration file or environment also holds are the worker's business, so they
     /// are neither required nor checked here (`check-config` checks them).
     /// - Parameters:
-    ///   - defaultClientID: the client id when none is configured: a requester must not take the worker's, or
-    ///     the broker would disconnect one of the two.
+    ///   - defaultClientID: the client id unless `--client-id` is given. `OTA_CANCEL_CLIENT_ID` and the file's
+    ///     `client-id` are the worker's: a requester must not take them, or the broker would disconnect the worker.
     ///   - environment: the variables to read; `nil` (the default) reads the process environment.
     public static func resolveBroker(
         _ arguments: some WorkerArguments,
@@ -37,10 +37,12 @@ extension WorkerConfiguration {
         let configPath = arguments.config ?? environment[environmentPrefix + "CONFIG"]
         let file = try configPath.map { path throws(WorkerError) in try ConfigurationFile.load(path: path) }
         let settings = SettingResolver(environment: environment, file: file)
+        // Only the flag: OTA_CANCEL_CLIENT_ID and the file's client-id name the worker (a `request` run in the
+        // worker's container has both), and a second client with the worker's id knocks the worker off the broker.
         let mqtt = try brokerConnection(
             arguments,
             settings,
-            defaultClientID: defaultClientID,
+            clientID: arguments.clientId ?? defaultClientID,
             environment: environment
         )
         let filter = try settings.string(
@@ -69,21 +71,19 @@ extension WorkerConfiguration {
         )
     }
 
-    /// The broker connection's settings (host, port, protocol, client id, credentials, TLS, keepalive, packet
-    /// limit), shared by ``resolve(_:environment:)`` and ``resolveBroker(_:defaultClientID:environment:)``.
+    /// The broker connection's settings (host, port, protocol, credentials, TLS, keepalive, packet limit), with
+    /// the client id given, shared by ``resolve(_:environment:)`` and ``resolveBroker(_:defaultClientID:environment:)``.
     static func brokerConnection(
         _ arguments: some WorkerArguments,
         _ settings: SettingResolver,
-        defaultClientID: String,
+        clientID: String,
         environment: [String: String]
     ) throws(WorkerError) -> MosquittoConfiguration {
         let protocolText = try settings.string("mqtt-version", arguments.mqttVersion, default: "5")
         guard let protocolVersion = MQTTProtocolVersion(string: protocolText) else {
             throw .invalidConfiguration("mqtt-version must be 5 or 3.1.1, not '\(protocolText)'")
         }
-        var mqtt = MosquittoConfiguration(
-            clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID)
-        )
+        var mqtt = MosquittoConfiguration(clientID: clientID)
         mqtt.host = try settings.string("broker-host", arguments.brokerHost, default: "127.0.0.1")
         mqtt.tls = try brokerTLS(arguments, settings)
         mqtt.port = try settings.int(

@@ -77,7 +77,7 @@ public struct WorkerConfiguration: Sendable {
         var mqtt = try brokerConnection(
             arguments,
             settings,
-            defaultClientID: defaultClientID(),
+            clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID()),
             environment: environment
         )
         mqtt.sessionExpiryInterval = UInt32(

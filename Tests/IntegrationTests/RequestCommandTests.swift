@@ -15,6 +15,7 @@ struct RequestCommandTests {
         _ arguments: [String],
         product: String = "demoProduct",
         stdinFile: String? = nil,
+        environment: [String: String] = [:],
         timeout: Duration = .seconds(120)
     ) async throws -> ProcessResult {
         let base = [
@@ -22,7 +23,9 @@ struct RequestCommandTests {
             "--firmware-id", "demoFirmware", "--schema-dir", WorkerStack.repositoryRoot + "/schemas",
         ]
         let binary = try workerBinary()
-        guard let stdinFile else { return try await runProcess(binary, base + arguments, timeout: timeout) }
+        guard let stdinFile else {
+            return try await runProcess(binary, base + arguments, timeout: timeout, environment: environment)
+        }
         // A real pipe of standard input, as a rollback script gives it: `... | ota-cancel-worker request --devices-file -`.
         return try await runProcess(
             "/bin/sh",
@@ -222,6 +225,46 @@ struct RequestCommandTests {
                 #expect(reply["correlationId"]?.stringValue == "rq-many-\(index)")
                 #expect(reply["cancelledDevices"] == [.string(String(format: "dev-%06d", 60 + index))])
             }
+        }
+    }
+
+    @Test("TLS with a client certificate, set as run's OTA_CANCEL_* variables are: the broker takes only TLS")
+    func overTLS() async throws {
+        let pki = try await TestPKI.make()
+        let arguments = TestArguments(
+            brokerTlsCaFile: pki.caFile,
+            brokerTlsCertFile: pki.clientCertificate,
+            brokerTlsKeyFile: pki.clientKey,
+            platformQps: 0
+        )
+        try await withWorkerStack(arguments: arguments, brokerConfig: pki.brokerTLSConfig(requireCertificate: true)) {
+            stack in
+            let environment = [
+                "OTA_CANCEL_BROKER_TLS_CA_FILE": pki.caFile,
+                "OTA_CANCEL_BROKER_TLS_CERT_FILE": pki.clientCertificate,
+                "OTA_CANCEL_BROKER_TLS_KEY_FILE": pki.clientKey,
+            ]
+            let result = try await request(stack, ["dev-000070", "--json"], environment: environment)
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(try reply(result, stack)["status"] == "succeeded")
+            // Without the TLS settings the same request cannot connect: the round trip above was TLS.
+            let plain = try await request(stack, ["dev-000071", "--connect-timeout", "2"])
+            #expect(plain.exitCode == 69, "\(plain)")
+        }
+    }
+
+    @Test("OTA_CANCEL_CLIENT_ID names the worker: request run in the worker's environment keeps its own client id")
+    func workerClientIdNotTaken() async throws {
+        try await withWorkerStack(arguments: TestArguments(clientId: "rq-the-worker", platformQps: 0)) { stack in
+            let result = try await request(
+                stack,
+                ["dev-000080", "--json"],
+                environment: ["OTA_CANCEL_CLIENT_ID": "rq-the-worker"]
+            )
+            #expect(result.exitCode == 0, "\(result)")
+            // mosquitto says so when a second client takes an id: the worker would have been disconnected.
+            #expect(!stack.broker.logText.contains("already connected, closing old connection"))
+            #expect(stack.broker.logText.contains("as ota-cancel-request-"))
         }
     }
 
