@@ -15,7 +15,7 @@ struct OTACancelWorker: AsyncParsableCommand {
             OTA_CANCEL_ACCESS_KEY_SECRET_FILE or OTA_CANCEL_ACCESS_KEY_SECRET, never from the command line.
             """,
         version: BuildInfo.versionLine,
-        subcommands: [Run.self, CheckConfig.self, Request.self, Sign.self, Validate.self, Health.self],
+        subcommands: [Run.self, CheckConfig.self, Request.self, Sign.self, Validate.self, Health.self, Journal.self],
         defaultSubcommand: Run.self
     )
 }
