@@ -95,7 +95,7 @@ struct JournalCommandTests {
                     }
                 }
                 var rounds = 0
-                while !(stream.isCancelled) && rounds < 40 {
+                while rounds < 40 {
                     rounds += 1
                     for arguments in [
                         ["list", "--state-dir", state], ["list", "--state-dir", state, "--json", "--limit", "0"],
@@ -134,23 +134,28 @@ struct JournalCommandTests {
                 #expect(sent.sorted() == big, "the calls carried the command's 450 names, each once")
                 #expect(shownJSON["reply"]?["requestIds"]?.arrayValue?.count == 3)
 
-                // Slow the platform to a stall, send four more commands, and kill the worker while they run.
+                // Slow the platform to a stall, send four more commands (devices no earlier command named), and
+                // kill the worker once each one's call has reached the platform (so each is journaled and running).
                 let answeredBefore = requester.correlations
                 simulator.state.injectFault(FaultRule(latencyMilliseconds: 120_000))
-                let faultsBefore = simulator.state.stats().faultsInjected
-                try await publishCommands(1...4, through: requester.client, replyTopic: replyTopic, prefix: "b-")
+                let stalled = 901...904
+                try await publishCommands(stalled, through: requester.client, replyTopic: replyTopic, prefix: "b-")
                 let clock = ContinuousClock()
                 let giveUp = clock.now + .seconds(30)
-                while simulator.state.stats().faultsInjected == faultsBefore && clock.now < giveUp {
+                func reached(_ index: Int) -> Bool {
+                    (simulator.state.tasks(deviceName: String(format: "dev-%06d", index))?.first?.cancelCalls ?? 0) > 0
+                }
+                while !stalled.allSatisfy(reached) && clock.now < giveUp {
                     try await clock.sleep(for: .milliseconds(20))
                 }
-                try await clock.sleep(for: .seconds(1))  // every message taken in; acknowledgements settled
+                #expect(stalled.allSatisfy(reached), "the four calls reached the platform")
+                try await clock.sleep(for: .milliseconds(500))  // the earlier replies' acknowledgements are stored
                 process.signal(SIGKILL)
                 #expect(await process.waitForExit() == 128 + SIGKILL)
 
-                let sentIds = answeredBefore.union((1...4).map { "b-\($0)" })
+                let sentIds = answeredBefore.union(stalled.map { "b-\($0)" })
                 let unanswered = sentIds.subtracting(requester.correlations)
-                #expect(unanswered == Set((1...4).map { "b-\($0)" }), "the stalled commands got no reply")
+                #expect(unanswered == Set(stalled.map { "b-\($0)" }), "the stalled commands got no reply")
 
                 let pending = try await Self.journal(["list", "--pending", "--json", "--state-dir", state])
                 #expect(pending.exitCode == 0, "\(pending)")

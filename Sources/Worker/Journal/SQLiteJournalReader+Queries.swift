@@ -60,7 +60,7 @@ extension SQLiteJournalReader {
                 let count: Int = row["n"]
                 let kind = Self.kind(row["kind"])
                 let progress = Self.progress(row["state"])
-                let status = Self.status(row["status"], kind: kind, progress: progress)
+                let status = Self.status(row["status"])
                 stats.byKind[kind, default: 0] += count
                 stats.byProgress[progress, default: 0] += count
                 stats.byStatus[status, default: 0] += count
@@ -150,7 +150,6 @@ extension SQLiteJournalReader {
                         AS firmwareId,
                     coalesce(json_array_length(\(command), '$.deviceNames'), json_extract(\(reply), '$.deviceCount'))
                         AS deviceCount,
-                    (SELECT COUNT(*) FROM callPart p WHERE p.messageId = m.id) AS parts,
                     (SELECT COUNT(DISTINCT p.callId) FROM callPart p WHERE p.messageId = m.id) AS calls
                 FROM message m
                 \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
@@ -174,7 +173,7 @@ extension SQLiteJournalReader {
             id: row["id"],
             kind: kind,
             progress: progress,
-            status: status(row["status"], kind: kind, progress: progress),
+            status: status(row["status"]),
             receivedAt: Date(timeIntervalSince1970: row["receivedAt"]),
             replyTopic: row["replyTopic"]
         )
@@ -238,7 +237,7 @@ extension SQLiteJournalReader {
     }
 
     /// The status word; a reply whose status this version does not know counts as `failed` (never as success).
-    static func status(_ raw: String?, kind: JournalEntryKind, progress: JournalProgress) -> JournalEntryStatus {
+    static func status(_ raw: String?) -> JournalEntryStatus {
         raw.flatMap(JournalEntryStatus.init(rawValue:)) ?? .failed
     }
 
