@@ -192,4 +192,45 @@ struct JournalCommandTests {
             }
         }
     }
+    @Test("a journal without -wal/-shm in a folder this user cannot write is read (immutable), and creates nothing")
+    func readOnlyFolder() async throws {
+        let folder = try makeTemporaryDirectory("ota-journal-ro")
+        defer {
+            chmod(folder, 0o700)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        do {
+            let journal = try SQLiteJournal(configuration: JournalConfiguration(path: folder + "/journal.sqlite"))
+            let letter = OutgoingMessage(
+                topic: "ota/cancel/dead-letter",
+                payload: Array(#"{"x":1}"#.utf8),
+                properties: MQTTProperties()
+            )
+            _ = try journal.record(.deadLetter(letter), at: Date())
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/journal.sqlite-wal"), "closed cleanly")
+        // Another user than the folder's: root writes anywhere, so as root the probe runs as nobody.
+        let binary = try workerBinary()
+        let asOther: (String, [String])
+        if geteuid() == 0 {
+            guard let setpriv = findExecutable("setpriv") else { return }
+            chmod(folder, 0o755)
+            chmod(folder + "/journal.sqlite", 0o644)
+            asOther = (setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", binary])
+        } else {
+            chmod(folder, 0o555)
+            asOther = (binary, [])
+        }
+        let listed = try await runProcess(asOther.0, asOther.1 + ["journal", "list", "--json", "--state-dir", folder])
+        #expect(listed.exitCode == 0, "\(listed)")
+        #expect(Self.jsonLines(listed.stdout).map { $0["kind"]?.stringValue } == ["dead-letter"])
+        let contents = try FileManager.default.contentsOfDirectory(atPath: folder)
+        #expect(contents == ["journal.sqlite"], "nothing created beside it")
+        if geteuid() == 0 {
+            chmod(folder + "/journal.sqlite", 0o600)
+            let refused = try await runProcess(asOther.0, asOther.1 + ["journal", "stats", "--state-dir", folder])
+            #expect(refused.exitCode == 78, "\(refused)")
+            #expect(refused.stderr.contains("this user may not read it"))
+        }
+    }
 }
