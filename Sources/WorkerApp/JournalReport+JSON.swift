@@ -88,6 +88,27 @@ public enum JournalReport {
         return .object(object)
     }
 
+    /// `value` as one line of JSON for a terminal or a pipe: besides JSON's own escapes, every character
+    /// ``LogEscaping`` escapes (DEL, C1, U+2028/U+2029, bidirectional controls) is written `\uXXXX`, as the log's
+    /// `json` format does, so a requester's correlation id cannot drive the operator's terminal. A JSON parser reads
+    /// the same text back.
+    public static func line(_ value: JSONValue) -> String {
+        let text = value.serialized()
+        // Outside strings a serialized document is ASCII without controls, and the writer escapes the C0 controls
+        // and the backslash inside strings: what remains to escape can only be inside a string.
+        guard text.unicodeScalars.contains(where: { $0 != "\\" && LogEscaping.needsEscape($0) }) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar != "\\" && LogEscaping.needsEscape(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
     // MARK: - Helpers
 
     static func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }

@@ -68,7 +68,7 @@ public enum JournalTool {
         do {
             let entries = try await reader.entries(matching: filter, limit: limit == 0 ? nil : limit, newest: true)
             if options.json {
-                for entry in entries { output(JournalReport.json(entry).serialized()) }
+                for entry in entries { output(JournalReport.line(JournalReport.json(entry))) }
             } else if entries.isEmpty {
                 problem("no entries match")
             } else {
@@ -134,7 +134,7 @@ public enum JournalTool {
             }
             for (index, detail) in details.enumerated() {
                 if options.json {
-                    output(JournalReport.json(detail).serialized())
+                    output(JournalReport.line(JournalReport.json(detail)))
                 } else {
                     if index > 0 { output("") }
                     JournalReport.show(detail).forEach(output)
@@ -162,7 +162,7 @@ public enum JournalTool {
         do {
             while remaining > 0 {
                 let page = try await reader.details(matching: filter, after: after, limit: min(200, remaining))
-                for detail in page { output(JournalReport.json(detail).serialized()) }
+                for detail in page { output(JournalReport.line(JournalReport.json(detail))) }
                 guard let last = page.last else { break }
                 after = last.summary.id
                 remaining -= page.count
@@ -186,7 +186,7 @@ public enum JournalTool {
         do {
             let stats = try await reader.stats(matching: filter)
             if options.json {
-                output(JournalReport.json(stats, location: reader.location).serialized())
+                output(JournalReport.line(JournalReport.json(stats, location: reader.location)))
             } else {
                 JournalReport.stats(stats, location: reader.location).forEach(output)
             }

@@ -183,6 +183,17 @@ struct JournalReportTests {
         #expect(summary["reply"] == nil, "list lines carry no payloads")
     }
 
+    @Test("JSON lines escape what could drive a terminal (C1, bidirectional controls) and still parse back exactly")
+    func jsonLineEscapes() throws {
+        let sneaky = "c-1\u{9B}2J\u{202E}gpj.exe\u{7F}\\n"
+        let line = JournalReport.line(JournalReport.json(Self.entry(1, sneaky)))
+        #expect(line.contains(#"c-1\u009b2J\u202egpj.exe\u007f\\n"#))
+        #expect(!line.unicodeScalars.contains { $0.value == 0x9B || $0.value == 0x202E || $0.value == 0x7F })
+        #expect(try JSONParser.parse(line)["correlationId"]?.stringValue == sneaky)
+        let plain = JournalReport.json(Self.entry(1, "c-1"))
+        #expect(JournalReport.line(plain) == plain.serialized(), "nothing to escape: the serialized text as it is")
+    }
+
     @Test("stats: text leaves zeros out, JSON lists every status, kind and progress")
     func stats() throws {
         var stats = JournalStats()
