@@ -125,7 +125,8 @@ public struct JournalEntrySummary: Sendable, Hashable {
     public var kind: JournalEntryKind
     public var progress: JournalProgress
     public var status: JournalEntryStatus
-    /// The command's correlation id (MQTT 5 Correlation Data as text, else the payload's `correlationId`).
+    /// The correlation id, as the reply carries it; `nil` for a message without one (a dead letter, Correlation
+    /// Data that is not UTF-8 and no `correlationId`).
     public var correlationId: String?
     /// When the message arrived.
     public var receivedAt: Date
