@@ -36,7 +36,8 @@ public protocol JournalAudit: Sendable {
     ) async throws(WorkerError)
         -> [JournalEntryDetail]
 
-    /// Counts over the whole journal, or over the entries received since `filter.since`.
+    /// Counts over the entries matching `filter` (all of them for an empty filter), and over the calls that
+    /// carried them.
     func stats(matching filter: JournalFilter) async throws(WorkerError) -> JournalStats
 }
 
