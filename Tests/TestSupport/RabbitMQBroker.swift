@@ -117,6 +117,7 @@ public final class RabbitMQBroker: Sendable {
                 arguments: ["-port", "\(ports.epmd)", "-address", "127.0.0.1"]
             )
             do {
+                try await waitForEpmd(epmd, port: ports.epmd)
                 let process = try await launch(directory: directory, nodeName: nodeName, ports: ports)
                 return RabbitMQBroker(
                     ports: ports,
@@ -300,6 +301,19 @@ public final class RabbitMQBroker: Sendable {
             "RUNNING_UNDER_SYSTEMD": "true",
             "NOTIFY_SOCKET": "",
         ]
+    }
+
+    /// Waits until our `epmd` listens: a node started before that would find no epmd on its port and start one of
+    /// its own, a daemon that outlives the test. An `epmd` that exits could not bind its port.
+    private static func waitForEpmd(_ epmd: SpawnedProcess, port: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)  // a hang guard
+        while !loopbackPortAcceptsConnections(port) {
+            if epmd.exitCode != nil { throw PortInUse(log: "epmd exited: port \(port) is taken") }
+            guard ContinuousClock.now < deadline else {
+                throw TestSupportError("epmd did not listen on 127.0.0.1:\(port) within 30 s")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     private static func launch(directory: String, nodeName: String, ports: Ports) async throws -> SpawnedProcess {
