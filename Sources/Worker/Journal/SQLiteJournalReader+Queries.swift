@@ -22,7 +22,10 @@ extension SQLiteJournalReader {
         limit: Int
     ) async throws(WorkerError) -> [JournalEntryDetail] {
         let query = Self.summaryQuery(filter, after: after, limit: max(1, limit), newest: false, payloads: true)
-        let deviceNames = hasCallDeviceNames ? "c.deviceNames" : "NULL"
+        // A v3 journal has no such column. (An `if`, not a conditional expression: LogFormatTests reads a quoted
+        // dotted string followed by a colon as a log key.)
+        let deviceNames: String
+        if hasCallDeviceNames { deviceNames = "c.deviceNames" } else { deviceNames = "NULL" }
         return try await read("entries") { db in
             let calls = try db.cachedStatement(
                 sql: """
