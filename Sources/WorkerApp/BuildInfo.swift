@@ -5,13 +5,13 @@ import Foundation
 /// the binary.
 public enum BuildInfo {
     /// The release version, bumped by hand with each release.
-    public static let version = "0.11.0"
+    public static let version = "0.12.0"
 
     /// The git revision the binary was built from (12 hex digits, `-dirty` when tracked files had changes), the
     /// Docker build's `OTA_CANCEL_REVISION`, or `unknown` when neither was known.
     public static let revision = GeneratedBuildInfo.revision
 
-    /// `ota-cancel-worker 0.11.0 (revision 1a2b3c4d5e6f)`: what `--version` prints.
+    /// `ota-cancel-worker 0.12.0 (revision 1a2b3c4d5e6f)`: what `--version` prints.
     public static var versionLine: String { "ota-cancel-worker \(version) (revision \(revision))" }
 
     /// The file names of the embedded schemas, as in `schemas/`.
