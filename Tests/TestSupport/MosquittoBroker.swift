@@ -101,13 +101,7 @@ public final class MosquittoBroker: Sendable {
                 defer { process = nil }; return process
             })
         else { return }
-        process.signal(SIGTERM)
-        let killer = Task {
-            try await Task.sleep(for: .seconds(10))
-            process.signal(SIGKILL)
-        }
-        _ = await process.waitForExit()
-        killer.cancel()
+        await process.terminate(grace: .seconds(10))
     }
 
     /// Stops the broker if it runs and starts it again on the same port with the same directory (so the same

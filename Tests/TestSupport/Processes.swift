@@ -223,6 +223,18 @@ final class SpawnedProcess: Sendable {
         }
     }
 
+    /// Sends SIGTERM and waits for the process to end; SIGKILL once `grace` has passed (a hang guard).
+    @discardableResult
+    func terminate(grace: Duration) async -> Int32 {
+        signal(SIGTERM)
+        let killer = Task {
+            try await Task.sleep(for: grace)
+            signal(SIGKILL)
+        }
+        defer { killer.cancel() }
+        return await waitForExit()
+    }
+
     /// Waits until the process has ended.
     func waitForExit() async -> Int32 {
         await withCheckedContinuation { (waiter: CheckedContinuation<Int32, Never>) in

@@ -155,13 +155,7 @@ public final class RabbitMQBroker: Sendable {
                 defer { process = nil }; return process
             })
         else { return }
-        process.signal(SIGTERM)
-        let killer = Task {
-            try await Task.sleep(for: .seconds(60))
-            process.signal(SIGKILL)
-        }
-        _ = await process.waitForExit()
-        killer.cancel()
+        await process.terminate(grace: .seconds(60))
     }
 
     /// Stops the node if it runs and starts it again on the same ports and data directory: a broker restart
