@@ -33,17 +33,13 @@ extension WorkerConfiguration {
         defaultClientID: String,
         environment: [String: String]? = nil
     ) throws(WorkerError) -> BrokerSettings {
-        let environment = environment ?? ProcessInfo.processInfo.environment
-        let configPath = arguments.config ?? environment[environmentPrefix + "CONFIG"]
-        let file = try configPath.map { path throws(WorkerError) in try ConfigurationFile.load(path: path) }
-        let settings = SettingResolver(environment: environment, file: file)
+        let settings = try SettingResolver(arguments, environment: environment)
         // Only the flag: OTA_CANCEL_CLIENT_ID and the file's client-id name the worker (a `request` run in the
         // worker's container has both), and a second client with the worker's id knocks the worker off the broker.
         let mqtt = try brokerConnection(
             arguments,
             settings,
-            clientID: arguments.clientId ?? defaultClientID,
-            environment: environment
+            clientID: arguments.clientId ?? defaultClientID
         )
         let filter = try settings.string(
             "command-topic",
@@ -76,8 +72,7 @@ extension WorkerConfiguration {
     static func brokerConnection(
         _ arguments: some WorkerArguments,
         _ settings: SettingResolver,
-        clientID: String,
-        environment: [String: String]
+        clientID: String
     ) throws(WorkerError) -> MosquittoConfiguration {
         let protocolText = try settings.string("mqtt-version", arguments.mqttVersion, default: "5")
         guard let protocolVersion = MQTTProtocolVersion(string: protocolText) else {
@@ -109,7 +104,7 @@ extension WorkerConfiguration {
         mqtt.username = try settings.optionalString("broker-username", arguments.brokerUsername)
         if let passwordFile = try settings.optionalString("broker-password-file", arguments.brokerPasswordFile) {
             mqtt.password = try readSecretFile(passwordFile, setting: "broker-password-file")
-        } else if let password = environment[environmentPrefix + "BROKER_PASSWORD"] {
+        } else if let password = settings.environment[environmentPrefix + "BROKER_PASSWORD"] {
             mqtt.password = password
         }
         return mqtt

@@ -68,17 +68,14 @@ public struct WorkerConfiguration: Sendable {
         _ arguments: some WorkerArguments,
         environment: [String: String]? = nil
     ) throws(WorkerError) -> WorkerConfiguration {
-        let environment = environment ?? ProcessInfo.processInfo.environment
-        let configPath = arguments.config ?? environment[environmentPrefix + "CONFIG"]
-        let file = try configPath.map { path throws(WorkerError) in try ConfigurationFile.load(path: path) }
-        let settings = SettingResolver(environment: environment, file: file)
+        let settings = try SettingResolver(arguments, environment: environment)
+        let (environment, file) = (settings.environment, settings.file)
 
         // MQTT.
         var mqtt = try brokerConnection(
             arguments,
             settings,
-            clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID()),
-            environment: environment
+            clientID: try settings.string("client-id", arguments.clientId, default: defaultClientID())
         )
         mqtt.sessionExpiryInterval = UInt32(
             try settings.int("session-expiry", arguments.sessionExpiry, default: 86_400, range: 1...Int(UInt32.max))
@@ -313,15 +310,18 @@ public struct WorkerConfiguration: Sendable {
             journal: journal,
             ops: ops,
             supervision: supervision,
-            configFile: configPath
+            configFile: file?.path
         )
     }
 
     /// `ota-cancel-worker-<hostname>`: fixed across restarts of one host (the persistent session needs it) and
     /// different between hosts (two workers sharing an id knock each other off the broker).
-    public static func defaultClientID() -> String {
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
-        return "ota-cancel-worker-" + host
+    public static func defaultClientID() -> String { "ota-cancel-worker-" + shortHostName }
+
+    /// This host's name without its domain (`localhost` if it has none): what default ids and topics that must stay
+    /// the same across restarts of one host are made of.
+    public static var shortHostName: String {
+        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
     }
 
     /// The file name of the command schema, in `schemas/` and in a `--schema-dir` folder.
@@ -359,6 +359,17 @@ struct SettingResolver {
     init(environment: [String: String], file: ConfigurationFile? = nil) {
         self.environment = environment
         self.file = file
+    }
+
+    /// The settings of `arguments`: `environment` (the process environment when `nil`) and the configuration file
+    /// that `--config` or `OTA_CANCEL_CONFIG` names, read and checked.
+    init(_ arguments: some WorkerArguments, environment: [String: String]?) throws(WorkerError) {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let path = arguments.config ?? environment[WorkerConfiguration.environmentPrefix + "CONFIG"]
+        self.init(
+            environment: environment,
+            file: try path.map { path throws(WorkerError) in try ConfigurationFile.load(path: path) }
+        )
     }
 
     var lookedUp: Set<String> { names.names }

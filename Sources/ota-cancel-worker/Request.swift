@@ -103,11 +103,6 @@ struct Request: AsyncParsableCommand, WithBrokerOptions {
     @Flag(help: "Print the reply as one JSON line instead of a summary.")
     var json = false
 
-    /// This host's name without its domain, as the worker's default client id takes it.
-    static var hostName: String {
-        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
-    }
-
     func validate() throws {
         guard timeout > 0, timeout.isFinite, brokerConnectTimeout > 0, brokerConnectTimeout.isFinite else {
             throw ValidationError("--timeout and --connect-timeout must be positive numbers of seconds")
@@ -158,7 +153,7 @@ struct Request: AsyncParsableCommand, WithBrokerOptions {
             firmwareId: firmwareId,
             deviceNames: names,
             correlationId: correlationId ?? random,
-            replyTopic: replyTopic ?? "ota/cancel/reply/ota-cancel-request-" + Self.hostName,
+            replyTopic: replyTopic ?? "ota/cancel/reply/ota-cancel-request-" + WorkerConfiguration.shortHostName,
             protocolVersion: settings.mqtt.protocolVersion
         )
         request.jobId = jobId
