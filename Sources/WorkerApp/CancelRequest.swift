@@ -124,13 +124,8 @@ public enum RequestDeadline {
     /// The instant, or `nil` when `text` is neither form.
     public static func parse(_ text: String, now: Date = Date()) -> Date? {
         if let date = RFC3339.date(from: text) { return date }
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
-        var number = Substring(text)
-        var scale = 1.0
-        if let last = text.last, let unit = units[last] {
-            number = text.dropLast()
-            scale = unit
-        }
+        // Plain seconds when no unit is given.
+        let (number, scale) = DurationText.split(text) ?? (Substring(text), 1)
         guard let value = Double(number), value.isFinite, value > 0, !number.hasPrefix("+") else { return nil }
         return now.addingTimeInterval(value * scale)
     }

@@ -11,14 +11,8 @@ public enum JournalQuery {
     /// - Returns: `nil` when `text` is neither.
     public static func since(_ text: String, now: Date) -> Date? {
         if let date = RFC3339.date(from: text) { return date }
-        guard let unit = text.last, let amount = Int(text.dropLast()), amount >= 0 else { return nil }
-        let seconds: Double
-        switch unit {
-        case "s": seconds = 1
-        case "m": seconds = 60
-        case "h": seconds = 3600
-        case "d": seconds = 86_400
-        default: return nil
+        guard let (number, seconds) = DurationText.split(text), let amount = Int(number), amount >= 0 else {
+            return nil
         }
         return now.addingTimeInterval(-Double(amount) * seconds)
     }
