@@ -52,6 +52,14 @@ struct DescriptorTests {
                     _ = try await received.waitFor(count: 1)
                     // A reconnect from that state works too (its number depends on what other tests freed meanwhile).
                     try await broker.restart()
+                    // The restarted broker kept no session: wait for the client's automatic re-subscribe (the log
+                    // spans both runs, so it is the second SUBSCRIBE) before publishing. Published earlier, the
+                    // message can reach the broker before the subscription does and have no subscriber.
+                    let id = client.configuration.clientID
+                    let resubscribed = try await broker.waitForLog(timeout: .seconds(20)) {
+                        occurrences(of: "Received SUBSCRIBE from \(id)", in: $0) == 2
+                    }
+                    try #require(resubscribed, "no automatic re-subscribe after the restart")
                     try await client.publish(to: "high/b", payload: [2], qos: .atLeastOnce)
                     let messages = try await received.waitFor(count: 2)
                     #expect(messages.map(\.topic) == ["high/a", "high/b"])
