@@ -59,6 +59,25 @@ public struct WorkerConfiguration: Sendable {
     /// The environment variable holding the AccessKey secret itself (prefer a file: see `--access-key-secret-file`).
     public static let secretEnvironmentVariable = "OTA_CANCEL_ACCESS_KEY_SECRET"
 
+    /// The log format asked for (flag, `OTA_CANCEL_LOG_FORMAT`, configuration file), read on its own.
+    ///
+    /// For the one line that says why the worker could not start: when ``resolve(_:environment:)`` fails, the
+    /// settings are not whole, yet a log pipeline that was promised JSON lines should still get one. Anything that
+    /// cannot be read here, the format included, gives `text`.
+    public static func requestedLogFormat(
+        _ arguments: some WorkerArguments,
+        environment: [String: String]? = nil
+    ) -> LogFormat {
+        let text: String?
+        if let settings = try? SettingResolver(arguments, environment: environment) {
+            text = try? settings.string("log-format", arguments.logFormat, default: "text")
+        } else {
+            // The resolver itself refused (an unknown variable, an unreadable file): the flag, else the variable.
+            text = arguments.logFormat ?? (environment ?? ProcessInfo.processInfo.environment)["OTA_CANCEL_LOG_FORMAT"]
+        }
+        return text.flatMap { LogFormat(rawValue: $0.lowercased()) } ?? .text
+    }
+
     /// Resolves every setting: the command line first, then `OTA_CANCEL_<NAME>`, then the default.
     ///
     /// - Parameter environment: the variables to read; `nil` (the default) reads the process environment.

@@ -18,7 +18,8 @@ struct Run: AsyncParsableCommand {
         do {
             configuration = try WorkerConfiguration.resolve(options)
         } catch {
-            throw failure(error.message, status: WorkerApp.ExitStatus.configuration)
+            let format = WorkerConfiguration.requestedLogFormat(options)
+            throw failure(error.message, status: WorkerApp.ExitStatus.configuration, format: format)
         }
         let (level, format) = (configuration.logLevel, configuration.logFormat)
         // One line per record, escaped: a command's correlationId or reason can never start a line of its own.
@@ -30,7 +31,7 @@ struct Run: AsyncParsableCommand {
         } catch {
             // Said once, on standard error, with the status a supervisor acts on (75: try again later; 78: fix
             // the configuration).
-            throw failure(error.message, status: WorkerApp.exitStatus(forStartFailure: error))
+            throw failure(error.message, status: WorkerApp.exitStatus(forStartFailure: error), format: format)
         }
         // The first SIGTERM/SIGINT starts a graceful shutdown (the service group traps it); a second one ends the
         // process at once: everything acknowledged is in the journal, so nothing is lost.
@@ -52,7 +53,7 @@ struct Run: AsyncParsableCommand {
         } catch {
             // 69: the broker given up on (--exit-on-connection-failure); 78: the operations port taken meanwhile.
             let message = (error as? WorkerError)?.message ?? "\(error)"
-            throw failure(message, status: WorkerApp.exitStatus(forRunFailure: error))
+            throw failure(message, status: WorkerApp.exitStatus(forRunFailure: error), format: format)
         }
     }
 }

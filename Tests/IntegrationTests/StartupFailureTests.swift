@@ -82,6 +82,51 @@ struct StartupFailureTests {
         Self.expectFailure(reply, status: 78, ["default-reply-topic (from --default-reply-topic)", "published to"])
     }
 
+    @Test("--log-format json: a start-up or run-time failure is one critical JSON line with its exit status")
+    func failuresAsJSON() async throws {
+        /// Every line of standard error is a JSON object; the one critical line says `expected` and the status.
+        func expectJSONFailure(_ result: ProcessResult, status: Int32, _ expected: String) throws {
+            #expect(result.exitCode == status, "exit status \(result.exitCode), not \(status): \(result)")
+            let lines = result.stderr.split(separator: "\n")
+            let objects = try lines.map { line in
+                try #require(
+                    try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    "not a JSON object: \(line)"
+                )
+            }
+            let critical = objects.filter { $0["level"] as? String == "critical" && $0["ota.exit_status"] != nil }
+            #expect(critical.count == 1, "one critical line with the exit status: \(result.stderr)")
+            #expect((critical.first?["ota.exit_status"] as? Int).map(Int32.init) == status, "\(result.stderr)")
+            #expect((critical.first?["message"] as? String)?.contains(expected) == true, "\(result.stderr)")
+        }
+        let flag = try await Self.run(Self.arguments("run", ["--log-format", "json", "--command-topic", "ota/#/x"]))
+        try expectJSONFailure(flag, status: 78, "command-topic (from --command-topic) 'ota/#/x'")
+
+        // The variable alone, and a refusal by the settings' reader itself (an unknown variable).
+        var environment = Self.environment
+        environment["OTA_CANCEL_LOG_FORMAT"] = "json"
+        environment["OTA_CANCEL_BROKER_HOTS"] = "mqtt.example"
+        let typo = try await Self.run(Self.arguments("run"), environment: environment)
+        try expectJSONFailure(typo, status: 78, "unknown environment variable OTA_CANCEL_BROKER_HOTS")
+
+        // At run time: the worker's own JSON lines, then the one that says why it ends.
+        let closed = try RefusingLoopbackPort()
+        let down = try await Self.run(
+            Self.arguments(
+                "run",
+                [
+                    "--log-format", "json", "--broker-port", "\(closed.port)", "--exit-on-connection-failure",
+                    "--connect-timeout", "1",
+                ]
+            )
+        )
+        try expectJSONFailure(down, status: 69, "could not connect to the MQTT broker at 127.0.0.1:\(closed.port)")
+
+        // text stays what a person at a terminal reads.
+        let plain = try await Self.run(Self.arguments("run", ["--command-topic", "ota/#/x"]))
+        Self.expectFailure(plain, status: 78, ["command-topic (from --command-topic)"])
+    }
+
     @Test("an unknown OTA_CANCEL_ variable is refused (78) with the closest known one; the known extras are not")
     func unknownVariable() async throws {
         var environment = Self.environment
